@@ -1,0 +1,8 @@
+"""kfp-pachyderm: Kubeflow Pipelines components whose artifacts are Pachyderm commits."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("kfp-pachyderm")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"

@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines pipelines of kfp-pachyderm, importable as ``kfp_pachyderm.pipelines``."""
