@@ -263,6 +263,7 @@ class LocalPachyderm:
         self.token = token
         self.s3_port = s3_port
         self.store: Store | None = None
+        self.s3 = None
         self._server: grpc.Server | None = None
         self._stopped = threading.Event()
 
@@ -287,10 +288,23 @@ class LocalPachyderm:
             raise OSError(f"cannot bind the local Pachyderm server to {self.host}:{self.port}")
         self.port = bound
         self._server.start()
+        if self.s3_port is not None:
+            from .s3gateway import S3Gateway
+
+            self.s3 = S3Gateway(self.store, host=self.host, port=self.s3_port, token=self.token)
+            self.s3_port = self.s3.start()
         log.info("local Pachyderm server listening on %s (data in %s)", self.address, self.data_dir)
         return self.address
 
+    @property
+    def s3_endpoint(self) -> str | None:
+        """``http://host:port`` of the S3 gateway, when one runs."""
+        return None if self.s3 is None else f"http://{self.host}:{self.s3_port}"
+
     def stop(self, grace: float = 1.0) -> None:
+        if self.s3 is not None:
+            self.s3.stop()
+            self.s3 = None
         if self._server is not None:
             self._server.stop(grace).wait()
             self._server = None

@@ -1,0 +1,109 @@
+"""The ``kfp-pachyderm`` command.
+
+Exit codes: 0 success, 1 the work failed, 2 bad usage or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from .errors import KfpPachydermError
+
+DEFAULT_DATA_DIR = Path(os.environ.get("KFP_PACHYDERM_HOME", "~/.kfp-pachyderm")).expanduser()
+LOCAL_TOKEN_ENV = "KFP_PACHYDERM_LOCAL_TOKEN"
+
+
+def _local_serve(args: argparse.Namespace) -> int:
+    from .local.server import LocalPachyderm
+
+    token = os.environ.get(LOCAL_TOKEN_ENV) or None
+    if args.token_file:
+        token = Path(args.token_file).read_text().strip()
+    server = LocalPachyderm(
+        args.data_dir, port=args.port, host=args.host, token=token, s3_port=args.s3_port
+    )
+    address = server.start()
+    print(f"local Pachyderm server (development default, not pachd) at {address}", flush=True)
+    if server.s3_endpoint:
+        print(f"S3 gateway at {server.s3_endpoint}", flush=True)
+    print(f"data directory: {server.data_dir}", flush=True)
+    if token:
+        print("token check: on", flush=True)
+    if args.address_file:
+        Path(args.address_file).write_text(address)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.data_dir)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``kfp-pachyderm``."""
+    parser = argparse.ArgumentParser(
+        prog="kfp-pachyderm",
+        description="Kubeflow Pipelines components whose artifacts are Pachyderm commits.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="the embedded local Pachyderm server")
+    local_commands = local.add_subparsers(dest="local_command", required=True)
+    serve = local_commands.add_parser(
+        "serve",
+        help="run the local Pachyderm server (a development default, not pachd)",
+        description="Serve the subset of pachd's gRPC API this library uses, on a real socket, "
+        f"for the real pachyderm_sdk client. A token in ${LOCAL_TOKEN_ENV} or --token-file "
+        "turns on the token check.",
+    )
+    serve.add_argument("--port", type=int, default=30650, help="gRPC port (0: any free port)")
+    serve.add_argument("--s3-port", type=int, default=None, help="S3 gateway port")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    serve.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "pfs", help="where data is kept"
+    )
+    serve.add_argument("--token-file", help="file holding the token clients must send")
+    serve.add_argument("--address-file", help="write the address here once listening")
+    serve.set_defaults(run=_local_serve)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the library end to end on the local server",
+        description="Start the local server, commit a directory, read it back, show the commit.",
+    )
+    demo.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "demo", help="where data is kept"
+    )
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``kfp-pachyderm`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.run(args)
+    except KfpPachydermError as err:
+        print(f"kfp-pachyderm: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

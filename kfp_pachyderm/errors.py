@@ -1,0 +1,19 @@
+"""Errors the library raises; each message names the bad value and what would be valid."""
+
+from __future__ import annotations
+
+
+class KfpPachydermError(Exception):
+    """Base class: a problem with the caller's input or environment, reported before side effects."""
+
+
+class InvalidReferenceError(KfpPachydermError, ValueError):
+    """A commit reference that cannot be parsed."""
+
+
+class ConnectionSettingsError(KfpPachydermError):
+    """No usable Pachyderm address or token could be found or reached."""
+
+
+class NotFoundError(KfpPachydermError, LookupError):
+    """A repo, branch, commit or path that does not exist."""
