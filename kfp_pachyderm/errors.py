@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class KfpPachydermError(Exception):
-    """Base class: a problem with the caller's input or environment, reported before side effects."""
+    """Base class: a problem with the caller's input or environment, found before side effects."""
 
 
 class InvalidReferenceError(KfpPachydermError, ValueError):

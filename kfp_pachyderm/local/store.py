@@ -543,7 +543,8 @@ class Store:
                 )
             db.execute("DELETE FROM branches WHERE rid=? AND name=?", (rid, branch.name))
             db.execute(
-                "DELETE FROM branch_provenance WHERE (rid=? AND branch=?) OR (up_rid=? AND up_branch=?)",
+                "DELETE FROM branch_provenance "
+                "WHERE (rid=? AND branch=?) OR (up_rid=? AND up_branch=?)",
                 (rid, branch.name, rid, branch.name),
             )
             db.execute(
