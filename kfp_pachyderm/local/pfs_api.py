@@ -29,6 +29,7 @@ from .store import (
     RepoRow,
     Store,
     StoreError,
+    already_finished,
     clean_path,
     invalid,
     not_found,
@@ -589,7 +590,8 @@ class ModifyFileSession:
         self.overlay, self.deleted_dirs = {}, []
         if id_:
             self.commit = self.store.resolve(repo, id_, branch)
-            self._check_open(self.commit)
+            if self.commit.finished is not None:
+                raise already_finished(self.commit)
             return
         head = self.store.branch_head(BranchKey(repo, branch))
         if head is not None and head.finished is None:
@@ -597,10 +599,6 @@ class ModifyFileSession:
         else:
             self.one_off_branch = BranchKey(repo, branch)
             self.base = head
-
-    def _check_open(self, commit: CommitRow) -> None:
-        if commit.finished is not None:
-            raise StoreError("FAILED_PRECONDITION", f"commit {commit} has already been finished")
 
     def _current(self, path: str) -> tuple[str, int] | None:
         if path in self.overlay:

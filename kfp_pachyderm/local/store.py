@@ -53,6 +53,11 @@ def precondition(message: str) -> StoreError:
     return StoreError("FAILED_PRECONDITION", message)
 
 
+def already_finished(commit: object) -> StoreError:
+    """The error for a write to, or second finish of, a finished commit (pachd's wording)."""
+    return precondition(f"commit {commit} has already finished")
+
+
 def check_name(kind: str, name: str) -> None:
     """Apply pachd's naming rule to a project, repo or branch name."""
     if not name or not NAME_RE.match(name):
@@ -790,7 +795,7 @@ class Store:
         with self._write() as db:
             commit = self._resolve(db, repo, id_, branch)
             if commit.finished is not None:
-                raise precondition(f"commit {commit} has already finished")
+                raise already_finished(commit)
             now = time.time()
             db.execute(
                 "UPDATE commits SET finishing=?, finished=?, error=?, description=COALESCE(?, "
@@ -1014,7 +1019,7 @@ class Store:
             if finished is None:
                 raise not_found(f"commit {commit} not found")
             if finished[0] is not None:
-                raise precondition(f"commit {commit} has already finished")
+                raise already_finished(commit)
             self._apply(db, commit.cid, changes)
 
     def _apply(self, db: sqlite3.Connection, cid: int, changes: list[FileChange]) -> None:

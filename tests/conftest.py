@@ -1,0 +1,106 @@
+"""Shared fixtures: a real local Pachyderm server on a real socket, and real SDK clients."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pachyderm_sdk import Client
+
+from kfp_pachyderm.local.server import LocalPachyderm
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "kfp_pachyderm.cli"]
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    """A local Pachyderm server in this process, on a free loopback port."""
+    with LocalPachyderm(tmp_path / "pfs") as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: LocalPachyderm) -> Client:
+    """The real pachyderm_sdk client, connected over gRPC to ``server``."""
+    return Client.from_pachd_address(server.address)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_pachyderm(monkeypatch, tmp_path: Path):
+    """Tests see no pachd settings from the machine they run on."""
+    for var in (
+        "PACHD_ADDRESS",
+        "PACH_PYTHON_AUTH_TOKEN",
+        "PACHD_PEER_SERVICE_HOST",
+        "PACHD_PEER_SERVICE_PORT",
+        "KFP_PACHYDERM_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PACH_CONFIG", str(tmp_path / "no-pachctl-config.json"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``kfp-pachyderm local serve`` as a real child process, for kill tests."""
+
+    def __init__(self, data_dir: Path, port: int, env: dict[str, str] | None = None):
+        self.data_dir = data_dir
+        self.port = port
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"grpc://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        address_file = self.data_dir.parent / f"address-{self.port}"
+        address_file.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [*CLI, "local", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+             "--address-file", str(address_file)],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        deadline = time.monotonic() + 30
+        while not address_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                out = self.proc.stdout.read() if self.proc.poll() is not None else ""
+                raise RuntimeError(f"local server did not start: {out}")
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server_process(tmp_path: Path):
+    """A factory of server processes; all are stopped at the end of the test."""
+    started: list[ServerProcess] = []
+
+    def make(data_dir: Path | None = None, port: int | None = None, **kwargs) -> ServerProcess:
+        proc = ServerProcess(data_dir or tmp_path / "pfs", port or free_port(), **kwargs).start()
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.stop()
