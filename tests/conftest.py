@@ -46,6 +46,22 @@ def _no_ambient_pachyderm(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("PACH_CONFIG", str(tmp_path / "no-pachctl-config.json"))
 
 
+def ready_client(address: str, timeout: float = 30.0) -> Client:
+    """A client once the server at ``address`` answers. gRPC shares subchannels between
+    channels in a process, so right after a restart on the same port a new client can still
+    see the old connection's back-off; a real client retries the same way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client = Client.from_pachd_address(address)
+        try:
+            client.get_version()
+            return client
+        except ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,9 +85,21 @@ class ServerProcess:
         address_file = self.data_dir.parent / f"address-{self.port}"
         address_file.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [*CLI, "local", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--address-file", str(address_file)],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                *CLI,
+                "local",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--address-file",
+                str(address_file),
+            ],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         deadline = time.monotonic() + 30
         while not address_file.exists():

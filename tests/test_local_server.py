@@ -69,9 +69,9 @@ def test_branch_provenance_opens_same_id_commits_downstream_transitively(client:
     assert [(p.repo.name, p.id) for p in clean.direct_provenance] == [("raw", c.id)]
     assert [(p.repo.name, p.id) for p in model.direct_provenance] == [("clean", c.id)]
     assert client.pfs.inspect_branch(branch=branch("model")).head.id == c.id
-    assert {i.commit.repo.name for i in client.pfs.inspect_commit_set(commit_set=pfs.CommitSet(id=c.id))} == {
-        "raw", "clean", "model"
-    }
+    assert {
+        i.commit.repo.name for i in client.pfs.inspect_commit_set(commit_set=pfs.CommitSet(id=c.id))
+    } == {"raw", "clean", "model"}
 
     # Downstream commits stay open until the steps that own them finish them.
     waiter = threading.Thread(target=lambda: client.pfs.wait_commit_set(pfs.CommitSet(id=c.id)))
@@ -79,12 +79,17 @@ def test_branch_provenance_opens_same_id_commits_downstream_transitively(client:
     waiter.join(timeout=0.5)
     assert waiter.is_alive()
     for name in ("clean", "model"):
-        client.pfs.put_file_from_bytes(commit=pfs.Commit(repo=repo(name), id=c.id), path="/out", data=name.encode())
+        client.pfs.put_file_from_bytes(
+            commit=pfs.Commit(repo=repo(name), id=c.id), path="/out", data=name.encode()
+        )
         client.pfs.finish_commit(commit=pfs.Commit(repo=repo(name), id=c.id))
     waiter.join(timeout=10)
     assert not waiter.is_alive()
     branch_info = client.pfs.inspect_branch(branch=branch("model"))
-    assert [b.name + "@" + b.repo.name for b in branch_info.provenance] == ["master@clean", "master@raw"]
+    assert [b.name + "@" + b.repo.name for b in branch_info.provenance] == [
+        "master@clean",
+        "master@raw",
+    ]
 
 
 def test_finished_commits_are_immutable_and_branch_writes_make_one_off_commits(client: Client):
@@ -92,7 +97,9 @@ def test_finished_commits_are_immutable_and_branch_writes_make_one_off_commits(c
     with client.pfs.commit(branch=branch("data")) as c:
         c.put_file_from_bytes("/a", b"1")
     with pytest.raises(grpc.RpcError) as err:
-        client.pfs.put_file_from_bytes(commit=pfs.Commit(repo=repo("data"), id=c.id), path="/b", data=b"2")
+        client.pfs.put_file_from_bytes(
+            commit=pfs.Commit(repo=repo("data"), id=c.id), path="/b", data=b"2"
+        )
     assert code_of(err) == grpc.StatusCode.FAILED_PRECONDITION
     assert "has already finished" in err.value.details()
 
@@ -108,13 +115,43 @@ def test_finished_commits_are_immutable_and_branch_writes_make_one_off_commits(c
 def test_error_codes_and_messages_name_the_value(client: Client):
     client.pfs.create_repo(repo=repo("data"))
     cases = [
-        (lambda: client.pfs.inspect_repo(repo=repo("nope")), grpc.StatusCode.NOT_FOUND, "repo default/nope not found"),
-        (lambda: client.pfs.create_repo(repo=repo("data")), grpc.StatusCode.ALREADY_EXISTS, "repo default/data already exists"),
-        (lambda: client.pfs.create_repo(repo=repo("bad.name")), grpc.StatusCode.INVALID_ARGUMENT, "'bad.name' is invalid"),
-        (lambda: client.pfs.inspect_branch(branch=branch("data", "dev")), grpc.StatusCode.NOT_FOUND, "branch dev not found in repo default/data"),
-        (lambda: client.pfs.inspect_commit(commit=pfs.Commit(repo=repo("data"), id=uuid.uuid4().hex)), grpc.StatusCode.NOT_FOUND, "commit default/data@"),
-        (lambda: client.pfs.inspect_commit(commit=pfs.Commit(repo=repo("data"), id="zz!")), grpc.StatusCode.INVALID_ARGUMENT, "'zz!' is invalid"),
-        (lambda: client.pfs.inspect_project(project=pfs.Project(name="ghost")), grpc.StatusCode.NOT_FOUND, "project ghost not found"),
+        (
+            lambda: client.pfs.inspect_repo(repo=repo("nope")),
+            grpc.StatusCode.NOT_FOUND,
+            "repo default/nope not found",
+        ),
+        (
+            lambda: client.pfs.create_repo(repo=repo("data")),
+            grpc.StatusCode.ALREADY_EXISTS,
+            "repo default/data already exists",
+        ),
+        (
+            lambda: client.pfs.create_repo(repo=repo("bad.name")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "'bad.name' is invalid",
+        ),
+        (
+            lambda: client.pfs.inspect_branch(branch=branch("data", "dev")),
+            grpc.StatusCode.NOT_FOUND,
+            "branch dev not found in repo default/data",
+        ),
+        (
+            lambda: client.pfs.inspect_commit(
+                commit=pfs.Commit(repo=repo("data"), id=uuid.uuid4().hex)
+            ),
+            grpc.StatusCode.NOT_FOUND,
+            "commit default/data@",
+        ),
+        (
+            lambda: client.pfs.inspect_commit(commit=pfs.Commit(repo=repo("data"), id="zz!")),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "'zz!' is invalid",
+        ),
+        (
+            lambda: client.pfs.inspect_project(project=pfs.Project(name="ghost")),
+            grpc.StatusCode.NOT_FOUND,
+            "project ghost not found",
+        ),
     ]
     for call, code, text in cases:
         with pytest.raises(grpc.RpcError) as err:
@@ -141,7 +178,9 @@ def test_messages_up_to_32_mib(client: Client, server: LocalPachyderm):
     payload = bytes(range(256)) * (32 * 4096 - 64)  # just under 32 MiB in one message
     with client.pfs.commit(branch=branch("big")) as c:
         with BytesChannel(client) as channel:
-            channel.modify_file([bytes(pfs.ModifyFileRequest(set_commit=c)), encode_add_file_raw("/one", payload)])
+            channel.modify_file(
+                [bytes(pfs.ModifyFileRequest(set_commit=c)), encode_add_file_raw("/one", payload)]
+            )
         c.put_file_from_bytes("/sdk", payload)  # the SDK's own 19 MiB chunks
     assert read(client, c, "/one") == payload
     assert read(client, c, "/sdk") == payload
@@ -207,21 +246,33 @@ def test_commit_metadata_edits(client: Client):
     client.pfs.create_repo(repo=repo("data"))
     with client.pfs.commit(branch=branch("data")) as c:
         pass
-    picker = pfs.CommitPicker(id=pfs.CommitPickerCommitByGlobalId(repo=repo("data").as_picker(), id=c.id))
-    client.metadata.edit_metadata(edits=[metadata.Edit(commit=picker, add_key=metadata.EditAddKey(key="k", value="v"))])
+    picker = pfs.CommitPicker(
+        id=pfs.CommitPickerCommitByGlobalId(repo=repo("data").as_picker(), id=c.id)
+    )
+    client.metadata.edit_metadata(
+        edits=[metadata.Edit(commit=picker, add_key=metadata.EditAddKey(key="k", value="v"))]
+    )
     assert client.pfs.inspect_commit(commit=c).metadata == {"k": "v"}
     with pytest.raises(grpc.RpcError) as err:
-        client.metadata.edit_metadata(edits=[metadata.Edit(commit=picker, add_key=metadata.EditAddKey(key="k", value="w"))])
+        client.metadata.edit_metadata(
+            edits=[metadata.Edit(commit=picker, add_key=metadata.EditAddKey(key="k", value="w"))]
+        )
     assert code_of(err) == grpc.StatusCode.FAILED_PRECONDITION
-    client.metadata.edit_metadata(edits=[metadata.Edit(commit=picker, edit_key=metadata.EditEditKey(key="k", value="w"))])
-    client.metadata.edit_metadata(edits=[metadata.Edit(commit=picker, delete_key=metadata.EditDeleteKey(key="nope"))])
+    client.metadata.edit_metadata(
+        edits=[metadata.Edit(commit=picker, edit_key=metadata.EditEditKey(key="k", value="w"))]
+    )
+    client.metadata.edit_metadata(
+        edits=[metadata.Edit(commit=picker, delete_key=metadata.EditDeleteKey(key="nope"))]
+    )
     assert client.pfs.inspect_commit(commit=c).metadata == {"k": "w"}
 
 
 def test_subscribe_commit_streams_new_commits(client: Client):
     client.pfs.create_repo(repo=repo("data"))
     client.pfs.create_branch(branch=branch("data"))
-    stream = client.pfs.subscribe_commit(repo=repo("data"), branch="master", state=pfs.CommitState.FINISHED)
+    stream = client.pfs.subscribe_commit(
+        repo=repo("data"), branch="master", state=pfs.CommitState.FINISHED
+    )
     first = next(stream)
     assert first.origin.kind == pfs.OriginKind.AUTO
     made = []
@@ -248,6 +299,8 @@ def test_get_file_tar_and_walk_order(client: Client):
     assert walked == ["/a/", "/a/b/", "/a/b/file3.dat", "/a/file2.dat"]
     tar = client.pfs.pfs_tar_file(pfs.File(commit=c, path="/"))
     files = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
-    assert files == {p.lstrip("/"): p.encode() for p in ("/a/b/file3.dat", "/a/file2.dat", "/top.dat")}
+    assert files == {
+        p.lstrip("/"): p.encode() for p in ("/a/b/file3.dat", "/a/file2.dat", "/top.dat")
+    }
     globbed = [f.file.path for f in client.pfs.glob_file(commit=c, pattern="/a/*")]
     assert globbed == ["/a/b/", "/a/file2.dat"]

@@ -19,7 +19,10 @@ ID = "0123456789ab4def0123456789abcdef"
         (f"images@{ID}", CommitRef("images", commit=ID)),
         (f"images@master={ID}", CommitRef("images", branch="master", commit=ID)),
         ("images@master:/a/b.png", CommitRef("images", branch="master", path="/a/b.png")),
-        ("proj/images@dev:train/", CommitRef("images", branch="dev", path="/train", project="proj")),
+        (
+            "proj/images@dev:train/",
+            CommitRef("images", branch="dev", path="/train", project="proj"),
+        ),
         (f"pfs://default/images@{ID}:/x", CommitRef("images", commit=ID, path="/x")),
     ],
 )
@@ -47,14 +50,19 @@ def test_round_trip(repo, project, branch, commit, path):
     ref = CommitRef(repo, branch=branch, commit=commit, path=path, project=project)
     assert CommitRef.parse(str(ref)) == ref
     if commit:
-        assert CommitRef.parse(ref.uri) == ref.__class__(repo, commit=commit, path=ref.path, project=project)
+        assert CommitRef.parse(ref.uri) == ref.__class__(
+            repo, commit=commit, path=ref.path, project=project
+        )
 
 
 def test_round_trip_through_the_sdks_uri_syntax():
     ref = CommitRef.parse(f"proj/images@master={ID}")
     commit = pfs.Commit.from_uri(str(ref))
     assert (commit.repo.project.name, commit.repo.name, commit.branch.name, commit.id) == (
-        "proj", "images", "master", ID,
+        "proj",
+        "images",
+        "master",
+        ID,
     )
     assert CommitRef.parse(commit.as_uri()) == ref
 
@@ -80,7 +88,7 @@ def test_bad_references_name_the_bad_part(text, message):
 
 def test_uri_needs_a_commit():
     with pytest.raises(InvalidReferenceError, match="names no commit ID"):
-        CommitRef.parse("images@master").uri
+        _ = CommitRef.parse("images@master").uri
 
 
 def test_sdk_messages():

@@ -38,7 +38,9 @@ def test_other_requests_fall_back_to_betterproto():
     for msg in (
         pfs.ModifyFileRequest(set_commit=commit),
         pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path="/x")),
-        pfs.ModifyFileRequest(add_file=pfs.AddFile(path="/u", url=pfs.AddFileUrlSource(url="s3://b/k"))),
+        pfs.ModifyFileRequest(
+            add_file=pfs.AddFile(path="/u", url=pfs.AddFileUrlSource(url="s3://b/k"))
+        ),
     ):
         assert decode_modify_file(bytes(msg)) == msg
 

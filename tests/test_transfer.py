@@ -1,0 +1,123 @@
+"""put_tree and read_tree against the local server, through the SDK client's connection."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from pachyderm_sdk import Client
+from pachyderm_sdk.api import pfs
+
+from kfp_pachyderm.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.progress import Progress
+from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.transfer import put_tree, read_tree
+
+
+def tree(root: Path, spec: dict[str, bytes]) -> Path:
+    for rel, data in spec.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def test_round_trip_of_a_directory_is_byte_identical(client: Client, tmp_path: Path):
+    spec = {"a.txt": b"alpha", "sub/b.bin": os.urandom(3 << 20), "sub/deep/empty": b""}
+    src = tree(tmp_path / "src", spec)
+    ref = CommitRef.parse("data@master")
+    ensure_repo(client, ref)
+    with output_commit(client, ref) as out:
+        sent = put_tree(client, out.pfs_commit(), src, dest="/in")
+    assert (sent.files, sent.bytes) == (3, sum(map(len, spec.values())))
+
+    got = read_tree(client, out.ref.with_path("/in"), tmp_path / "back")
+    assert got.digest == sent.digest
+    for rel, data in spec.items():
+        assert (tmp_path / "back" / rel).read_bytes() == data
+    # the SDK sees the same files
+    with client.pfs.pfs_file(pfs.File(commit=out.pfs_commit(), path="/in/sub/b.bin")) as f:
+        assert f.read() == spec["sub/b.bin"]
+
+
+def test_single_file_and_replace_semantics(client: Client, tmp_path: Path):
+    ref = CommitRef.parse("data@master")
+    ensure_repo(client, ref)
+    src = tree(tmp_path / "src", {"x.csv": b"1,2\n"})
+    with output_commit(client, ref) as first:
+        put_tree(client, first.pfs_commit(), src / "x.csv", dest="/tables/t.csv")
+        put_tree(client, first.pfs_commit(), src, dest="/keep")
+    with output_commit(client, ref, clean=False) as second:
+        put_tree(
+            client,
+            second.pfs_commit(),
+            tree(tmp_path / "v2", {"y.csv": b"3"}),
+            dest="/keep",
+            replace=False,
+        )
+    paths = {
+        f.file.path
+        for f in client.pfs.walk_file(file=pfs.File(commit=second.pfs_commit(), path="/"))
+    }
+    assert {"/tables/t.csv", "/keep/x.csv", "/keep/y.csv"} <= paths
+    with output_commit(client, ref, clean=False) as third:
+        put_tree(client, third.pfs_commit(), tmp_path / "v2", dest="/keep")
+    paths = {
+        f.file.path
+        for f in client.pfs.walk_file(file=pfs.File(commit=third.pfs_commit(), path="/keep"))
+    }
+    assert paths == {"/keep/", "/keep/y.csv"}
+    got = read_tree(client, third.ref.with_path("/tables/t.csv"), tmp_path / "one")
+    assert got.files == 1 and (tmp_path / "one" / "t.csv").read_bytes() == b"1,2\n"
+
+
+def test_a_failed_upload_changes_nothing_and_the_commit_is_finished_with_the_error(
+    client: Client, tmp_path: Path
+):
+    ref = CommitRef.parse("data@master")
+    ensure_repo(client, ref)
+    src = tree(tmp_path / "src", {"a": b"a" * 100})
+    os.symlink("/proc/self/mem", src / "b")  # a regular file whose read fails (EIO)
+    with pytest.raises(OSError), output_commit(client, ref) as out:
+        put_tree(client, out.pfs_commit(), src)
+    info = inspect_commit(client, out.ref)
+    assert info.finished.year > 1970 and "Error" in info.error
+    assert list(client.pfs.walk_file(file=pfs.File(commit=out.pfs_commit(), path="/"))) == []
+
+
+def test_bad_sources_and_refs_fail_before_side_effects(client: Client, tmp_path: Path):
+    ref = CommitRef.parse("data@master")
+    ensure_repo(client, ref)
+    bad_source = pytest.raises(KfpPachydermError, match="source path '.*nope' does not exist")
+    with output_commit(client, ref) as out, bad_source:
+        put_tree(client, out.pfs_commit(), tmp_path / "nope")
+    assert inspect_commit(client, out.ref).error == ""
+    with pytest.raises(NotFoundError, match="file /missing not found"):
+        read_tree(client, out.ref.with_path("/missing"), tmp_path / "x")
+    with pytest.raises(NotFoundError, match="repo default/ghost not found"):
+        read_tree(client, CommitRef.parse("ghost@master"), tmp_path / "x")
+
+
+def test_progress_logs_on_non_terminals_and_draws_a_bar_on_terminals(caplog):
+    now = [0.0]
+    log_progress = Progress("upload", total_bytes=100, stream=io.StringIO(), clock=lambda: now[0])
+    caplog.set_level("INFO")
+    for _ in range(10):
+        now[0] += 1.0
+        log_progress.add(10)
+    log_progress.done()
+    lines = [r.message for r in caplog.records if r.name == "kfp_pachyderm.progress"]
+    assert len(lines) == 3 and "100 B of 100 B (100%)" in lines[-1]
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    bar = Progress("upload", total_bytes=100, stream=tty, clock=lambda: now[0])
+    now[0] += 1
+    bar.add(50)
+    bar.done()
+    assert "[###############...............]" in tty.getvalue() and tty.getvalue().endswith("\n")
