@@ -14,9 +14,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,9 +28,10 @@ from .errors import KfpPachydermError
 from .progress import Progress
 from .refs import CommitRef, normalize_path
 from .rpc import rpc_errors
+from .tarstream import members
 from .wire import decode_bytes_value, encode_add_file_raw
 
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 4 << 20
 MAX_MESSAGE_BYTES = 64 << 20
 
 
@@ -190,28 +189,6 @@ def put_tree(
     return TreeStats(progress.files, progress.bytes, tree.hexdigest())
 
 
-class _StreamReader(io.RawIOBase):
-    """A readable file over an iterator of byte chunks."""
-
-    def __init__(self, chunks: Iterator[memoryview]):
-        self._chunks = chunks
-        self._current = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._current:
-            try:
-                self._current = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._current))
-        buffer[:n] = self._current[:n]
-        self._current = self._current[n:]
-        return n
-
-
 def read_tree(
     client: Client, ref: CommitRef, dest: Path, progress: Progress | None = None
 ) -> TreeStats:
@@ -227,33 +204,31 @@ def read_tree(
     progress = progress or Progress(f"read {ref}")
     tree = _TreeDigest()
     with BytesChannel(client) as channel, rpc_errors(f"reading {ref}"):
-        raw = io.BufferedReader(_StreamReader(channel.get_file_tar(ref.pfs_file())), CHUNK_BYTES)
-        with tarfile.open(fileobj=raw, mode="r|") as archive:
-            for member in archive:
-                name = normalize_path(member.name)
-                if name == root:
-                    rel = PurePosixPath(root).name if member.isfile() else ""
-                elif root == "/" or name.startswith(root + "/"):
-                    rel = name[len(root) :].lstrip("/")
-                else:
-                    continue
-                target = (dest_resolved / rel).resolve()
-                if not target.is_relative_to(dest_resolved):
-                    raise KfpPachydermError(f"refusing to write {member.name!r} outside {dest}")
-                if member.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                if not member.isfile():
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                content = hashlib.sha256()
-                source = archive.extractfile(member)
-                with open(target, "wb") as out:
-                    while chunk := source.read(CHUNK_BYTES):
-                        content.update(chunk)
-                        out.write(chunk)
-                        progress.add(len(chunk))
-                tree.add(rel, content.hexdigest())
-                progress.add(0, files=1)
+        for member in members(channel.get_file_tar(ref.pfs_file())):
+            name = normalize_path(member.name)
+            if name == root:
+                rel = PurePosixPath(root).name if member.is_file else ""
+            elif root == "/" or name.startswith(root + "/"):
+                rel = name[len(root) :].lstrip("/")
+            else:
+                continue
+            target = (dest_resolved / rel).resolve()
+            if not target.is_relative_to(dest_resolved):
+                raise KfpPachydermError(f"refusing to write {member.name!r} outside {dest}")
+            if member.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if not member.is_file:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            content = hashlib.sha256()
+            with open(target, "wb", buffering=0) as out:
+                for piece in member.body:
+                    content.update(piece)
+                    progress.add(len(piece))
+                    while piece:
+                        piece = piece[out.write(piece) :]
+            tree.add(rel, content.hexdigest())
+            progress.add(0, files=1)
     progress.done()
     return TreeStats(progress.files, progress.bytes, tree.hexdigest())

@@ -509,8 +509,26 @@ class PfsApi:
         commit = self._commit(req.file.commit)
         path = clean_path(req.file.path)
         self._entry(commit, path)
-        for chunk in tar_stream(self.store, commit, path):
+        for chunk in coalesce(tar_stream(self.store, commit, path), GET_FILE_CHUNK):
             yield encode_bytes_value(chunk)
+
+
+def coalesce(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Join small chunks into messages of about ``size`` bytes; one message per tar header
+    and per small file would make the per-message cost, not the bytes, the limit."""
+    pending: list[bytes] = []
+    pending_len = 0
+    for chunk in chunks:
+        if pending_len + len(chunk) > size and pending:
+            yield b"".join(pending)
+            pending, pending_len = [], 0
+        if len(chunk) >= size:
+            yield chunk
+            continue
+        pending.append(chunk)
+        pending_len += len(chunk)
+    if pending:
+        yield b"".join(pending)
 
 
 def tar_stream(store: Store, commit: CommitRow, path: str) -> Iterator[bytes]:

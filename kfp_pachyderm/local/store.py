@@ -211,6 +211,7 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        self.blobs.close()
 
     # ----------------------------------------------------------------- transactions
 
@@ -219,6 +220,7 @@ class Store:
             self.store = store
 
         def __enter__(self):
+            self.store.blobs.flush()
             self.store._lock.acquire()
             self.store._db.execute("BEGIN IMMEDIATE")
             return self.store._db
