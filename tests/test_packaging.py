@@ -38,8 +38,9 @@ def test_wheel_maps_components_and_pipelines_into_the_package(tmp_path: Path):
             sys.executable,
             "-I",
             "-c",
-            f"import sys; sys.path.insert(0, {str(unpacked)!r}); import kfp_pachyderm.components as c, "
-            "kfp_pachyderm.pipelines as p; print(c.__file__); print(p.__file__)",
+            f"import sys; sys.path.insert(0, {str(unpacked)!r}); "
+            "import kfp_pachyderm.components as c, kfp_pachyderm.pipelines as p; "
+            "print(c.__file__); print(p.__file__)",
         ],
         check=True,
         capture_output=True,
