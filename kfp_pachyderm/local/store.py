@@ -13,7 +13,6 @@ child commits inheriting their parent's files; finished commits being immutable.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -22,11 +21,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InvalidReferenceError
+from ..refs import COMMIT_ID_RE, DEFAULT_PROJECT, NAME_RE, normalize_path
 from .blobs import BlobStore
-
-NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
-COMMIT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-DEFAULT_PROJECT = "default"
 
 ORIGIN_USER = 1
 ORIGIN_AUTO = 2
@@ -69,10 +66,10 @@ def check_name(kind: str, name: str) -> None:
 
 def clean_path(path: str) -> str:
     """Normalise a PFS path the way pachd does: absolute, no duplicate or trailing slashes."""
-    parts = [p for p in (path or "").split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise invalid(f"path {path!r} is invalid: '..' is not allowed")
-    return "/" + "/".join(parts)
+    try:
+        return normalize_path(path or "")
+    except InvalidReferenceError as err:
+        raise invalid(str(err)) from err
 
 
 @dataclass(frozen=True)
@@ -632,7 +629,10 @@ class Store:
             branch, id_ = id_, None
         if id_:
             if not COMMIT_ID_RE.match(id_):
-                raise invalid(f"commit ID {id_!r} is invalid: expected 32 lowercase hex characters")
+                raise invalid(
+                    f"commit ID {id_!r} is invalid: expected a global ID of 32 lowercase hex "
+                    "characters"
+                )
             row = db.execute("SELECT cid FROM commits WHERE rid=? AND id=?", (rid, id_)).fetchone()
             if row is None:
                 raise not_found(f"commit {repo}@{id_} not found")
