@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import grpc
@@ -108,12 +109,28 @@ class BytesChannel:
         self.close()
 
 
-def local_files(source: Path) -> list[tuple[Path, str]]:
-    """(file, path relative to ``source``) for a file or every file under a directory."""
+@dataclass(frozen=True)
+class SourceFile:
+    """One file to upload: its path relative to the source root, its size when known, and a
+    function that opens it as an iterator of byte chunks (called once, during the upload)."""
+
+    rel: str
+    size: int | None
+    open: Callable[[], Iterator[bytes]]
+
+
+def _read_local(path: Path) -> Iterator[bytes]:
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(CHUNK_BYTES):
+            yield chunk
+
+
+def local_files(source: Path) -> list[SourceFile]:
+    """A local file, or every file under a local directory in path order, as sources."""
     if not source.exists():
         raise KfpPachydermError(f"source path {str(source)!r} does not exist")
     if source.is_file():
-        return [(source, source.name)]
+        return [SourceFile(source.name, source.stat().st_size, partial(_read_local, source))]
     if not source.is_dir():
         raise KfpPachydermError(f"source path {str(source)!r} is neither a file nor a directory")
     found = []
@@ -122,8 +139,21 @@ def local_files(source: Path) -> list[tuple[Path, str]]:
         for name in sorted(files):
             path = Path(root, name)
             if path.is_file():
-                found.append((path, path.relative_to(source).as_posix()))
+                rel = path.relative_to(source).as_posix()
+                found.append(SourceFile(rel, path.stat().st_size, partial(_read_local, path)))
     return found
+
+
+def tree_digest(files: list[SourceFile]) -> TreeStats:
+    """The stats and digest ``put_files`` would report for ``files``, by reading them once."""
+    tree, total = _TreeDigest(), 0
+    for f in files:
+        content = hashlib.sha256()
+        for chunk in f.open():
+            content.update(chunk)
+            total += len(chunk)
+        tree.add(f.rel, content.hexdigest())
+    return TreeStats(len(files), total, tree.hexdigest())
 
 
 def put_tree(
@@ -142,13 +172,30 @@ def put_tree(
     overwritten one by one and others are kept. If the stream fails, the commit is unchanged.
     """
     source = Path(source)
-    dest = normalize_path(dest)
     files = local_files(source)
-    if source.is_file() and dest != "/":
-        targets = [(files[0][0], dest, PurePosixPath(dest).name)]
+    return put_files(client, commit, files, dest, source.is_file(), replace, progress)
+
+
+def put_files(
+    client: Client,
+    commit: pfs.Commit,
+    files: list[SourceFile],
+    dest: str = "/",
+    single_file: bool = False,
+    replace: bool = True,
+    progress: Progress | None = None,
+) -> TreeStats:
+    """Write ``files`` into an open commit under ``dest`` in one ModifyFile stream.
+
+    ``single_file`` places the one file at ``dest`` itself (unless ``dest`` is ``/``);
+    otherwise each file lands at ``dest/<rel>``. ``replace`` is as for :func:`put_tree`.
+    """
+    dest = normalize_path(dest)
+    if single_file and dest != "/":
+        targets = [(files[0], dest, PurePosixPath(dest).name)]
     else:
-        targets = [(f, normalize_path(f"{dest}/{rel}"), rel) for f, rel in files]
-    total = sum(f.stat().st_size for f, _, _ in targets)
+        targets = [(f, normalize_path(f"{dest}/{f.rel}"), f.rel) for f in files]
+    total = sum(f.size or 0 for f in files) if all(f.size is not None for f in files) else None
     progress = progress or Progress(f"commit {commit.repo.name}@{commit.id or 'branch'}", total)
     tree = _TreeDigest()
     failure: list[BaseException] = []
@@ -158,19 +205,18 @@ def put_tree(
             yield bytes(pfs.ModifyFileRequest(set_commit=commit))
             if replace:
                 yield bytes(pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path=dest)))
-            for local, path, rel in targets:
+            for source, path, rel in targets:
                 if not replace:
                     yield bytes(pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path=path)))
                 content = hashlib.sha256()
-                with open(local, "rb", buffering=0) as f:
-                    chunk = f.read(CHUNK_BYTES)
+                empty = True
+                for chunk in source.open():
+                    content.update(chunk)
+                    progress.add(len(chunk))
+                    empty = False
                     yield encode_add_file_raw(path, chunk)
-                    while chunk:
-                        content.update(chunk)
-                        progress.add(len(chunk))
-                        chunk = f.read(CHUNK_BYTES)
-                        if chunk:
-                            yield encode_add_file_raw(path, chunk)
+                if empty:
+                    yield encode_add_file_raw(path, b"")
                 tree.add(rel, content.hexdigest())
                 progress.add(0, files=1)
         except BaseException as err:
@@ -179,7 +225,7 @@ def put_tree(
 
     with BytesChannel(client) as channel:
         try:
-            with rpc_errors(f"writing {source} to {commit.repo.name}@{commit.id}:{dest}"):
+            with rpc_errors(f"writing to {commit.repo.name}@{commit.id}:{dest}"):
                 channel.modify_file(requests())
         except Exception:
             if failure:
