@@ -51,6 +51,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile(args: argparse.Namespace) -> int:
+    from .compile import compile_components
+
+    for path in compile_components(args.out_dir, args.image_registry):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``kfp-pachyderm``."""
     parser = argparse.ArgumentParser(
@@ -88,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "demo", help="where data is kept"
     )
     demo.set_defaults(run=_demo)
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="regenerate the component YAML",
+        description="Compile every component to its component.yaml (or under --out-dir).",
+    )
+    compile_.add_argument(
+        "--image-registry",
+        help="registry/organisation of the runtime image, e.g. registry.example.com/ml",
+    )
+    compile_.add_argument("--out-dir", type=Path, help="write here instead of components/")
+    compile_.set_defaults(run=_compile)
     return parser
 
 

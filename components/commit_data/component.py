@@ -1,0 +1,40 @@
+"""commit_data: put a local path, URL, S3 prefix or commit into a finished Pachyderm commit."""
+
+from kfp import dsl
+
+from kfp_pachyderm.images import runtime_image
+
+
+@dsl.component(base_image=runtime_image(), install_kfp_package=False)
+def commit_data(
+    source: str,
+    repo: str,
+    commit: dsl.Output[dsl.Artifact],
+    branch: str = "master",
+    dest_path: str = "/",
+    description: str = "",
+    create_repo: bool = True,
+    project: str = "default",
+    kfp_run_id: str = "",
+    kfp_task_id: str = "",
+) -> str:
+    """Commit ``source`` at ``dest_path`` on ``repo@branch``; return the commit ID.
+
+    ``source`` is a local path, an http(s):// or s3:// URL, or a commit reference
+    (repo@<commit id>[:/path]). If the branch head already holds exactly this content at
+    ``dest_path``, that commit is returned and nothing is written.
+    """
+    from kfp_pachyderm.steps import run_commit_data
+
+    return run_commit_data(
+        source,
+        repo,
+        branch,
+        dest_path,
+        description,
+        create_repo,
+        project,
+        kfp_run_id,
+        kfp_task_id,
+        commit,
+    )

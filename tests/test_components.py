@@ -1,0 +1,113 @@
+"""Every component: its YAML is what the code compiles to, and the YAML runs under kfp.local."""
+
+import os
+from pathlib import Path
+
+import pytest
+from kfp import components, dsl, local
+from pachyderm_sdk import Client
+
+from kfp_pachyderm.compile import compile_components, component_names, components_dir
+from kfp_pachyderm.local.server import LocalPachyderm
+from kfp_pachyderm.provenance import read_provenance
+from kfp_pachyderm.refs import CommitRef
+
+
+def without_sdk_version(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith("sdkVersion:")]
+
+
+def test_checked_in_yaml_matches_the_code(tmp_path: Path):
+    assert component_names(), "no components found"
+    for path in compile_components(tmp_path):
+        checked_in = components_dir() / path.parent.name / "component.yaml"
+        assert without_sdk_version(path.read_text()) == without_sdk_version(
+            checked_in.read_text()
+        ), f"{checked_in} is stale: run `kfp-pachyderm compile`"
+
+
+def test_image_registry_is_settable_at_compile_time(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("KFP_PACHYDERM_IMAGE_REGISTRY", raising=False)
+    (path, *_) = compile_components(tmp_path, registry="registry.example.com/ml")
+    assert "image: registry.example.com/ml/kfp-pachyderm-runtime:" in path.read_text()
+    compile_components(tmp_path / "default", registry="ghcr.io/kfp-pachyderm")
+
+
+def test_every_component_has_a_readme_with_inputs_outputs_rbac_and_an_example():
+    for name in component_names():
+        readme = (components_dir() / name / "README.md").read_text()
+        for heading in ("## Inputs", "## Outputs", "## RBAC", "## Example"):
+            assert heading in readme, f"{name}/README.md lacks {heading}"
+
+
+@pytest.fixture
+def kfp_local(tmp_path: Path, monkeypatch):
+    """kfp.local in subprocess mode, with PACHD_ADDRESS pointing at a real local server."""
+    with LocalPachyderm(tmp_path / "pfs") as server:
+        monkeypatch.setenv("PACHD_ADDRESS", server.address)
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root")
+        )
+        yield Client.from_pachd_address(server.address)
+
+
+def load(name: str):
+    return components.load_component_from_file(str(components_dir() / name / "component.yaml"))
+
+
+def test_commit_data_yaml_runs_locally_and_is_idempotent(kfp_local: Client, tmp_path: Path):
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.csv").write_text("x,y\n1,2\n")
+    (data / "sub" / "b.bin").write_bytes(os.urandom(1000))
+    commit_data = load("commit_data")
+
+    @dsl.pipeline
+    def ingest(source: str) -> str:
+        task = commit_data(
+            source=source,
+            repo="images",
+            dest_path="/raw",
+            kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
+        )
+        return task.outputs["Output"]
+
+    first = ingest(source=str(data)).output
+    info = kfp_local.pfs.inspect_commit(commit=CommitRef("images", commit=first).pfs_commit())
+    record = read_provenance(info)
+    assert record.step == "commit_data" and record.kfp_run_id and record.kfp_task_id
+    assert record.parameters["dest_path"] == "/raw"
+    assert {
+        f.file.path
+        for f in kfp_local.pfs.walk_file(
+            file=CommitRef("images", commit=first, path="/raw").pfs_file()
+        )
+    } == {"/raw/", "/raw/a.csv", "/raw/sub/", "/raw/sub/b.bin"}
+    assert ingest(source=str(data)).output == first  # same content: the same commit
+    (data / "a.csv").write_text("x,y\n3,4\n")
+    assert ingest(source=str(data)).output != first
+
+
+def test_commit_data_task_artifact(kfp_local: Client, tmp_path: Path):
+    (tmp_path / "one.txt").write_text("hello")
+    task = load("commit_data")(
+        source=str(tmp_path / "one.txt"), repo="docs", dest_path="/greeting.txt"
+    )
+    artifact = task.outputs["commit"]
+    ref = CommitRef.parse(artifact.uri)
+    assert ref.commit == task.outputs["Output"] and ref.path == "/greeting.txt"
+    assert artifact.metadata["artifact_type"] == "pachyderm.Commit"
+    assert int(artifact.metadata["files"]) == 1 and int(artifact.metadata["bytes"]) == 5
+
+
+def test_commit_data_bad_input_fails_without_side_effects(kfp_local: Client, tmp_path: Path):
+    commit_data = load("commit_data")
+    with pytest.raises(RuntimeError):
+        commit_data(source=str(tmp_path / "missing"), repo="images")
+    assert not kfp_local.pfs.repo_exists(CommitRef("images").pfs_repo())
+    with pytest.raises(RuntimeError):
+        commit_data(source=str(tmp_path), repo="ghost", create_repo=False)
+    assert not kfp_local.pfs.repo_exists(CommitRef("ghost").pfs_repo())
+    with pytest.raises(RuntimeError):
+        commit_data(source=str(tmp_path), repo="bad name")
