@@ -51,6 +51,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trace(args: argparse.Namespace) -> int:
+    import json
+
+    from .connection import connect
+    from .lineage import trace
+    from .refs import CommitRef
+
+    graph = trace(connect(args.address), CommitRef.parse(args.ref))
+    print(json.dumps(graph.to_json(), indent=2) if args.json else graph.to_text())
+    return 0
+
+
 def _compile(args: argparse.Namespace) -> int:
     from .compile import compile_components
 
@@ -96,6 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "demo", help="where data is kept"
     )
     demo.set_defaults(run=_demo)
+
+    trace = commands.add_parser(
+        "trace",
+        help="print the upstream provenance graph of a commit",
+        description="Walk every commit REF came from (Pachyderm provenance and the library's "
+        "records) and print it. The address is found as the library finds it: --address, "
+        "PACHD_ADDRESS, the pachctl config, or in-cluster settings.",
+    )
+    trace.add_argument("ref", help="commit reference, e.g. model@master or model@<commit id>")
+    trace.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
+    trace.add_argument("--json", action="store_true", help="print JSON instead of a tree")
+    trace.set_defaults(run=_trace)
 
     compile_ = commands.add_parser(
         "compile",

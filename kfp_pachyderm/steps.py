@@ -4,11 +4,16 @@ library and unit-tested, and the component definitions stay thin."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from kfp import dsl
 
-from .artifacts import describe_commit
+from .artifacts import commit_of, describe_commit
 from .commit_data import commit_data
 from .connection import connect
+from .errors import KfpPachydermError
+from .lineage import trace
 from .provenance import ProvenanceRecord
 from .refs import CommitRef, check_name
 
@@ -41,3 +46,27 @@ def run_commit_data(
     )
     print(f"{'reused' if result.reused else 'committed'} {result.ref} ({result.files} files)")
     return result.ref.commit
+
+
+def run_inspect_provenance(
+    commit: dsl.Artifact | None,
+    commit_ref: str,
+    graph_json: dsl.Artifact,
+    report_markdown: dsl.Artifact,
+    report_html: dsl.Artifact,
+) -> str:
+    """The inspect_provenance component: trace the commit and write the three reports."""
+    if (commit is None) == (not commit_ref):
+        raise KfpPachydermError(
+            "inspect_provenance needs exactly one of the commit artifact or commit_ref "
+            f"(got commit={'set' if commit is not None else 'none'}, commit_ref={commit_ref!r})"
+        )
+    ref = commit_of(commit) if commit is not None else CommitRef.parse(commit_ref)
+    graph = trace(connect(), ref)
+    Path(graph_json.path).write_text(json.dumps(graph.to_json(), indent=2))
+    Path(report_markdown.path).write_text(graph.to_markdown())
+    Path(report_html.path).write_text(graph.to_html())
+    for artifact in (graph_json, report_markdown, report_html):
+        artifact.metadata.update({"root": graph.root, "commits": len(graph.nodes)})
+    print(graph.to_text())
+    return graph.root

@@ -1,5 +1,6 @@
 """Every component: its YAML is what the code compiles to, and the YAML runs under kfp.local."""
 
+import json
 import os
 from pathlib import Path
 
@@ -111,3 +112,22 @@ def test_commit_data_bad_input_fails_without_side_effects(kfp_local: Client, tmp
     assert not kfp_local.pfs.repo_exists(CommitRef("ghost").pfs_repo())
     with pytest.raises(RuntimeError):
         commit_data(source=str(tmp_path), repo="bad name")
+
+
+def test_inspect_provenance_yaml_runs_locally(kfp_local: Client, tmp_path: Path):
+    (tmp_path / "d.txt").write_text("data")
+    commit_data, inspect = load("commit_data"), load("inspect_provenance")
+
+    @dsl.pipeline
+    def ingest_and_trace(source: str) -> str:
+        data = commit_data(source=source, repo="raw")
+        return inspect(commit=data.outputs["commit"]).outputs["Output"]
+
+    root = ingest_and_trace(source=str(tmp_path)).output
+    assert root.startswith("default/raw@")
+    task = inspect(commit_ref="raw@master")
+    html_text = Path(task.outputs["report_html"].path).read_text()
+    assert "<svg" in html_text and root in html_text
+    graph = json.loads(Path(task.outputs["graph_json"].path).read_text())
+    assert graph["root"] == root and graph["nodes"][0]["record"]["step"] == "commit_data"
+    assert "# Provenance of" in Path(task.outputs["report_markdown"].path).read_text()

@@ -562,6 +562,8 @@ class Authenticator:
             key=lambda item: item[0],
         )
         resource = req.raw_path
+        if resource.count("/") == 1 and resource != "/":
+            resource += "/"  # V2 signs a bucket as /bucket/ whether or not the path ends in /
         if subresources:
             resource += "?" + "&".join(
                 k if v is None else f"{k}={unquote(v)}" for k, v in subresources
