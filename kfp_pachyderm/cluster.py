@@ -1,0 +1,43 @@
+"""Cluster settings for tasks, in the style of kfp-kubernetes: each helper takes a task and
+returns it, so calls chain. ``kfp.local`` runs ignore the Kubernetes parts.
+
+Example:
+    >>> task = use_pachyderm(commit_data(...), address="grpc://pachd.pachyderm:30650",
+    ...                      token_secret="pachd-token")                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from kfp import dsl, kubernetes
+
+from .connection import ADDRESS_ENV, TOKEN_FILE_ENV, check_address
+
+TOKEN_MOUNT_DIR = "/var/run/secrets/kfp-pachyderm"
+
+
+def use_pachyderm(
+    task: dsl.PipelineTask,
+    address: str | None = None,
+    token_secret: str | None = None,
+    token_key: str = "auth-token",
+) -> dsl.PipelineTask:
+    """Point ``task`` at pachd and give it the token from a Kubernetes Secret.
+
+    The token is mounted as a file (``<TOKEN_MOUNT_DIR>/<token_key>``) and only the secret's
+    name appears in the compiled YAML, never its value.
+
+    Args:
+        task: the task to configure.
+        address: pachd address, e.g. ``grpc://pachd.pachyderm.svc.cluster.local:30650``; a
+            pipeline parameter works too.
+        token_secret: name of the Secret in the run's namespace holding the token.
+        token_key: the key of the token in that Secret.
+    """
+    if address is not None:
+        if isinstance(address, str):
+            address = check_address(address, "use_pachyderm(address=...)")
+        task.set_env_variable(ADDRESS_ENV, address)
+    if token_secret:
+        kubernetes.use_secret_as_volume(task, secret_name=token_secret, mount_path=TOKEN_MOUNT_DIR)
+        task.set_env_variable(TOKEN_FILE_ENV, f"{TOKEN_MOUNT_DIR}/{token_key}")
+    return task

@@ -1,0 +1,43 @@
+"""Cluster helpers chain, and put secret names, never secret values, into compiled YAML."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from kfp import compiler, dsl
+
+from kfp_pachyderm.cluster import use_pachyderm
+from kfp_pachyderm.compile import load_component
+from kfp_pachyderm.errors import ConnectionSettingsError
+
+
+def test_use_pachyderm_sets_address_and_mounts_the_token(tmp_path: Path):
+    commit_data = load_component("commit_data")
+
+    @dsl.pipeline
+    def ingest(source: str = "s3://bucket/x"):
+        task = use_pachyderm(
+            commit_data(source=source, repo="raw"),
+            address="grpc://pachd.pachyderm.svc.cluster.local:30650",
+            token_secret="pachd-token",
+        )
+        assert isinstance(task, dsl.PipelineTask)
+
+    out = tmp_path / "p.yaml"
+    compiler.Compiler().compile(ingest, str(out))
+    docs = list(yaml.safe_load_all(out.read_text()))
+    container = docs[0]["deploymentSpec"]["executors"]["exec-commit-data"]["container"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["PACHD_ADDRESS"] == "grpc://pachd.pachyderm.svc.cluster.local:30650"
+    assert env["KFP_PACHYDERM_TOKEN_FILE"] == "/var/run/secrets/kfp-pachyderm/auth-token"
+    secret = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-commit-data"]
+    assert secret["secretAsVolume"][0]["secretName"] == "pachd-token"
+
+
+def test_bad_address_is_refused_at_compile_time():
+    commit_data = load_component("commit_data")
+    with pytest.raises(ConnectionSettingsError, match="invalid pachd address 'pachd'"):
+
+        @dsl.pipeline
+        def ingest():
+            use_pachyderm(commit_data(source="/x", repo="raw"), address="pachd")
