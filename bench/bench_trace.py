@@ -1,0 +1,116 @@
+"""Trace latency against the local server: a chain of 1,000 commits across 10 repos, and a
+fan-in of 100 inputs. Prints one JSON line.
+
+The baseline, measured in the same run on the same graphs, is the naive walk: one InspectCommit
+per commit. Target (issue 4): the library's trace under 0.5 s for each graph.
+
+    .venv/bin/python bench/bench_trace.py
+    BENCH_CHAIN=200 .venv/bin/python bench/bench_trace.py
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pachyderm_sdk import Client
+
+from kfp_pachyderm.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.lineage import trace
+from kfp_pachyderm.provenance import ProvenanceRecord, read_provenance
+from kfp_pachyderm.refs import CommitRef
+
+CHAIN = int(os.environ.get("BENCH_CHAIN", "1000"))
+REPOS = 10
+FAN_IN = int(os.environ.get("BENCH_FAN_IN", "100"))
+
+
+def make_commit(client: Client, repo: str, inputs: list[CommitRef]) -> CommitRef:
+    ref = CommitRef(repo, branch="master")
+    record = ProvenanceRecord(inputs=[str(i) for i in inputs], step="bench")
+    with output_commit(client, ref, provenance=record, clean=False) as out:
+        pass
+    return out.ref
+
+
+def naive_walk(client: Client, root: CommitRef) -> int:
+    seen, frontier = set(), [root]
+    while frontier:
+        ref = frontier.pop()
+        if (ref.repo, ref.commit) in seen:
+            continue
+        seen.add((ref.repo, ref.commit))
+        info = inspect_commit(client, ref)
+        record = read_provenance(info)
+        frontier += [CommitRef.parse(i) for i in (record.inputs if record else [])]
+        frontier += [CommitRef(c.repo.name, commit=c.id) for c in info.direct_provenance]
+    return len(seen)
+
+
+def measure(client: Client, root: CommitRef) -> dict:
+    start = time.perf_counter()
+    graph = trace(client, root)
+    library_s = time.perf_counter() - start
+    start = time.perf_counter()
+    naive_nodes = naive_walk(client, root)
+    naive_s = time.perf_counter() - start
+    assert naive_nodes == len(graph.nodes)
+    return {
+        "commits": len(graph.nodes),
+        "library_s": round(library_s, 3),
+        "library_round_trips": graph.round_trips,
+        "baseline_naive_s": round(naive_s, 3),
+        "speedup": round(naive_s / library_s, 1),
+    }
+
+
+def main() -> None:
+    logging.disable(logging.INFO)
+    with tempfile.TemporaryDirectory() as tmp:
+        address_file = Path(tmp) / "address"
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kfp_pachyderm.cli",
+                "local",
+                "serve",
+                "--port",
+                "0",
+                "--data-dir",
+                f"{tmp}/pfs",
+                "--address-file",
+                str(address_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while not address_file.exists():
+                time.sleep(0.05)
+            client = Client.from_pachd_address(address_file.read_text())
+            for i in range(REPOS):
+                ensure_repo(client, CommitRef(f"chain{i}"))
+            previous: list[CommitRef] = []
+            for i in range(CHAIN):
+                previous = [make_commit(client, f"chain{i % REPOS}", previous)]
+            chain = measure(client, previous[0])
+
+            ensure_repo(client, CommitRef("inputs"))
+            ensure_repo(client, CommitRef("merged"))
+            inputs = [make_commit(client, "inputs", []) for _ in range(FAN_IN)]
+            fan_in = measure(client, make_commit(client, "merged", inputs))
+        finally:
+            server.terminate()
+            server.wait()
+    print(json.dumps({"benchmark": "trace", "chain": chain, "fan_in": fan_in, "target_s": 0.5}))
+
+
+if __name__ == "__main__":
+    main()
