@@ -1,0 +1,183 @@
+"""S3 gateway throughput against the gRPC path, on the same local server in the same run.
+
+Prints one JSON line: MB/s of writing and reading one object (1 GiB unless ``BENCH_S3_MB``)
+through boto3 (``put_object``, ``get_object``, and the transfer manager's multipart
+``upload_file`` / ranged ``download_file``) and through pachyderm_sdk over gRPC
+(``put_file_from_file`` in a commit, ``pfs_file`` read), plus the server's peak RSS after the S3
+operations (they run first), which shows that no request holds a whole object in memory. The
+server runs as its own process (``kfp-pachyderm local serve --s3-port``); the client is this
+process.
+
+    .venv/bin/python bench/bench_s3.py
+    BENCH_S3_MB=256 .venv/bin/python bench/bench_s3.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZE_MB = int(os.environ.get("BENCH_S3_MB", "1024"))
+MB = 1 << 20
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc status")
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, str, str]:
+    """The local server with its S3 gateway, as a child process; (process, gRPC, S3 URL)."""
+    grpc_port, s3_port = free_port(), free_port()
+    address_file = data_dir.parent / "address"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kfp_pachyderm.cli",
+            "local",
+            "serve",
+            "--port",
+            str(grpc_port),
+            "--s3-port",
+            str(s3_port),
+            "--data-dir",
+            str(data_dir),
+            "--address-file",
+            str(address_file),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not address_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the local server did not start")
+        time.sleep(0.05)
+    return proc, f"grpc://127.0.0.1:{grpc_port}", f"http://127.0.0.1:{s3_port}"
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+    from pachyderm_sdk import Client
+    from pachyderm_sdk.api import pfs
+
+    with tempfile.TemporaryDirectory(prefix="bench-s3-") as tmp:
+        root = Path(tmp)
+        source = root / "source.bin"
+        digest = hashlib.sha256()
+        with open(source, "wb") as f:
+            for _ in range(SIZE_MB):
+                block = os.urandom(MB)
+                digest.update(block)
+                f.write(block)
+        expected_etag = f'"{digest.hexdigest()}"'
+        (root / "pfs").mkdir()
+        proc, address, endpoint = start_server(root / "pfs" / "data")
+        try:
+            client = Client.from_pachd_address(address)
+            s3 = boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",
+                region_name="us-east-1",
+                config=Config(s3={"addressing_style": "path"}, read_timeout=600),
+            )
+            s3.create_bucket(Bucket="s3bench")
+            client.pfs.create_repo(repo=pfs.Repo(name="grpcbench"))
+            grpc_branch = pfs.Branch(repo=pfs.Repo(name="grpcbench"), name="master")
+            transfer = TransferConfig()
+
+            def s3_put() -> None:
+                with open(source, "rb") as f:
+                    etag = s3.put_object(Bucket="s3bench", Key="put.bin", Body=f)["ETag"]
+                assert etag == expected_etag, etag
+
+            def s3_upload() -> None:
+                s3.upload_file(str(source), "s3bench", "upload.bin", Config=transfer)
+
+            def s3_get() -> None:
+                body = s3.get_object(Bucket="s3bench", Key="put.bin")["Body"]
+                size = sum(len(chunk) for chunk in body.iter_chunks(MB))
+                assert size == SIZE_MB * MB, size
+
+            def s3_download() -> None:
+                target = root / "download.bin"
+                s3.download_file("s3bench", "upload.bin", str(target), Config=transfer)
+                target.unlink()
+
+            def grpc_put() -> None:
+                with client.pfs.commit(branch=grpc_branch) as commit, open(source, "rb") as f:
+                    commit.put_file_from_file(path="/put.bin", file=f)
+
+            def grpc_get() -> None:
+                file = pfs.File(commit=pfs.Commit(branch=grpc_branch), path="/put.bin")
+                size = 0
+                with client.pfs.pfs_file(file) as f:
+                    while data := f.read(4 * MB):
+                        size += len(data)
+                assert size == SIZE_MB * MB, size
+
+            seconds = {
+                "s3_put_object": timed(s3_put),
+                "s3_upload_file": timed(s3_upload),
+                "s3_get_object": timed(s3_get),
+                "s3_download_file": timed(s3_download),
+            }
+            head = s3.head_object(Bucket="s3bench", Key="upload.bin")
+            assert head["ETag"] == expected_etag, head["ETag"]
+            rss_after_s3 = peak_rss_mb(proc.pid)
+            seconds["grpc_put"] = timed(grpc_put)
+            seconds["grpc_get"] = timed(grpc_get)
+            rss_after_all = peak_rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+        mb_s = {f"{name}_mb_s": round(SIZE_MB / s, 1) for name, s in seconds.items()}
+        print(
+            json.dumps(
+                {
+                    "object_mb": SIZE_MB,
+                    **mb_s,
+                    "ratio_s3_put_object_vs_grpc": round(
+                        mb_s["s3_put_object_mb_s"] / mb_s["grpc_put_mb_s"], 2
+                    ),
+                    "ratio_s3_get_object_vs_grpc": round(
+                        mb_s["s3_get_object_mb_s"] / mb_s["grpc_get_mb_s"], 2
+                    ),
+                    "server_peak_rss_mb_s3": round(rss_after_s3, 1),
+                    "server_peak_rss_mb_s3_and_grpc": round(rss_after_all, 1),
+                    "cpus": os.cpu_count(),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
