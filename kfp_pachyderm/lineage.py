@@ -21,11 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from .commits import inspect_commit, resolve
+from .commits import resolve
 from .errors import InvalidReferenceError, NotFoundError
+from .fastproto import to_datetime
 from .provenance import ProvenanceRecord, read_provenance
 from .refs import CommitRef
 from .rpc import rpc_errors
+from .transfer import BytesChannel
 
 
 @dataclass
@@ -185,10 +187,11 @@ def _explicit_inputs(record: ProvenanceRecord | None) -> list[tuple[str, str, st
 
 
 def _time(value) -> str:
-    return value.isoformat() if value is not None and value.year > 1970 else ""
+    when = to_datetime(value)
+    return when.isoformat() if when is not None else ""
 
 
-def _node(info: pfs.CommitInfo, depth: int) -> CommitNode:
+def _node(info, depth: int) -> CommitNode:
     record = read_provenance(info)
     repo = info.commit.repo
     return CommitNode(
@@ -197,7 +200,7 @@ def _node(info: pfs.CommitInfo, depth: int) -> CommitNode:
         repo=repo.name,
         commit=info.commit.id,
         branch=info.commit.branch.name if info.commit.branch else "",
-        size_bytes=info.details.size_bytes if info.details else info.size_bytes_upper_bound,
+        size_bytes=info.details.size_bytes or info.size_bytes_upper_bound,
         started=_time(info.started),
         finished=_time(info.finished),
         origin=pfs.OriginKind(info.origin.kind).name if info.origin else "",
@@ -212,8 +215,8 @@ class _CommitCache:
     """CommitInfos by (project, repo, id), fetched a repo at a time once a repo recurs."""
 
     def __init__(self, client: Client):
-        self.client = client
-        self.infos: dict[tuple[str, str, str], pfs.CommitInfo] = {}
+        self.channel = BytesChannel(client)
+        self.infos: dict[tuple[str, str, str], object] = {}
         self.touched: set[tuple[str, str]] = set()
         self.listed: set[tuple[str, str]] = set()
         self.round_trips = 0
@@ -225,34 +228,39 @@ class _CommitCache:
                 by_repo[(project, repo)].append(commit)
         for (project, repo), commits in by_repo.items():
             ref = CommitRef(repo, project=project)
+            self.round_trips += 1
             if len(commits) > 1 or (project, repo) in self.touched:
-                self._list(ref)
+                with rpc_errors(f"listing commits of {project}/{repo}"):
+                    for info in self.channel.list_commit(ref.pfs_repo()):
+                        self.infos[(project, repo, info.commit.id)] = info
+                self.listed.add((project, repo))
             else:
-                self.round_trips += 1
-                info = inspect_commit(self.client, ref.at(commits[0]))
+                with rpc_errors(f"inspecting commit {ref.at(commits[0])}"):
+                    info = self.channel.inspect_commit(ref.at(commits[0]).pfs_commit())
                 self.infos[(project, repo, info.commit.id)] = info
             self.touched.add((project, repo))
 
-    def _list(self, ref: CommitRef) -> None:
-        if (ref.project, ref.repo) in self.listed:
-            return
-        self.round_trips += 1
-        with rpc_errors(f"listing commits of {ref.project}/{ref.repo}"):
-            for info in self.client.pfs.list_commit(repo=ref.pfs_repo(), all=True):
-                self.infos[(ref.project, ref.repo, info.commit.id)] = info
-        self.listed.add((ref.project, ref.repo))
-
-    def get(self, key: tuple[str, str, str]) -> pfs.CommitInfo:
+    def get(self, key: tuple[str, str, str]):
         if key not in self.infos:
             project, repo, commit = key
             raise NotFoundError(f"upstream commit {node_id(project, repo, commit)} not found")
         return self.infos[key]
+
+    def close(self) -> None:
+        self.channel.close()
 
 
 def trace(client: Client, ref: CommitRef) -> Lineage:
     """The full upstream graph of the commit ``ref`` names (a branch is resolved once)."""
     root = resolve(client, ref)
     cache = _CommitCache(client)
+    try:
+        return _walk(cache, root)
+    finally:
+        cache.close()
+
+
+def _walk(cache: _CommitCache, root: CommitRef) -> Lineage:
     root_key = (root.project, root.repo, root.commit)
     nodes: dict[str, CommitNode] = {}
     frontier, depth = [root_key], 0

@@ -26,6 +26,7 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from .errors import KfpPachydermError
+from .fastproto import fast_class
 from .progress import Progress
 from .refs import CommitRef, normalize_path
 from .rpc import rpc_errors
@@ -64,7 +65,8 @@ class _TreeDigest:
 
 
 class BytesChannel:
-    """A gRPC channel to the SDK client's pachd for the RPCs that carry file bytes."""
+    """A gRPC channel to the SDK client's pachd for the RPCs that carry bulk data: file bytes,
+    and commit listings (parsed with :mod:`kfp_pachyderm.fastproto`)."""
 
     def __init__(self, client: Client):
         if client.transaction_id:
@@ -98,6 +100,24 @@ class BytesChannel:
         )
         for message in call(pfs.GetFileRequest(file=file), metadata=self._metadata):
             yield decode_bytes_value(message)
+
+    def list_commit(self, repo: pfs.Repo) -> Iterator:
+        """Every commit of ``repo``, parsed with the fast CommitInfo class."""
+        call = self._channel.unary_stream(
+            "/pfs_v2.API/ListCommit",
+            request_serializer=pfs.ListCommitRequest.SerializeToString,
+            response_deserializer=fast_class(pfs.CommitInfo).FromString,
+        )
+        return call(pfs.ListCommitRequest(repo=repo, all=True), metadata=self._metadata)
+
+    def inspect_commit(self, commit: pfs.Commit):
+        """One commit, parsed with the fast CommitInfo class."""
+        call = self._channel.unary_unary(
+            "/pfs_v2.API/InspectCommit",
+            request_serializer=pfs.InspectCommitRequest.SerializeToString,
+            response_deserializer=fast_class(pfs.CommitInfo).FromString,
+        )
+        return call(pfs.InspectCommitRequest(commit=commit), metadata=self._metadata)
 
     def close(self) -> None:
         self._channel.close()

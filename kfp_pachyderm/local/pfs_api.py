@@ -13,11 +13,13 @@ import re
 import tarfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import betterproto
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import pfs
 
+from ..fastproto import fast_class
 from ..wire import RawAddFile, encode_bytes_value
 from .store import (
     DEFAULT_PROJECT,
@@ -36,6 +38,35 @@ from .store import (
 )
 
 GET_FILE_CHUNK = 4 << 20
+
+out = SimpleNamespace(
+    **{
+        name: fast_class(getattr(pfs, name))
+        for name in (
+            "Repo",
+            "Project",
+            "Branch",
+            "Commit",
+            "RepoInfo",
+            "RepoInfoDetails",
+            "BranchInfo",
+            "CommitInfo",
+            "CommitOrigin",
+            "CommitInfoDetails",
+            "FileInfo",
+            "File",
+            "ProjectInfo",
+            "DeleteRepoResponse",
+            "DeleteReposResponse",
+            "CommitSetInfo",
+            "CommitSet",
+            "DiffFileResponse",
+            "InspectProjectV2Response",
+        )
+    }
+)
+"""Response messages, built with :mod:`kfp_pachyderm.fastproto` (betterproto would spend
+milliseconds per CommitInfo); requests are still parsed with pachyderm_sdk's classes."""
 
 
 def ts(value: float | None) -> datetime | None:
@@ -75,32 +106,32 @@ def commit_target(commit: pfs.Commit | None) -> tuple[RepoKey, str | None, str |
 
 
 def repo_msg(key: RepoKey) -> pfs.Repo:
-    return pfs.Repo(name=key.name, type="user", project=pfs.Project(name=key.project))
+    return out.Repo(name=key.name, type="user", project=out.Project(name=key.project))
 
 
 def branch_msg(key: BranchKey) -> pfs.Branch:
-    return pfs.Branch(repo=repo_msg(key.repo), name=key.name)
+    return out.Branch(repo=repo_msg(key.repo), name=key.name)
 
 
 def commit_msg(repo: RepoKey, id_: str, branch: str | None = None) -> pfs.Commit:
     """A commit handle as pachd returns it: repo and global ID, the branch cleared."""
-    return pfs.Commit(repo=repo_msg(repo), id=id_)
+    return out.Commit(repo=repo_msg(repo), id=id_)
 
 
 def repo_info(row: RepoRow) -> pfs.RepoInfo:
-    return pfs.RepoInfo(
+    return out.RepoInfo(
         repo=repo_msg(row.key),
         created=ts(row.created),
         size_bytes_upper_bound=row.size_bytes,
         description=row.description,
         branches=[branch_msg(BranchKey(row.key, b)) for b in row.branches],
-        details=pfs.RepoInfoDetails(size_bytes=row.size_bytes),
+        details=out.RepoInfoDetails(size_bytes=row.size_bytes),
         metadata=row.metadata,
     )
 
 
 def branch_info(row: BranchRow) -> pfs.BranchInfo:
-    return pfs.BranchInfo(
+    return out.BranchInfo(
         branch=branch_msg(row.key),
         head=commit_msg(row.key.repo, row.head, row.key.name) if row.head else None,
         provenance=[branch_msg(b) for b in row.provenance],
@@ -113,9 +144,9 @@ def branch_info(row: BranchRow) -> pfs.BranchInfo:
 
 
 def commit_info(row: CommitRow) -> pfs.CommitInfo:
-    return pfs.CommitInfo(
+    return out.CommitInfo(
         commit=commit_msg(row.repo, row.id, row.branch),
-        origin=pfs.CommitOrigin(kind=pfs.OriginKind(row.origin)),
+        origin=out.CommitOrigin(kind=row.origin),
         description=row.description,
         parent_commit=commit_msg(row.repo, row.parent, None) if row.parent else None,
         child_commits=[commit_msg(row.repo, c, None) for c in row.children],
@@ -126,7 +157,7 @@ def commit_info(row: CommitRow) -> pfs.CommitInfo:
         direct_subvenance=[commit_msg(r, i, b) for r, i, b in row.direct_subvenance],
         error=row.error,
         size_bytes_upper_bound=row.size_bytes,
-        details=pfs.CommitInfoDetails(size_bytes=row.size_bytes),
+        details=out.CommitInfoDetails(size_bytes=row.size_bytes),
         metadata=row.metadata,
         created_at=ts(row.started),
         updated_at=ts(row.finished or row.started),
@@ -170,8 +201,8 @@ def display_path(path: str, is_dir: bool) -> str:
 def file_info(commit: CommitRow, entry: tuple[str, bool, int, bytes]) -> pfs.FileInfo:
     path, is_dir, size, digest = entry
     shown = display_path(path, is_dir)
-    return pfs.FileInfo(
-        file=pfs.File(commit=commit_msg(commit.repo, commit.id, commit.branch), path=shown),
+    return out.FileInfo(
+        file=out.File(commit=commit_msg(commit.repo, commit.id, commit.branch), path=shown),
         file_type=pfs.FileType.DIR if is_dir else pfs.FileType.FILE,
         committed=ts(commit.finishing),
         size_bytes=size,
@@ -221,8 +252,8 @@ class PfsApi:
 
     def _project_info(self, row) -> pfs.ProjectInfo:
         name, description, created, _ = row
-        return pfs.ProjectInfo(
-            project=pfs.Project(name=name), description=description, created_at=ts(created)
+        return out.ProjectInfo(
+            project=out.Project(name=name), description=description, created_at=ts(created)
         )
 
     def InspectProject(self, req: pfs.InspectProjectRequest, ctx) -> pfs.ProjectInfo:
@@ -230,7 +261,7 @@ class PfsApi:
 
     def InspectProjectV2(self, req: pfs.InspectProjectV2Request, ctx):
         info = self._project_info(self.store.inspect_project(req.project.name))
-        return pfs.InspectProjectV2Response(info=info, defaults_json="{}")
+        return out.InspectProjectV2Response(info=info, defaults_json="{}")
 
     def ListProject(self, req: pfs.ListProjectRequest, ctx) -> Iterator[pfs.ProjectInfo]:
         for row in self.store.list_projects():
@@ -259,14 +290,14 @@ class PfsApi:
             yield repo_info(row)
 
     def DeleteRepo(self, req: pfs.DeleteRepoRequest, ctx) -> pfs.DeleteRepoResponse:
-        return pfs.DeleteRepoResponse(deleted=self.store.delete_repo(repo_key(req.repo), req.force))
+        return out.DeleteRepoResponse(deleted=self.store.delete_repo(repo_key(req.repo), req.force))
 
     def DeleteRepos(self, req: pfs.DeleteReposRequest, ctx) -> pfs.DeleteReposResponse:
         projects = None if req.all else [p.name for p in req.projects]
         rows = self.store.list_repos(projects)
         for row in rows:
             self.store.delete_repo(row.key, req.force)
-        return pfs.DeleteReposResponse(repos=[repo_msg(r.key) for r in rows])
+        return out.DeleteReposResponse(repos=[repo_msg(r.key) for r in rows])
 
     def DeleteAll(self, req: Empty, ctx) -> Empty:
         self.store.delete_all()
@@ -381,8 +412,8 @@ class PfsApi:
     def ListCommitSet(self, req: pfs.ListCommitSetRequest, ctx) -> Iterator[pfs.CommitSetInfo]:
         for id_ in self.store.list_commit_sets():
             rows = self.store.commit_set(id_)
-            yield pfs.CommitSetInfo(
-                commit_set=pfs.CommitSet(id=id_), commits=[commit_info(r) for r in rows]
+            yield out.CommitSetInfo(
+                commit_set=out.CommitSet(id=id_), commits=[commit_info(r) for r in rows]
             )
 
     def DropCommitSet(self, req: pfs.DropCommitSetRequest, ctx) -> Empty:
@@ -481,7 +512,7 @@ class PfsApi:
         for path in sorted(set(new) | set(old)):
             if path in new and path in old and new[path][3] == old[path][3]:
                 continue
-            yield pfs.DiffFileResponse(
+            yield out.DiffFileResponse(
                 new_file=file_info(new_commit, new[path]) if path in new else None,
                 old_file=file_info(old_commit, old[path]) if path in old else None,
             )

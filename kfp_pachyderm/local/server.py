@@ -83,7 +83,7 @@ PFS_METHODS: dict[str, tuple[str, type]] = {
 
 
 def _serialize(message) -> bytes:
-    return message if isinstance(message, bytes) else bytes(message)
+    return message if isinstance(message, bytes) else message.SerializeToString()
 
 
 class MetadataApi:
