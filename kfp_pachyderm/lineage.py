@@ -191,8 +191,7 @@ def _time(value) -> str:
     return when.isoformat() if when is not None else ""
 
 
-def _node(info, depth: int) -> CommitNode:
-    record = read_provenance(info)
+def _node(info, record: ProvenanceRecord | None, depth: int) -> CommitNode:
     repo = info.commit.repo
     return CommitNode(
         id=node_id(repo.project.name, repo.name, info.commit.id),
@@ -206,7 +205,7 @@ def _node(info, depth: int) -> CommitNode:
         origin=pfs.OriginKind(info.origin.kind).name if info.origin else "",
         error=info.error,
         description=info.description,
-        record=asdict(record) if record else None,
+        record=dict(vars(record)) if record else None,
         depth=depth,
     )
 
@@ -269,11 +268,12 @@ def _walk(cache: _CommitCache, root: CommitRef) -> Lineage:
         next_frontier = []
         for key in frontier:
             info = cache.get(key)
-            node = _node(info, depth)
+            record = read_provenance(info)
+            node = _node(info, record, depth)
             nodes[node.id] = node
             upstream = [
                 (c.repo.project.name, c.repo.name, c.id) for c in info.direct_provenance
-            ] + _explicit_inputs(read_provenance(info))
+            ] + _explicit_inputs(record)
             for up in dict.fromkeys(upstream):
                 node.upstream.append(node_id(*up))
                 if node_id(*up) not in nodes and up not in next_frontier and up not in frontier:
