@@ -695,7 +695,7 @@ class ModifyFileSession:
         if not files:
             raise not_found(f"file {src} not found in commit {src_commit}")
         for path, blob, size in files:
-            target = dst if path == src else clean_path(dst + path[len(src) :])
+            target = dst if path == src else clean_path(dst + "/" + path[len(src) :])
             existing = self._current(target) if body.append else None
             if existing is not None:
                 with self.store.blobs.writer() as writer:
