@@ -24,17 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import peak_rss_mb, start_server, timed
+
 LARGE_MB = int(os.environ.get("BENCH_LARGE_MB", "1024"))
 SMALL_FILES = int(os.environ.get("BENCH_SMALL_FILES", "10000"))
 SMALL_BYTES = 4096
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def peak_rss_mb(pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc status")
 
 
 def make_data(root: Path) -> tuple[Path, Path]:
@@ -50,12 +44,6 @@ def make_data(root: Path) -> tuple[Path, Path]:
         d.mkdir(parents=True, exist_ok=True)
         (d / f"f{i:05d}.bin").write_bytes(os.urandom(SMALL_BYTES))
     return large, small
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def client_run(mode: str, address: str, path: Path, repo: str) -> dict:
@@ -116,28 +104,8 @@ def main() -> None:
         results: dict[str, dict] = {}
         for impl in ("library", "sdk"):
             data_dir = root / f"pfs-{impl}"
-            address_file = root / f"address-{impl}"
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "kfp_pachyderm.cli",
-                    "local",
-                    "serve",
-                    "--port",
-                    "0",
-                    "--data-dir",
-                    str(data_dir),
-                    "--address-file",
-                    str(address_file),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            server, address, _ = start_server(data_dir)
             try:
-                while not address_file.exists():
-                    time.sleep(0.05)
-                address = address_file.read_text()
                 put_large = client_run(f"put-{impl}", address, large, "large")
                 server_rss_large = peak_rss_mb(server.pid)
                 put_small = client_run(f"put-{impl}", address, small, "small")

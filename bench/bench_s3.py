@@ -17,67 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import peak_rss_mb, start_server, timed
 
 SIZE_MB = int(os.environ.get("BENCH_S3_MB", "1024"))
 MB = 1 << 20
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc status")
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str, str]:
-    """The local server with its S3 gateway, as a child process; (process, gRPC, S3 URL)."""
-    grpc_port, s3_port = free_port(), free_port()
-    address_file = data_dir.parent / "address"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kfp_pachyderm.cli",
-            "local",
-            "serve",
-            "--port",
-            str(grpc_port),
-            "--s3-port",
-            str(s3_port),
-            "--data-dir",
-            str(data_dir),
-            "--address-file",
-            str(address_file),
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not address_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the local server did not start")
-        time.sleep(0.05)
-    return proc, f"grpc://127.0.0.1:{grpc_port}", f"http://127.0.0.1:{s3_port}"
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -98,7 +44,7 @@ def main() -> None:
                 f.write(block)
         expected_etag = f'"{digest.hexdigest()}"'
         (root / "pfs").mkdir()
-        proc, address, endpoint = start_server(root / "pfs" / "data")
+        proc, address, endpoint = start_server(root / "pfs" / "data", s3=True)
         try:
             client = Client.from_pachd_address(address)
             s3 = boto3.client(

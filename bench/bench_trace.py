@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import start_server
 from pachyderm_sdk import Client
 
 from kfp_pachyderm.commits import ensure_repo, inspect_commit, output_commit
@@ -73,28 +72,9 @@ def measure(client: Client, root: CommitRef) -> dict:
 def main() -> None:
     logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
-        address_file = Path(tmp) / "address"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kfp_pachyderm.cli",
-                "local",
-                "serve",
-                "--port",
-                "0",
-                "--data-dir",
-                f"{tmp}/pfs",
-                "--address-file",
-                str(address_file),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server, address, _ = start_server(Path(tmp) / "pfs")
         try:
-            while not address_file.exists():
-                time.sleep(0.05)
-            client = Client.from_pachd_address(address_file.read_text())
+            client = Client.from_pachd_address(address)
             for i in range(REPOS):
                 ensure_repo(client, CommitRef(f"chain{i}"))
             previous: list[CommitRef] = []
