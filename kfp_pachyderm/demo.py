@@ -1,22 +1,23 @@
-"""The main job until the pipelines land: the library end to end on the local server.
+"""The main job until the training pipelines land: what exists, end to end, on the local server.
 
-Starts the embedded local Pachyderm server, writes a small data set, commits it with
-:func:`~kfp_pachyderm.transfer.put_tree` into an output commit that records its provenance,
-reads it back into a fresh directory, checks the bytes match and prints the commit.
+Starts the embedded local Pachyderm server, writes a small data set, and runs a KFP pipeline with
+``kfp.local`` (no cluster): ``commit_data`` commits the data set, ``inspect_provenance`` traces
+the commit. Then it reads the commit back, checks the bytes match, and prints the commit and
+its provenance graph.
 """
 
-from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
-from .commits import ensure_repo, inspect_commit, output_commit
+from .commits import inspect_commit
 from .connection import connect
+from .lineage import trace
 from .local.server import LocalPachyderm
-from .provenance import ProvenanceRecord, read_provenance
 from .refs import CommitRef
-from .transfer import put_tree, read_tree
+from .transfer import local_files, read_tree, tree_digest
 
 DEMO_FILES = 200
 
@@ -34,27 +35,50 @@ def write_sample_data(root: Path) -> Path:
 
 def run_demo(data_dir: Path) -> CommitRef:
     """Run the demo against a local server keeping its data in ``data_dir``; return the commit."""
+    from kfp import dsl, local
+
+    from .compile import load_component
+
+    commit_data, inspect_provenance = (
+        load_component("commit_data"),
+        load_component("inspect_provenance"),
+    )
+
+    @dsl.pipeline(name="kfp-pachyderm-demo")
+    def demo(source: str) -> str:
+        data = commit_data(
+            source=source,
+            repo="demo-data",
+            dest_path="/sample",
+            kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
+        )
+        inspect_provenance(commit=data.outputs["commit"])
+        return data.outputs["Output"]
+
     with LocalPachyderm(Path(data_dir) / "pfs") as server, tempfile.TemporaryDirectory() as tmp:
         print(f"local Pachyderm server (development default, not pachd) at {server.address}")
+        os.environ["PACHD_ADDRESS"] = server.address
         client = connect(server.address)
         source = write_sample_data(Path(tmp))
-        ref = CommitRef.parse("demo-data@master")
-        ensure_repo(client, ref)
-        record = ProvenanceRecord(inputs=[f"file://{source}"], step="demo")
-        with output_commit(client, ref, provenance=record) as out:
-            sent = put_tree(client, out.pfs_commit(), source)
-        print(f"committed {sent.files} files, {sent.bytes} bytes as {out.ref}")
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(Path(tmp) / "kfp")
+        )
+        commit_id = demo(source=str(source)).output
+        ref = CommitRef("demo-data", branch="master", commit=commit_id, path="/sample")
 
         readback = Path(tmp) / "readback"
-        got = read_tree(client, out.ref, readback)
+        got = read_tree(client, ref, readback)
+        sent = tree_digest(local_files(source))
         if got.digest != sent.digest:
             raise RuntimeError(f"read-back digest {got.digest} != committed {sent.digest}")
         print(f"read back {got.files} files, identical (tree digest {got.digest[:16]}...)")
 
-        info = inspect_commit(client, out.ref, wait=True)
-        print(f"commit {out.ref.uri}")
+        info = inspect_commit(client, ref, wait=True)
+        print(f"commit {ref.uri}")
         print(f"  finished:    {info.finished.isoformat()}")
         print(f"  size:        {info.details.size_bytes} bytes")
         print(f"  description: {info.description}")
-        print(f"  provenance:  {read_provenance(info)}")
-        return out.ref
+        print("provenance:")
+        print(trace(client, ref).to_text())
+        return ref
