@@ -17,7 +17,7 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from .commits import ensure_repo, inspect_commit, output_commit
-from .errors import NotFoundError
+from .errors import KfpPachydermError, NotFoundError
 from .provenance import ProvenanceRecord, read_provenance, record_provenance
 from .refs import CommitRef, normalize_path
 from .rpc import rpc_errors
@@ -95,10 +95,10 @@ def commit_data(
 
     opened = open_source(source)
     ensure_repo(client, target, create=create_repo)
+    head = _head_record(client, target)
     precomputed: TreeStats | None = None
     if opened.kind == "local":
         precomputed = tree_digest(opened.files)
-        head = _head_record(client, target)
         if head and _matches(head[1], dest, "content_digest", precomputed.digest):
             return _reused(client, head[0], dest)
         record.extra = {**record.extra, "content_digest": precomputed.digest}
@@ -108,6 +108,13 @@ def commit_data(
         if precomputed is None:
             record.extra = {**record.extra, "content_digest": stats.digest}
             record_provenance(client, out.ref, record)
+    if head and precomputed is None and _matches(head[1], dest, "content_digest", stats.digest):
+        try:
+            with rpc_errors(f"dropping the duplicate commit {out.ref}"):
+                client.pfs.drop_commit_set(commit_set=pfs.CommitSet(id=out.ref.commit))
+            return _reused(client, head[0], dest)
+        except KfpPachydermError as err:
+            log.warning("%s duplicates %s but could not be dropped: %s", out.ref, head[0], err)
     log.info(
         "committed %s files, %s bytes from %s as %s", stats.files, stats.bytes, source, out.ref
     )

@@ -52,6 +52,14 @@ def test_http_source(client: Client, http_root, tmp_path: Path):
     assert (result.files, result.bytes) == (1, 100_000)
     read_tree(client, result.ref.with_path("/data/mnist.npz"), tmp_path / "back")
     assert (tmp_path / "back" / "mnist.npz").read_bytes() == b"\x00" * 100_000
+    again = commit_data(client, f"{base}/mnist.npz", CommitRef("raw"), dest_path="/data/mnist.npz")
+    assert again.reused and again.ref.commit == result.ref.commit
+    assert len(list(client.pfs.list_commit(repo=CommitRef("raw").pfs_repo()))) == 1
+    (root / "mnist.npz").write_bytes(b"\x01" * 10)
+    changed = commit_data(
+        client, f"{base}/mnist.npz", CommitRef("raw"), dest_path="/data/mnist.npz"
+    )
+    assert not changed.reused and changed.bytes == 10
     with pytest.raises(KfpPachydermError, match="answered HTTP 404"):
         commit_data(client, f"{base}/missing.npz", CommitRef("raw2"))
     assert not client.pfs.repo_exists(CommitRef("raw2").pfs_repo())
