@@ -6,7 +6,7 @@ the commit. Then it reads the commit back, checks the bytes match, and prints th
 its provenance graph.
 """
 
-
+# No `from __future__ import annotations`: KFP reads the pipeline's annotations as real types.
 import json
 import os
 import tempfile
