@@ -58,8 +58,13 @@ def _trace(args: argparse.Namespace) -> int:
     from .lineage import trace
     from .refs import CommitRef
 
-    graph = trace(connect(args.address), CommitRef.parse(args.ref))
+    client = connect(args.address)
+    graph = trace(client, CommitRef.parse(args.ref))
     print(json.dumps(graph.to_json(), indent=2) if args.json else graph.to_text())
+    if args.openlineage:
+        from .openlineage import emit, run_events
+
+        emit(run_events(graph, args.kfp_host, client.address), args.openlineage)
     return 0
 
 
@@ -119,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("ref", help="commit reference, e.g. model@master or model@<commit id>")
     trace.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
     trace.add_argument("--json", action="store_true", help="print JSON instead of a tree")
+    trace.add_argument(
+        "--openlineage", help="also emit OpenLineage RunEvents to this file or http(s) endpoint"
+    )
+    trace.add_argument("--kfp-host", default="kfp", help="OpenLineage job namespace")
     trace.set_defaults(run=_trace)
 
     compile_ = commands.add_parser(

@@ -14,6 +14,7 @@ from .commit_data import commit_data
 from .connection import connect
 from .errors import KfpPachydermError
 from .lineage import trace
+from .openlineage import emit, run_events
 from .provenance import ProvenanceRecord
 from .refs import CommitRef, check_name
 
@@ -54,19 +55,27 @@ def run_inspect_provenance(
     graph_json: dsl.Artifact,
     report_markdown: dsl.Artifact,
     report_html: dsl.Artifact,
+    openlineage_target: str = "",
+    kfp_host: str = "",
 ) -> str:
-    """The inspect_provenance component: trace the commit and write the three reports."""
+    """The inspect_provenance component: trace the commit, write the three reports and, with
+    ``openlineage_target``, emit OpenLineage RunEvents there."""
     if (commit is None) == (not commit_ref):
         raise KfpPachydermError(
             "inspect_provenance needs exactly one of the commit artifact or commit_ref "
             f"(got commit={'set' if commit is not None else 'none'}, commit_ref={commit_ref!r})"
         )
     ref = commit_of(commit) if commit is not None else CommitRef.parse(commit_ref)
-    graph = trace(connect(), ref)
+    client = connect()
+    graph = trace(client, ref)
     Path(graph_json.path).write_text(json.dumps(graph.to_json(), indent=2))
     Path(report_markdown.path).write_text(graph.to_markdown())
     Path(report_html.path).write_text(graph.to_html())
     for artifact in (graph_json, report_markdown, report_html):
         artifact.metadata.update({"root": graph.root, "commits": len(graph.nodes)})
     print(graph.to_text())
+    if openlineage_target:
+        events = run_events(graph, kfp_host or "kfp", client.address)
+        emit(events, openlineage_target)
+        print(f"sent {len(events)} OpenLineage events to {openlineage_target}")
     return graph.root

@@ -125,7 +125,10 @@ def test_inspect_provenance_yaml_runs_locally(kfp_local: Client, tmp_path: Path)
 
     root = ingest_and_trace(source=str(tmp_path)).output
     assert root.startswith("default/raw@")
-    task = inspect(commit_ref="raw@master")
+    events = tmp_path / "lineage.jsonl"
+    task = inspect(commit_ref="raw@master", openlineage_target=str(events), kfp_host="kfp.test")
+    (event,) = [json.loads(line) for line in events.read_text().splitlines()]
+    assert event["job"] == {"namespace": "kfp.test", "name": "commit_data", "facets": {}}
     html_text = Path(task.outputs["report_html"].path).read_text()
     assert "<svg" in html_text and root in html_text
     graph = json.loads(Path(task.outputs["graph_json"].path).read_text())

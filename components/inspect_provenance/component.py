@@ -12,13 +12,18 @@ def inspect_provenance(
     report_html: dsl.Output[dsl.HTML],
     commit: dsl.Input[dsl.Artifact] = None,
     commit_ref: str = "",
+    openlineage_target: str = "",
+    kfp_host: str = "",
 ) -> str:
     """Trace every commit a commit came from; return the root node ID.
 
     The commit is the ``commit`` artifact of an earlier step or a ``commit_ref`` such as
     ``model@<commit id>``. Writes the graph as JSON, a Markdown report and an HTML page with the
-    graph drawn, which the KFP UI renders.
+    graph drawn, which the KFP UI renders. With ``openlineage_target`` (a file path or an
+    http(s) lineage endpoint) it also emits OpenLineage RunEvents, job namespace ``kfp_host``.
     """
     from kfp_pachyderm.steps import run_inspect_provenance
 
-    return run_inspect_provenance(commit, commit_ref, graph_json, report_markdown, report_html)
+    return run_inspect_provenance(
+        commit, commit_ref, graph_json, report_markdown, report_html, openlineage_target, kfp_host
+    )
