@@ -175,6 +175,7 @@ CREATE TABLE IF NOT EXISTS commits (
     size_bytes INTEGER NOT NULL DEFAULT 0, metadata TEXT NOT NULL DEFAULT '{}',
     UNIQUE (rid, id));
 CREATE INDEX IF NOT EXISTS commits_by_id ON commits (id);
+CREATE INDEX IF NOT EXISTS commits_by_parent ON commits (parent);
 CREATE TABLE IF NOT EXISTS commit_provenance (
     cid INTEGER NOT NULL, up_cid INTEGER NOT NULL, PRIMARY KEY (cid, up_cid));
 CREATE INDEX IF NOT EXISTS commit_subvenance ON commit_provenance (up_cid);
@@ -558,63 +559,79 @@ class Store:
     # ----------------------------------------------------------------- commits
 
     def _commit_row(self, db: sqlite3.Connection, cid: int) -> CommitRow:
-        (
-            rid,
-            cid_,
-            id_,
-            branch,
-            origin,
-            description,
-            parent,
-            started,
-            finishing,
-            finished,
-            error,
-            size,
-            metadata,
-        ) = db.execute(
-            "SELECT rid, cid, id, branch, origin, description, parent, started, finishing, "
-            "finished, error, size_bytes, metadata FROM commits WHERE cid=?",
-            (cid,),
-        ).fetchone()
-        repo = self._repo_key(db, rid)
-        children = [
-            c
-            for (c,) in db.execute(
-                "SELECT id FROM commits WHERE rid=? AND parent=? ORDER BY cid", (rid, id_)
-            )
-        ]
+        return self._commit_rows(db, [cid])[0]
 
-        def linked(sql: str) -> list[tuple[RepoKey, str, str | None]]:
-            out = []
-            for other_rid, other_id, other_branch in db.execute(sql, (cid,)):
-                out.append((self._repo_key(db, other_rid), other_id, other_branch))
-            return out
-
-        return CommitRow(
-            repo,
-            cid_,
-            id_,
-            branch,
-            origin,
-            description,
-            parent,
-            children,
-            started,
-            finishing,
-            finished,
-            error,
-            size,
-            linked(
-                "SELECT c.rid, c.id, c.branch FROM commit_provenance p JOIN commits c "
-                "ON c.cid=p.up_cid WHERE p.cid=? ORDER BY c.cid"
-            ),
-            linked(
-                "SELECT c.rid, c.id, c.branch FROM commit_provenance p JOIN commits c "
-                "ON c.cid=p.cid WHERE p.up_cid=? ORDER BY c.cid"
-            ),
-            json.loads(metadata),
-        )
+    def _commit_rows(self, db: sqlite3.Connection, cids: list[int]) -> list[CommitRow]:
+        """Rows for ``cids`` in that order, with a fixed number of queries however many."""
+        rows: dict[int, CommitRow] = {}
+        repos = {
+            rid: RepoKey(p, n) for rid, p, n in db.execute("SELECT rid, project, name FROM repos")
+        }
+        for start in range(0, len(cids), 500):
+            batch = cids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for (
+                rid,
+                cid,
+                id_,
+                branch,
+                origin,
+                description,
+                parent,
+                started,
+                finishing,
+                finished,
+                error,
+                size,
+                metadata,
+            ) in db.execute(
+                "SELECT rid, cid, id, branch, origin, description, parent, started, finishing, "
+                f"finished, error, size_bytes, metadata FROM commits WHERE cid IN ({marks})",
+                batch,
+            ):
+                rows[cid] = CommitRow(
+                    repos[rid],
+                    cid,
+                    id_,
+                    branch,
+                    origin,
+                    description,
+                    parent,
+                    [],
+                    started,
+                    finishing,
+                    finished,
+                    error,
+                    size,
+                    [],
+                    [],
+                    json.loads(metadata),
+                )
+            for column, other, target in (
+                ("cid", "up_cid", "direct_provenance"),
+                ("up_cid", "cid", "direct_subvenance"),
+            ):
+                for cid, rid, id_, branch in db.execute(
+                    f"SELECT p.{column}, c.rid, c.id, c.branch FROM commit_provenance p "
+                    f"JOIN commits c ON c.cid=p.{other} WHERE p.{column} IN ({marks}) "
+                    "ORDER BY c.cid",
+                    batch,
+                ):
+                    getattr(rows[cid], target).append((repos[rid], id_, branch))
+        by_parent: dict[tuple[RepoKey, str], list[CommitRow]] = {}
+        for row in rows.values():
+            by_parent.setdefault((row.repo, row.id), []).append(row)
+        ids = sorted({row.id for row in rows.values()})
+        for start in range(0, len(ids), 500):
+            batch_ids = ids[start : start + 500]
+            marks = ",".join("?" * len(batch_ids))
+            for rid, parent, child in db.execute(
+                f"SELECT rid, parent, id FROM commits WHERE parent IN ({marks}) ORDER BY cid",
+                batch_ids,
+            ):
+                for row in by_parent.get((repos[rid], parent), []):
+                    row.children.append(child)
+        return [rows[c] for c in cids]
 
     def _resolve(
         self, db: sqlite3.Connection, repo: RepoKey, id_: str | None, branch: str | None = None
@@ -846,7 +863,7 @@ class Store:
                     "SELECT cid FROM commits WHERE rid=? ORDER BY cid DESC", (rid,)
                 )
             ]
-            rows = [self._commit_row(db, c) for c in cids]
+            rows = self._commit_rows(db, cids)
             if to_id:
                 to = self._resolve(db, repo, to_id)
                 ancestry, cursor = [], to
@@ -875,7 +892,7 @@ class Store:
             ]
             if not cids:
                 raise not_found(f"commit set {commit_id} not found")
-            return [self._commit_row(self._db, c) for c in cids]
+            return self._commit_rows(self._db, cids)
 
     def list_commit_sets(self) -> list[str]:
         return [
@@ -973,7 +990,7 @@ class Store:
                     and (skip_through is None or c > skip_through)
                     and (fin is not None or not wait_finished)
                 ]
-                rows = [self._commit_row(self._db, c) for c in ready]
+                rows = self._commit_rows(self._db, ready)
                 if not rows:
                     self.changed.wait(timeout=0.5)
             for row in rows:
