@@ -29,3 +29,13 @@ def image(name: str, registry: str | None = None) -> str:
 def runtime_image(registry: str | None = None) -> str:
     """The image every lightweight component of this library runs in (images/runtime)."""
     return image("kfp-pachyderm-runtime", registry)
+
+
+RUNNING_IMAGE_ENV = "KFP_PACHYDERM_IMAGE"
+
+
+def running_image() -> str:
+    """The image this step runs in, for the provenance record: ``KFP_PACHYDERM_IMAGE`` (set at
+    image build time, ideally to the pushed reference with its digest), else the runtime image
+    this version of the library names."""
+    return os.environ.get(RUNNING_IMAGE_ENV) or runtime_image()

@@ -13,6 +13,7 @@ from .artifacts import commit_of, describe_commit
 from .commit_data import commit_data
 from .connection import connect
 from .errors import KfpPachydermError
+from .images import running_image
 from .lineage import trace
 from .openlineage import emit, run_events
 from .provenance import ProvenanceRecord
@@ -35,7 +36,7 @@ def run_commit_data(
     check_name("repo", repo)
     check_name("branch", branch)
     target = CommitRef(repo, branch=branch, project=project)
-    record = ProvenanceRecord(kfp_run_id=kfp_run_id, kfp_task_id=kfp_task_id)
+    record = ProvenanceRecord(kfp_run_id=kfp_run_id, kfp_task_id=kfp_task_id, image=running_image())
     result = commit_data(connect(), source, target, dest_path, description, create_repo, record)
     describe_commit(
         commit,

@@ -79,6 +79,7 @@ def test_commit_data_yaml_runs_locally_and_is_idempotent(kfp_local: Client, tmp_
     record = read_provenance(info)
     assert record.step == "commit_data" and record.kfp_run_id and record.kfp_task_id
     assert record.parameters["dest_path"] == "/raw"
+    assert record.image.startswith("ghcr.io/kfp-pachyderm/kfp-pachyderm-runtime:")
     assert {
         f.file.path
         for f in kfp_local.pfs.walk_file(
