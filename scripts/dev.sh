@@ -41,11 +41,11 @@ command=${1:-}
 shift || true
 case "$command" in
   demo)
-    ensure_venv dev
+    ensure_venv dev,train
     exec .venv/bin/kfp-pachyderm demo "$@"
     ;;
   test)
-    ensure_venv dev
+    ensure_venv dev,train
     set +e
     .venv/bin/python -m pytest "$@"
     status=$?
