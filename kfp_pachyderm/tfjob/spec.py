@@ -112,7 +112,11 @@ class ReplicaSpec:
         """The same spec with another replica count."""
         return replace(self, replicas=replicas)
 
-    def container(self, extra_env: dict[str, str] | None = None) -> dict:
+    def container(
+        self,
+        extra_env: dict[str, str] | None = None,
+        secret_env: dict[str, tuple[str, str]] | None = None,
+    ) -> dict:
         """The ``tensorflow`` container of this replica type."""
         resources: dict[str, dict[str, str]] = {}
         for name, quantity in (("cpu", self.cpu), ("memory", self.memory)):
@@ -127,8 +131,13 @@ class ReplicaSpec:
             container["command"] = list(self.command)
         if self.args:
             container["args"] = list(self.args)
-        if env:
-            container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+        env_list = [{"name": k, "value": v} for k, v in sorted(env.items())]
+        env_list += [
+            {"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+            for k, (secret, key) in sorted((secret_env or {}).items())
+        ]
+        if env_list:
+            container["env"] = env_list
         if resources:
             container["resources"] = resources
         return container
@@ -146,6 +155,8 @@ class TFJobSpec:
         backoff_limit: retries before the job is Failed.
         active_deadline_seconds: the operator's own time limit (None: none).
         env: environment for every replica (input and output commits, pachd settings).
+        secret_env: environment from Kubernetes Secrets, ``NAME -> (secret, key)``, so tokens
+            never appear in the manifest; local runs read them from the process environment.
         labels: labels on the TFJob and its pods.
         service_account: the pods' service account.
         owner: an ownerReference (the launcher pod) so the job goes when the pod goes.
@@ -159,6 +170,7 @@ class TFJobSpec:
     backoff_limit: int | None = None
     active_deadline_seconds: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    secret_env: dict[str, tuple[str, str]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     service_account: str | None = None
     owner: dict | None = None
@@ -211,7 +223,7 @@ class TFJobSpec:
             spec = self.replicas.get(replica_type)
             if spec is None:
                 continue
-            pod_spec: dict = {"containers": [spec.container(self.env)]}
+            pod_spec: dict = {"containers": [spec.container(self.env, self.secret_env)]}
             if self.service_account:
                 pod_spec["serviceAccountName"] = self.service_account
             template: dict = {"spec": pod_spec}
