@@ -80,3 +80,55 @@ def run_inspect_provenance(
         emit(events, openlineage_target)
         print(f"sent {len(events)} OpenLineage events to {openlineage_target}")
     return graph.root
+
+
+def run_start_tfjob(inputs: dict) -> str:
+    """The start_tfjob component: its inputs (``locals()`` of the component) to a TFJob run."""
+    import shlex
+
+    from .tfjob.step import TFJobSettings, start_tfjob, tfjob_name
+
+    def optional(value: int) -> int | None:
+        return None if value < 0 else value
+
+    if (inputs["input_commit"] is None) == (not inputs["input_ref"]):
+        raise KfpPachydermError("start_tfjob needs exactly one of input_commit and input_ref")
+    source = (
+        commit_of(inputs["input_commit"])
+        if inputs["input_commit"] is not None
+        else CommitRef.parse(inputs["input_ref"])
+    )
+    settings = TFJobSettings(
+        image=inputs["trainer_image"],
+        command=shlex.split(inputs["command"]),
+        args=shlex.split(inputs["args"]),
+        chief=inputs["chief"],
+        workers=inputs["workers"],
+        ps=inputs["ps"],
+        evaluators=inputs["evaluators"],
+        gpus_per_replica=inputs["gpus_per_replica"],
+        cpu=inputs["cpu"] or None,
+        memory=inputs["memory"] or None,
+        namespace=inputs["namespace"],
+        timeout_s=inputs["timeout_seconds"],
+        clean_pod_policy=inputs["clean_pod_policy"],
+        ttl_seconds_after_finished=optional(inputs["ttl_seconds_after_finished"]),
+        backoff_limit=optional(inputs["backoff_limit"]),
+        delete_after=inputs["delete_after"],
+        data_mode=inputs["data_mode"],
+        version_logs=inputs["version_logs"],
+        runner=inputs["runner"],
+        token_secret=inputs["token_secret"] or None,
+        service_account=inputs["service_account"] or None,
+        s3_endpoint=inputs["s3_endpoint"],
+    )
+    record = ProvenanceRecord(
+        kfp_run_id=inputs["kfp_run_id"],
+        kfp_task_id=inputs["kfp_task_id"],
+        parameters={"command": inputs["command"], "args": inputs["args"]},
+    )
+    name = tfjob_name(inputs["kfp_run_id"], inputs["kfp_task_id"])
+    target = CommitRef(inputs["output_repo"], branch=inputs["output_branch"])
+    ref, outcome = start_tfjob(connect(), settings, [source], target, record, name)
+    describe_commit(inputs["commit"], ref, tfjob=name, tfjob_state=outcome.state)
+    return ref.commit

@@ -135,3 +135,41 @@ def test_inspect_provenance_yaml_runs_locally(kfp_local: Client, tmp_path: Path)
     graph = json.loads(Path(task.outputs["graph_json"].path).read_text())
     assert graph["root"] == root and graph["nodes"][0]["record"]["step"] == "commit_data"
     assert "# Provenance of" in Path(task.outputs["report_markdown"].path).read_text()
+
+
+def test_start_tfjob_yaml_trains_locally_and_traces_back_to_the_data(
+    kfp_local: Client, tmp_path: Path, monkeypatch
+):
+    from kfp_pachyderm.trainer.data import write_mnist_npz
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    write_mnist_npz(tmp_path / "data" / "mnist.npz")
+    commit_data, start_tfjob, inspect = (
+        load("commit_data"),
+        load("start_tfjob"),
+        load("inspect_provenance"),
+    )
+
+    @dsl.pipeline
+    def train(source: str) -> str:
+        data = commit_data(source=source, repo="mnist")
+        model = start_tfjob(
+            input_commit=data.outputs["commit"],
+            output_repo="model",
+            workers=0,
+            args="--epochs 1",
+            runner="local",
+            kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
+        )
+        return inspect(commit=model.outputs["commit"]).outputs["Output"]
+
+    root = train(source=str(tmp_path / "data")).output
+    assert root.startswith("default/model@")
+    info = kfp_local.pfs.inspect_commit(
+        commit=CommitRef.parse(root.removeprefix("default/")).pfs_commit()
+    )
+    record = read_provenance(info)
+    assert record.inputs[0].startswith("mnist@") and record.extra["tfjob"].startswith(
+        "kubeflow/tfjob-"
+    )
