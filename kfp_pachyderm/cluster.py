@@ -11,6 +11,7 @@ from __future__ import annotations
 from kfp import dsl, kubernetes
 
 from .connection import ADDRESS_ENV, TOKEN_FILE_ENV, check_address
+from .trainer.device import EXPECTED_GPUS_ENV
 
 TOKEN_MOUNT_DIR = "/var/run/secrets/kfp-pachyderm"
 
@@ -40,4 +41,39 @@ def use_pachyderm(
     if token_secret:
         kubernetes.use_secret_as_volume(task, secret_name=token_secret, mount_path=TOKEN_MOUNT_DIR)
         task.set_env_variable(TOKEN_FILE_ENV, f"{TOKEN_MOUNT_DIR}/{token_key}")
+    return task
+
+
+def with_gpu(
+    task: dsl.PipelineTask,
+    count: int = 1,
+    accelerator: str = "nvidia.com/gpu",
+    node_selector: dict[str, str] | None = None,
+    toleration: dict[str, str] | None = None,
+) -> dsl.PipelineTask:
+    """Give ``task`` ``count`` GPUs of resource ``accelerator``, optionally pinned to nodes by
+    label and allowed onto tainted GPU nodes.
+
+    The step also learns how many GPUs it asked for (``KFP_PACHYDERM_EXPECTED_GPUS``), so a pod
+    scheduled without them fails at once with a clear message instead of training for hours on
+    a CPU. ``toleration`` takes kfp-kubernetes' ``add_toleration`` arguments, e.g.
+    ``{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}``.
+
+    Example:
+        >>> with_gpu(train(...), count=1, node_selector={"cloud.google.com/gke-accelerator":
+        ...          "nvidia-tesla-t4"})                                    # doctest: +SKIP
+    """
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f"invalid GPU count {count!r}: must be at least 1")
+    if not accelerator or "/" not in accelerator:
+        raise ValueError(
+            f"invalid accelerator {accelerator!r}: use an extended resource name such as "
+            "nvidia.com/gpu or amd.com/gpu"
+        )
+    task.set_accelerator_type(accelerator).set_accelerator_limit(count)
+    task.set_env_variable(EXPECTED_GPUS_ENV, str(count))
+    for label, value in (node_selector or {}).items():
+        kubernetes.add_node_selector(task, label_key=label, label_value=value)
+    if toleration:
+        kubernetes.add_toleration(task, **toleration)
     return task

@@ -82,6 +82,51 @@ def run_inspect_provenance(
     return graph.root
 
 
+def input_of(inputs: dict, step: str) -> CommitRef:
+    """The input commit of a component: its ``input_commit`` artifact or its ``input_ref``."""
+    if (inputs["input_commit"] is None) == (not inputs["input_ref"]):
+        raise KfpPachydermError(
+            f"{step} needs exactly one of input_commit and input_ref "
+            f"(got input_ref={inputs['input_ref']!r})"
+        )
+    if inputs["input_commit"] is not None:
+        return commit_of(inputs["input_commit"])
+    return CommitRef.parse(inputs["input_ref"])
+
+
+def _record(inputs: dict) -> ProvenanceRecord:
+    return ProvenanceRecord(
+        kfp_run_id=inputs["kfp_run_id"], kfp_task_id=inputs["kfp_task_id"], image=running_image()
+    )
+
+
+def run_train(inputs: dict) -> str:
+    """The train component: train in this pod and describe the model commit."""
+    from .trainer.step import train_in_pod
+
+    source = input_of(inputs, "train")
+    target = CommitRef(inputs["output_repo"], branch=inputs["output_branch"])
+    ref, metrics = train_in_pod(
+        connect(), source, target, inputs["epochs"], inputs["batch_size"], _record(inputs)
+    )
+    describe_commit(inputs["commit"], ref, test_accuracy=metrics["test_accuracy"])
+    for key in ("test_accuracy", "test_loss", "examples_per_second"):
+        inputs["metrics"].log_metric(key, metrics[key])
+    inputs["metrics"].log_metric("gpus", metrics["device"]["gpu_count"])
+    return ref.commit
+
+
+def run_gpu_check(inputs: dict) -> str:
+    """The gpu_check component."""
+    from .trainer.step import gpu_check
+
+    source = input_of(inputs, "gpu_check")
+    target = CommitRef(inputs["output_repo"], branch=inputs["output_branch"])
+    ref = gpu_check(connect(), source, target, _record(inputs))
+    describe_commit(inputs["commit"], ref)
+    return ref.commit
+
+
 def run_start_tfjob(inputs: dict) -> str:
     """The start_tfjob component: its inputs (``locals()`` of the component) to a TFJob run."""
     import shlex
@@ -91,13 +136,7 @@ def run_start_tfjob(inputs: dict) -> str:
     def optional(value: int) -> int | None:
         return None if value < 0 else value
 
-    if (inputs["input_commit"] is None) == (not inputs["input_ref"]):
-        raise KfpPachydermError("start_tfjob needs exactly one of input_commit and input_ref")
-    source = (
-        commit_of(inputs["input_commit"])
-        if inputs["input_commit"] is not None
-        else CommitRef.parse(inputs["input_ref"])
-    )
+    source = input_of(inputs, "start_tfjob")
     settings = TFJobSettings(
         image=inputs["trainer_image"],
         command=shlex.split(inputs["command"]),

@@ -173,3 +173,29 @@ def test_start_tfjob_yaml_trains_locally_and_traces_back_to_the_data(
     assert record.inputs[0].startswith("mnist@") and record.extra["tfjob"].startswith(
         "kubeflow/tfjob-"
     )
+
+
+def test_train_yaml_with_gpu_runs_locally_on_the_cpu(
+    kfp_local: Client, tmp_path: Path, monkeypatch
+):
+    from kfp_pachyderm.cluster import with_gpu
+    from kfp_pachyderm.trainer.data import write_mnist_npz
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    write_mnist_npz(tmp_path / "data" / "mnist.npz")
+    commit_data, train, check = load("commit_data"), load("train"), load("gpu_check")
+
+    @dsl.pipeline
+    def gpu_training(source: str) -> str:
+        data = commit_data(source=source, repo="mnist")
+        with_gpu(check(input_commit=data.outputs["commit"], output_repo="gpu-check"), count=1)
+        model = with_gpu(
+            train(input_commit=data.outputs["commit"], output_repo="model", epochs=1), count=1
+        )
+        return model.outputs["Output"]
+
+    model = gpu_training(source=str(tmp_path / "data")).output
+    with kfp_local.pfs.pfs_file(
+        CommitRef("model", commit=model, path="/metrics.json").pfs_file()
+    ) as f:
+        assert json.loads(f.read())["device"]["gpu_count"] == 0

@@ -19,11 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..connection import connect
-from ..refs import CommitRef
-from ..s3 import S3Data
-from ..transfer import put_tree, read_tree
 from .data import load_mnist_npz
+from .io import fetch_input, publish
 from .model import train, write_metrics
 
 INPUT_ENV = "KFP_PACHYDERM_INPUT"
@@ -53,27 +50,6 @@ def strategy_for(tf_config: dict):
         return tf.distribute.get_strategy()
     os.environ["TF_CONFIG"] = json.dumps({**tf_config, "cluster": cluster})
     return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def fetch_input(mode: str, input_ref: str, directory: Path) -> Path:
-    """Download the input commit and return the first ``.npz`` file in it."""
-    if mode == "s3":
-        S3Data().download_all(directory)
-    else:
-        read_tree(connect(), CommitRef.parse(input_ref), directory)
-    found = sorted(directory.rglob("*.npz"))
-    if not found:
-        raise FileNotFoundError(f"no .npz file in input {input_ref} (expected mnist.npz)")
-    return found[0]
-
-
-def publish(mode: str, output_ref: str, directory: Path) -> None:
-    """Write the model and metrics into the open output commit."""
-    if mode == "s3":
-        S3Data().upload_dir(directory)
-    else:
-        ref = CommitRef.parse(output_ref)
-        put_tree(connect(), ref.pfs_commit(), directory, dest=ref.path or "/", replace=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,8 @@ def build_model():
             keras.layers.MaxPooling2D(),
             keras.layers.Flatten(),
             keras.layers.Dense(64, activation="relu"),
-            keras.layers.Dense(CLASSES, name="probabilities", activation="softmax"),
+            keras.layers.Dense(CLASSES, name="logits"),
+            keras.layers.Activation("softmax", dtype="float32", name="probabilities"),
         ]
     )
     model.compile(
@@ -51,14 +52,21 @@ def dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool):
 
 
 def train(
-    arrays: dict[str, np.ndarray], model_dir: Path, epochs: int, batch_size: int, strategy=None
+    arrays: dict[str, np.ndarray],
+    model_dir: Path,
+    epochs: int,
+    batch_size: int,
+    strategy=None,
+    xla: bool = False,
 ) -> dict:
     """Train on ``arrays`` (mnist.npz layout), export a SavedModel to ``model_dir``, and return
     the metrics.
 
     The loop is a ``tf.function`` over ``strategy.run`` rather than ``model.fit``: Keras 3's
     ``fit`` cannot consume ``MultiWorkerMirroredStrategy`` datasets (keras-team/keras#20585),
-    and one loop serves one CPU, a GPU and many TFJob workers alike. Under a multi-worker
+    and one loop serves one CPU, a GPU and many TFJob workers alike. ``xla`` compiles the step
+    with XLA when there is one replica (see :mod:`.device`); under mixed precision the loss is
+    scaled by the optimizer Keras wraps for it. Under a multi-worker
     strategy every replica must call this (steps, evaluation and export are collective); only
     the chief's ``model_dir`` is kept.
     """
@@ -87,7 +95,8 @@ def train(
     def replica_train_step(x, y):
         with tf.GradientTape() as tape:
             loss, correct = replica_loss(x, y, training=True)
-        gradients = tape.gradient(loss, model.trainable_variables)
+            scaled = optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply(gradients, model.trainable_variables)
         return loss, tf.reduce_sum(correct), tf.cast(tf.size(correct), tf.float32)
 
@@ -98,7 +107,7 @@ def train(
     def reduce(values):
         return [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in values]
 
-    @tf.function
+    @tf.function(jit_compile=(xla and strategy.num_replicas_in_sync == 1) or None)
     def train_step(x, y):
         return reduce(strategy.run(replica_train_step, args=(x, y)))
 

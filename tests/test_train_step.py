@@ -1,0 +1,66 @@
+"""The in-pod train step and gpu_check: the same trainer, device checks, provenance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pachyderm_sdk import Client
+from pachyderm_sdk.api import pfs
+
+from kfp_pachyderm.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.provenance import ProvenanceRecord, read_provenance
+from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.trainer.data import write_mnist_npz
+from kfp_pachyderm.trainer.device import NoGpuError
+from kfp_pachyderm.trainer.step import gpu_check, train_in_pod
+from kfp_pachyderm.transfer import put_tree
+
+
+@pytest.fixture
+def mnist(client: Client, tmp_path: Path) -> CommitRef:
+    write_mnist_npz(tmp_path / "data" / "mnist.npz")
+    ensure_repo(client, CommitRef("mnist"))
+    with output_commit(client, CommitRef("mnist", branch="master")) as out:
+        put_tree(client, out.pfs_commit(), tmp_path / "data")
+    return out.ref
+
+
+def test_train_on_cpu_records_the_device(client: Client, mnist: CommitRef, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KFP_PACHYDERM_EXPECTED_GPUS", "1")  # requested, none here: a warning
+    model, metrics = train_in_pod(
+        client, mnist, CommitRef("model", branch="master"), 1, 64, ProvenanceRecord()
+    )
+    assert metrics["device"]["gpu_count"] == 0 and metrics["device"]["mixed_precision"] is False
+    with client.pfs.pfs_file(model.with_path("/metrics.json").pfs_file()) as f:
+        assert json.loads(f.read())["test_accuracy"] == metrics["test_accuracy"]
+    record = read_provenance(inspect_commit(client, model))
+    assert record.inputs == [str(mnist)] and record.step == "train"
+    assert record.extra["device"].startswith("0 x CPU") and record.parameters["epochs"] == "1"
+    assert client.pfs.path_exists(model.with_path("/model/saved_model.pb").pfs_file())
+
+
+def test_a_gpu_requested_in_a_cluster_but_missing_fails_fast(
+    client: Client, mnist: CommitRef, monkeypatch
+):
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KFP_PACHYDERM_EXPECTED_GPUS", "2")
+    with pytest.raises(NoGpuError, match="2 GPU\\(s\\) requested but TensorFlow sees 0"):
+        train_in_pod(client, mnist, CommitRef("model", branch="master"), 1, 64, ProvenanceRecord())
+    assert not client.pfs.repo_exists(pfs.Repo(name="model"))
+
+
+def test_bad_training_parameters_are_named(client: Client, mnist: CommitRef):
+    with pytest.raises(ValueError, match="epochs \\(0\\)"):
+        train_in_pod(client, mnist, CommitRef("model", branch="master"), 0, 64, ProvenanceRecord())
+
+
+def test_gpu_check_writes_devices_and_the_input_listing(client: Client, mnist: CommitRef):
+    out = gpu_check(client, mnist, CommitRef("gpu-check", branch="master"), ProvenanceRecord())
+    with client.pfs.pfs_file(out.with_path("/devices.json").pfs_file()) as f:
+        devices = json.loads(f.read())
+    assert devices["gpu_count"] == 0 and devices["tensorflow"]
+    with client.pfs.pfs_file(out.with_path("/input-listing.txt").pfs_file()) as f:
+        assert "/mnist.npz" in f.read().decode()
