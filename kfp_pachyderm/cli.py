@@ -68,10 +68,36 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compile(args: argparse.Namespace) -> int:
-    from .compile import compile_components
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise KfpPachydermError(f"invalid --param {pair!r}: expected key=value")
+        params[key] = value
+    return params
 
-    for path in compile_components(args.out_dir, args.image_registry):
+
+def _run(args: argparse.Namespace) -> int:
+    params = _parse_params(args.param)
+    if args.local:
+        from .run_local import run_local
+
+        run_local(args.pipeline, args.data_dir, params)
+        return 0
+    from .run_remote import submit_and_follow
+
+    return 0 if submit_and_follow(args.pipeline, args.host, args.experiment, params) else 1
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from .compile import compile_components, compile_pipelines
+
+    components_out = args.out_dir / "components" if args.out_dir else None
+    pipelines_out = args.out_dir / "pipelines" if args.out_dir else None
+    for path in compile_components(components_out, args.image_registry):
+        print(path)
+    for path in compile_pipelines(pipelines_out, args.image_registry):
         print(path)
     return 0
 
@@ -114,6 +140,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_demo)
 
+    run = commands.add_parser(
+        "run",
+        help="run a pipeline locally (--local) or on a KFP cluster (--host)",
+        description="Run PIPELINE (mnist_tfjob, mnist_gpu, tf_distributed_sample, gpu_check). "
+        "With --local: start the local Pachyderm server and S3 gateway, seed the demo data, run "
+        "the pipeline with kfp.local and print the result's provenance. With --host: submit it "
+        "with kfp.Client and follow the run to its end (exit 1 if it fails).",
+    )
+    run.add_argument("pipeline", help="the pipeline's name")
+    where = run.add_mutually_exclusive_group(required=True)
+    where.add_argument("--local", action="store_true", help="run here, with no cluster")
+    where.add_argument("--host", help="the KFP API endpoint, e.g. http://localhost:8080")
+    run.add_argument("--experiment", default="kfp-pachyderm", help="KFP experiment (--host)")
+    run.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a pipeline parameter"
+    )
+    run.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
+    )
+    run.set_defaults(run=_run)
+
     trace = commands.add_parser(
         "trace",
         help="print the upstream provenance graph of a commit",
@@ -132,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_ = commands.add_parser(
         "compile",
-        help="regenerate the component YAML",
-        description="Compile every component to its component.yaml (or under --out-dir).",
+        help="regenerate the component and pipeline YAML",
+        description="Compile every component to its component.yaml and every pipeline to "
+        "pipelines/<name>.yaml (or under --out-dir).",
     )
     compile_.add_argument(
         "--image-registry",

@@ -10,37 +10,50 @@ from __future__ import annotations
 
 from kfp import dsl, kubernetes
 
-from .connection import ADDRESS_ENV, TOKEN_FILE_ENV, check_address
+from .connection import ADDRESS_ENV, DEFAULT_TOKEN_FILE, TOKEN_FILE_ENV, check_address
 from .trainer.device import EXPECTED_GPUS_ENV
 
-TOKEN_MOUNT_DIR = "/var/run/secrets/kfp-pachyderm"
+TOKEN_MOUNT_DIR = str(DEFAULT_TOKEN_FILE.parent)
+SETTINGS_CONFIG_MAP = "kfp-pachyderm"
 
 
 def use_pachyderm(
     task: dsl.PipelineTask,
     address: str | None = None,
     token_secret: str | None = None,
-    token_key: str = "auth-token",
+    token_key: str = DEFAULT_TOKEN_FILE.name,
+    config_map: str | None = SETTINGS_CONFIG_MAP,
 ) -> dsl.PipelineTask:
     """Point ``task`` at pachd and give it the token from a Kubernetes Secret.
 
     The token is mounted as a file (``<TOKEN_MOUNT_DIR>/<token_key>``) and only the secret's
-    name appears in the compiled YAML, never its value.
+    name appears in the compiled YAML, never its value. The Secret is optional, so one
+    pipeline serves clusters with and without Pachyderm auth; the library reads the file when
+    it is there.
 
     Args:
         task: the task to configure.
-        address: pachd address, e.g. ``grpc://pachd.pachyderm.svc.cluster.local:30650``; a
-            pipeline parameter works too.
-        token_secret: name of the Secret in the run's namespace holding the token.
+        address: pachd address, e.g. ``grpc://pachd.pachyderm.svc.cluster.local:30650``, fixed
+            at compile time. Without it the address comes from the optional ConfigMap
+            ``config_map`` (key ``pachd-address``), which a cluster admin creates once per
+            namespace: ``kubectl create configmap kfp-pachyderm
+            --from-literal=pachd-address=grpc://pachd.pachyderm:30650``.
+        token_secret: name of the Secret in the run's namespace holding the token (a pipeline
+            parameter works too).
         token_key: the key of the token in that Secret.
     """
     if address is not None:
-        if isinstance(address, str):
-            address = check_address(address, "use_pachyderm(address=...)")
-        task.set_env_variable(ADDRESS_ENV, address)
+        task.set_env_variable(ADDRESS_ENV, check_address(address, "use_pachyderm(address=...)"))
+    elif config_map:
+        kubernetes.use_config_map_as_env(
+            task, config_map, config_map_key_to_env={"pachd-address": ADDRESS_ENV}, optional=True
+        )
     if token_secret:
-        kubernetes.use_secret_as_volume(task, secret_name=token_secret, mount_path=TOKEN_MOUNT_DIR)
-        task.set_env_variable(TOKEN_FILE_ENV, f"{TOKEN_MOUNT_DIR}/{token_key}")
+        kubernetes.use_secret_as_volume(
+            task, secret_name=token_secret, mount_path=TOKEN_MOUNT_DIR, optional=True
+        )
+        if token_key != DEFAULT_TOKEN_FILE.name:
+            task.set_env_variable(TOKEN_FILE_ENV, f"{TOKEN_MOUNT_DIR}/{token_key}")
     return task
 
 

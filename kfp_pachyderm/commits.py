@@ -21,7 +21,7 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from .errors import KfpPachydermError, NotFoundError
-from .provenance import ProvenanceRecord, record_provenance
+from .provenance import ProvenanceRecord, read_provenance, record_provenance
 from .refs import CommitRef
 from .rpc import rpc_errors
 
@@ -167,3 +167,22 @@ def output_commit(
     description = provenance.summary() if provenance is not None else ""
     with rpc_errors(f"finishing {out.ref.with_path(None)}"):
         client.pfs.finish_commit(commit=out.pfs_commit(), description=description)
+
+
+def finish_abandoned(client: Client, branch: CommitRef, kfp_run_id: str) -> bool:
+    """Finish ``branch``'s head with an error if it is open and this KFP run opened it (its
+    step died without cleaning up); return whether it did. Other runs' commits are left alone."""
+    try:
+        info = inspect_commit(client, branch.with_path(None).on(branch.branch or "master"))
+    except NotFoundError:
+        return False
+    if info.finished and info.finished.year > 1970:
+        return False
+    record = read_provenance(info)
+    if record is None or not kfp_run_id or record.kfp_run_id != kfp_run_id:
+        return False
+    message = f"KFP run {kfp_run_id} ended before step {record.step or '?'} finished this commit"
+    with rpc_errors(f"finishing abandoned commit {branch.repo}@{info.commit.id}"):
+        client.pfs.finish_commit(commit=info.commit, error=message)
+    log.warning("%s@%s: %s", branch.repo, info.commit.id, message)
+    return True

@@ -15,6 +15,7 @@ from kfp import compiler
 from .images import REGISTRY_ENV
 
 COMPONENTS_PACKAGE = "kfp_pachyderm.components"
+PIPELINES_PACKAGE = "kfp_pachyderm.pipelines"
 
 
 def components_dir() -> Path:
@@ -36,6 +37,30 @@ def load_component(name: str, registry: str | None = None):
     if registry:
         module = importlib.reload(module)
     return getattr(module, name)
+
+
+def pipelines_dir() -> Path:
+    """The folder of the pipeline modules and their compiled YAML."""
+    return Path(importlib.import_module(PIPELINES_PACKAGE).__file__).parent
+
+
+def compile_pipelines(out_dir: Path | None = None, registry: str | None = None) -> list[Path]:
+    """Compile each pipeline to ``<out_dir or pipelines/>/<name>.yaml``."""
+    if registry:
+        os.environ[REGISTRY_ENV] = registry
+    package = importlib.import_module(PIPELINES_PACKAGE)
+    if registry:
+        for name in package.PIPELINES:
+            importlib.reload(importlib.import_module(f"{PIPELINES_PACKAGE}.{name}"))
+        package = importlib.reload(package)
+    target_dir = out_dir or pipelines_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, pipeline in package.PIPELINES.items():
+        target = target_dir / f"{name}.yaml"
+        compiler.Compiler().compile(pipeline, str(target))
+        written.append(target)
+    return written
 
 
 def compile_components(out_dir: Path | None = None, registry: str | None = None) -> list[Path]:

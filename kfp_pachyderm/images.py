@@ -13,14 +13,15 @@ from . import __version__
 
 REGISTRY_ENV = "KFP_PACHYDERM_IMAGE_REGISTRY"
 DEFAULT_REGISTRY = "ghcr.io/kfp-pachyderm"
-PYTHON_TAG = "python3.11"
+# Not "python3...": kfp.local rewrites every "python3" in a command line, image arguments included.
+PYTHON_TAG = "python-3.11"
 
 
 def image(name: str, registry: str | None = None) -> str:
-    """``<registry>/<name>:<version>-python3.11``, e.g. the runtime image of this version.
+    """``<registry>/<name>:<version>-python-3.11``, e.g. the runtime image of this version.
 
     >>> image("kfp-pachyderm-runtime", "registry.example.com/ml")
-    'registry.example.com/ml/kfp-pachyderm-runtime:...-python3.11'  # doctest: +SKIP
+    'registry.example.com/ml/kfp-pachyderm-runtime:...-python-3.11'  # doctest: +SKIP
     """
     registry = (registry or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY).rstrip("/")
     return f"{registry}/{name}:{__version__}-{PYTHON_TAG}"

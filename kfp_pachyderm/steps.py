@@ -171,3 +171,35 @@ def run_start_tfjob(inputs: dict) -> str:
     ref, outcome = start_tfjob(connect(), settings, [source], target, record, name)
     describe_commit(inputs["commit"], ref, tfjob=name, tfjob_state=outcome.state)
     return ref.commit
+
+
+def run_resolve_commit(
+    ref: str, commit_source: str, kfp_run_id: str, kfp_task_id: str, commit: dsl.Artifact
+) -> str:
+    """The resolve_commit component: optionally commit data, then pin the branch head."""
+    from .commits import resolve
+
+    target = CommitRef.parse(ref)
+    if target.commit:
+        raise KfpPachydermError(f"resolve_commit takes a branch (repo@branch), not {ref!r}")
+    client = connect()
+    if commit_source:
+        record = ProvenanceRecord(kfp_run_id=kfp_run_id, kfp_task_id=kfp_task_id)
+        commit_data(client, commit_source, target, target.path or "/", "", True, record)
+    pinned = resolve(client, target.on(target.branch or "master"))
+    describe_commit(commit, pinned)
+    print(f"{ref} is {pinned}")
+    return pinned.commit
+
+
+def run_finish_open_commits(branches: str, kfp_run_id: str) -> int:
+    """The finish_open_commits exit handler."""
+    from .commits import finish_abandoned
+
+    client = connect()
+    finished = 0
+    for text in filter(None, (b.strip() for b in branches.split(","))):
+        if finish_abandoned(client, CommitRef.parse(text), kfp_run_id):
+            finished += 1
+    print(f"finished {finished} commit(s) left open by run {kfp_run_id}")
+    return finished

@@ -29,9 +29,12 @@ def test_use_pachyderm_sets_address_and_mounts_the_token(tmp_path: Path):
     container = docs[0]["deploymentSpec"]["executors"]["exec-commit-data"]["container"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["PACHD_ADDRESS"] == "grpc://pachd.pachyderm.svc.cluster.local:30650"
-    assert env["KFP_PACHYDERM_TOKEN_FILE"] == "/var/run/secrets/kfp-pachyderm/auth-token"
+    assert "KFP_PACHYDERM_TOKEN_FILE" not in env  # the default key lands at the default path
     secret = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-commit-data"]
-    assert secret["secretAsVolume"][0]["secretName"] == "pachd-token"
+    volume = secret["secretAsVolume"][0]
+    assert volume["secretName"] == "pachd-token"
+    assert volume["mountPath"] == "/var/run/secrets/kfp-pachyderm"
+    assert volume["optional"] is True
 
 
 def test_bad_address_is_refused_at_compile_time():

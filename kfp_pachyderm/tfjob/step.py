@@ -74,7 +74,7 @@ class TFJobSettings:
     version_logs: bool = True
     runner: str = "auto"
     token_secret: str | None = None
-    token_key: str = "auth-token"
+    token_key: str = "pachd-token"
     service_account: str | None = None
     s3_endpoint: str = ""
 

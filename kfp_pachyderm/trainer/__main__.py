@@ -52,11 +52,19 @@ def strategy_for(tf_config: dict):
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def whole_number(text: str) -> int:
+    """``"2"`` or ``"2.0"`` (KFP can render an integer parameter either way) as 2."""
+    value = float(text)
+    if not value.is_integer() or value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of a replica."""
     parser = argparse.ArgumentParser(prog="python -m kfp_pachyderm.trainer")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=whole_number, default=2)
+    parser.add_argument("--batch-size", type=whole_number, default=64)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 

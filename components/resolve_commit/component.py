@@ -1,0 +1,24 @@
+"""resolve_commit: pin a branch to its head commit once, optionally committing data first."""
+
+from kfp import dsl
+
+from kfp_pachyderm.images import runtime_image
+
+
+@dsl.component(base_image=runtime_image(), install_kfp_package=False)
+def resolve_commit(
+    ref: str,
+    commit: dsl.Output[dsl.Artifact],
+    commit_source: str = "",
+    kfp_run_id: str = "",
+    kfp_task_id: str = "",
+) -> str:
+    """Return the commit ID ``ref`` (``repo@branch``) points at now, as a string and a commit
+    artifact. Run it uncached (``set_caching_options(False)``) as a pipeline's first step: every
+    later step then receives a commit ID, so KFP caching is correct by construction. With
+    ``commit_source`` (a path, URL or commit reference) the data is committed to the branch
+    first, as commit_data does (idempotently).
+    """
+    from kfp_pachyderm.steps import run_resolve_commit
+
+    return run_resolve_commit(ref, commit_source, kfp_run_id, kfp_task_id, commit)

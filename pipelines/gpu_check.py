@@ -1,0 +1,38 @@
+"""gpu_check: the seed's GPU pipeline, what TensorFlow sees on a GPU node, as a commit."""
+
+from kfp import dsl
+
+from kfp_pachyderm.cluster import use_pachyderm, with_gpu
+from kfp_pachyderm.compile import load_component
+
+resolve_commit = load_component("resolve_commit")
+gpu_check_component = load_component("gpu_check")
+
+
+@dsl.pipeline(
+    name="gpu-check",
+    description="Record the devices TensorFlow sees on a GPU node next to the input commit's "
+    "listing.",
+)
+def gpu_check(
+    input_data: str = "images@master",
+    output_repo: str = "gpu-check",
+    token_secret: str = "pachd-token",
+):
+    """Run gpu_check with one GPU on the head of ``input_data``.
+
+    Args:
+        input_data: any branch (``repo@branch``); its head is pinned once.
+        output_repo: where the report commit goes (devices.json, input-listing.txt).
+        token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
+    """
+    pinned = use_pachyderm(
+        resolve_commit(ref=input_data), token_secret=token_secret
+    ).set_caching_options(False)
+    with_gpu(
+        use_pachyderm(
+            gpu_check_component(input_commit=pinned.outputs["commit"], output_repo=output_repo),
+            token_secret=token_secret,
+        ),
+        count=1,
+    )

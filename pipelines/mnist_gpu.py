@@ -1,0 +1,69 @@
+"""mnist_gpu: MNIST trained inside the pipeline's own pod, on a GPU, with provenance."""
+
+from kfp import dsl
+
+from kfp_pachyderm.cluster import use_pachyderm, with_gpu
+from kfp_pachyderm.compile import load_component
+
+resolve_commit = load_component("resolve_commit")
+train = load_component("train")
+inspect_provenance = load_component("inspect_provenance")
+finish_open_commits = load_component("finish_open_commits")
+
+
+@dsl.pipeline(
+    name="mnist-gpu",
+    description="Pin the data commit, train MNIST on a GPU in the pipeline pod, and trace the "
+    "model back to its data.",
+)
+def mnist_gpu(
+    data: str = "mnist@master",
+    commit_source: str = "",
+    model_repo: str = "mnist-model-gpu",
+    epochs: int = 5,
+    batch_size: int = 128,
+    token_secret: str = "pachd-token",
+):
+    """Train MNIST on ``data`` with one GPU; the model commit lands on ``model_repo@master``.
+
+    Args:
+        data: the training data branch (``repo@branch``, mnist.npz layout), pinned once.
+        commit_source: a path or URL to commit to ``data`` first (idempotent); empty to skip.
+        model_repo: where the model commit goes (SavedModel, metrics.json with the device).
+        epochs, batch_size: training settings.
+        token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
+
+    The GPU request is fixed at compile time (one ``nvidia.com/gpu``); recompile with another
+    ``with_gpu`` call for other accelerators or node selectors.
+    """
+    cleanup = use_pachyderm(
+        finish_open_commits(
+            branches=f"{model_repo}@master", kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
+        ),
+        token_secret=token_secret,
+    )
+    with dsl.ExitHandler(cleanup, name="finish-open-commits"):
+        pinned = use_pachyderm(
+            resolve_commit(
+                ref=data,
+                commit_source=commit_source,
+                kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
+            ),
+            token_secret=token_secret,
+        ).set_caching_options(False)
+        model = with_gpu(
+            use_pachyderm(
+                train(
+                    input_commit=pinned.outputs["commit"],
+                    output_repo=model_repo,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                    kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
+                ),
+                token_secret=token_secret,
+            ),
+            count=1,
+        )
+        use_pachyderm(inspect_provenance(commit=model.outputs["commit"]), token_secret=token_secret)

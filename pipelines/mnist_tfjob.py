@@ -1,0 +1,87 @@
+"""mnist_tfjob: the seeds' MNIST TFJob reading and writing Pachyderm, with provenance."""
+
+from kfp import dsl
+
+from kfp_pachyderm.cluster import use_pachyderm
+from kfp_pachyderm.compile import load_component
+from kfp_pachyderm.images import image
+
+resolve_commit = load_component("resolve_commit")
+start_tfjob = load_component("start_tfjob")
+inspect_provenance = load_component("inspect_provenance")
+finish_open_commits = load_component("finish_open_commits")
+
+DEFAULT_S3 = "http://pachd.pachyderm.svc.cluster.local:30600"
+
+
+@dsl.pipeline(
+    name="mnist-tfjob",
+    description="Pin the data commit, train MNIST in a TFJob that reads and writes Pachyderm "
+    "(through the S3 gateway by default), and trace the model back to its data.",
+)
+def mnist_tfjob(
+    data: str = "mnist@master",
+    commit_source: str = "",
+    model_repo: str = "mnist-model",
+    trainer_image: str = image("kfp-pachyderm-trainer"),
+    workers: int = 2,
+    epochs: int = 2,
+    data_mode: str = "s3",
+    s3_endpoint: str = DEFAULT_S3,
+    namespace: str = "kubeflow",
+    runner: str = "auto",
+    token_secret: str = "pachd-token",
+):
+    """Train MNIST on ``data`` in a TFJob; the model commit lands on ``model_repo@master``.
+
+    Steps find pachd through the ``kfp-pachyderm`` ConfigMap (see
+    ``kfp_pachyderm.cluster.use_pachyderm``) and the token through ``token_secret``.
+
+    Args:
+        data: the training data branch (``repo@branch``, mnist.npz layout); its head is pinned
+            once, uncached, so every later step is cached on exact commit IDs.
+        commit_source: a path or URL to commit to ``data`` first (idempotent); empty to skip.
+        model_repo: where the model commit goes (SavedModel, metrics.json, replica logs).
+        trainer_image: the TFJob replicas' image (images/trainer).
+        workers: worker replicas besides the chief.
+        epochs: training epochs.
+        data_mode: ``s3`` (the replicas use Pachyderm's S3 gateway, as in the seeds) or ``pfs``.
+        s3_endpoint: the S3 gateway as the replicas reach it.
+        namespace: where the TFJob runs.
+        runner: ``auto`` (Kubernetes in a cluster), ``kubernetes`` or ``local``.
+        token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
+    """
+    cleanup = use_pachyderm(
+        finish_open_commits(
+            branches=f"{model_repo}@master", kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
+        ),
+        token_secret=token_secret,
+    )
+    with dsl.ExitHandler(cleanup, name="finish-open-commits"):
+        pinned = use_pachyderm(
+            resolve_commit(
+                ref=data,
+                commit_source=commit_source,
+                kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
+            ),
+            token_secret=token_secret,
+        ).set_caching_options(False)
+        model = use_pachyderm(
+            start_tfjob(
+                input_commit=pinned.outputs["commit"],
+                output_repo=model_repo,
+                trainer_image=trainer_image,
+                args=f"--epochs {epochs}",
+                workers=workers,
+                data_mode=data_mode,
+                s3_endpoint=s3_endpoint,
+                namespace=namespace,
+                runner=runner,
+                token_secret=token_secret,
+                kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
+            ),
+            token_secret=token_secret,
+        )
+        use_pachyderm(inspect_provenance(commit=model.outputs["commit"]), token_secret=token_secret)

@@ -1,0 +1,65 @@
+"""tf_distributed_sample: the seed's tf_sample, a distributed TFJob whose logs are its output."""
+
+from kfp import dsl
+
+from kfp_pachyderm.cluster import use_pachyderm
+from kfp_pachyderm.compile import load_component
+from kfp_pachyderm.images import image
+
+resolve_commit = load_component("resolve_commit")
+start_tfjob = load_component("start_tfjob")
+finish_open_commits = load_component("finish_open_commits")
+
+
+@dsl.pipeline(
+    name="tf-distributed-sample",
+    description="Run a chief, 2 workers and 2 parameter servers on an input commit and version "
+    "the job's logs as the output commit (the seed's tf_sample pipeline).",
+)
+def tf_distributed_sample(
+    input_data: str = "sample_input@master",
+    output_repo: str = "tf_sample_logs",
+    trainer_image: str = image("kfp-pachyderm-trainer"),
+    namespace: str = "kubeflow",
+    runner: str = "auto",
+    token_secret: str = "pachd-token",
+):
+    """Trigger the distributed smoke job with the head of ``input_data``.
+
+    Args:
+        input_data: the triggering branch (``repo@branch``); its head is pinned once.
+        output_repo: where the logs commit goes (``/logs/<replica>.log``).
+        trainer_image: the replicas' image (images/trainer).
+        namespace: where the TFJob runs.
+        runner: ``auto`` (Kubernetes in a cluster), ``kubernetes`` or ``local``.
+        token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
+    """
+    cleanup = use_pachyderm(
+        finish_open_commits(
+            branches=f"{output_repo}@master", kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
+        ),
+        token_secret=token_secret,
+    )
+    with dsl.ExitHandler(cleanup, name="finish-open-commits"):
+        pinned = use_pachyderm(
+            resolve_commit(ref=input_data), token_secret=token_secret
+        ).set_caching_options(False)
+        use_pachyderm(
+            start_tfjob(
+                input_commit=pinned.outputs["commit"],
+                output_repo=output_repo,
+                trainer_image=trainer_image,
+                command="python -m kfp_pachyderm.tfjob.sample",
+                args="",
+                chief=1,
+                workers=2,
+                ps=2,
+                data_mode="pfs",
+                namespace=namespace,
+                runner=runner,
+                token_secret=token_secret,
+                kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
+            ),
+            token_secret=token_secret,
+        )
