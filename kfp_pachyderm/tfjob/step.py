@@ -23,19 +23,26 @@ import os
 import signal
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from pachyderm_sdk import Client
 
-from ..commits import ensure_branch, ensure_repo, inspect_commit, output_commit, resolve
+from ..commits import (
+    ensure_branch,
+    ensure_repo,
+    inspect_commit,
+    output_commit,
+    resolve,
+    reusable_result,
+)
 from ..errors import KfpPachydermError, NotFoundError
 from ..provenance import ProvenanceRecord, read_provenance, record_provenance
 from ..refs import CommitRef
 from ..s3 import s3_env
 from ..transfer import SourceFile, put_files
 from .local import LocalTFJobExecutor
-from .outcome import TFJobOutcome
+from .outcome import SUCCEEDED, TFJobOutcome
 from .spec import REPLICA_TYPES, ReplicaSpec, TFJobSpec
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,8 @@ INPUT_ENV, OUTPUT_ENV, DATA_MODE_ENV = (
     "KFP_PACHYDERM_DATA_MODE",
 )
 TOKEN_ENV = "PACH_PYTHON_AUTH_TOKEN"
+# The settings that shape the result (a rerun with equal ones reuses the earlier commit).
+RESULT_SETTINGS = ("command", "args", "chief", "workers", "ps", "evaluators", "data_mode")
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,14 @@ def start_tfjob(
     record.step = record.step or "start_tfjob"
     record.inputs = [str(ref) for ref in pinned]
     record.image = settings.image
+    record.parameters = {
+        **record.parameters,
+        **{k: str(v) for k, v in sorted(vars(settings).items()) if k in RESULT_SETTINGS},
+    }
+    reused = reusable_result(client, target, record)
+    if reused is not None:
+        log_line(f"{reused} was made from {pinned[0]} with the same settings; reusing it")
+        return reused, TFJobOutcome(name=name, state=SUCCEEDED)
     record.extra = {**record.extra, "tfjob": f"{settings.namespace}/{name}"}
     adopted = _commit_of_earlier_attempt(client, target, record.extra["tfjob"])
     with output_commit(
@@ -218,13 +235,21 @@ def start_tfjob(
         env = _replica_env(client, settings, pinned[0], out.ref)
         spec = build_spec(settings, name, env)
         runner = _runner(settings, log_line)
-        previous = signal.getsignal(signal.SIGTERM)
         if isinstance(runner, LocalTFJobExecutor):
+            previous = signal.getsignal(signal.SIGTERM)
             signal.signal(signal.SIGTERM, lambda *_: runner.cancel())
-        try:
-            outcome = runner.run(spec, settings.timeout_s, settings.delete_after)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+            try:
+                outcome = runner.run(spec, settings.timeout_s, settings.delete_after)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+        else:
+            from .launcher import launcher_owner_reference
+
+            owner = launcher_owner_reference(runner.core_api, spec.namespace)
+            with runner.handle_sigterm():
+                outcome = runner.run(
+                    replace(spec, owner=owner), settings.timeout_s, settings.delete_after
+                )
         if settings.version_logs:
             put_files(client, out.pfs_commit(), _log_files(outcome), "/logs", replace=False)
         record.extra = {
