@@ -44,13 +44,6 @@ def _local_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-
-    run_demo(args.data_dir)
-    return 0
-
-
 def _trace(args: argparse.Namespace) -> int:
     import json
 
@@ -129,16 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--token-file", help="file holding the token clients must send")
     serve.add_argument("--address-file", help="write the address here once listening")
     serve.set_defaults(run=_local_serve)
-
-    demo = commands.add_parser(
-        "demo",
-        help="run the library end to end on the local server",
-        description="Start the local server, commit a directory, read it back, show the commit.",
-    )
-    demo.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "demo", help="where data is kept"
-    )
-    demo.set_defaults(run=_demo)
 
     run = commands.add_parser(
         "run",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from kfp import dsl, kubernetes
 
 from .connection import ADDRESS_ENV, DEFAULT_TOKEN_FILE, TOKEN_FILE_ENV, check_address
+from .provenance import RUN_ID_ENV, TASK_ID_ENV
 from .trainer.device import EXPECTED_GPUS_ENV
 
 TOKEN_MOUNT_DIR = str(DEFAULT_TOKEN_FILE.parent)
@@ -27,7 +28,9 @@ def use_pachyderm(
     """Point ``task`` at pachd and give it the token from a Kubernetes Secret.
 
     The token is mounted as a file (``<TOKEN_MOUNT_DIR>/<token_key>``) and only the secret's
-    name appears in the compiled YAML, never its value. The Secret is optional, so one
+    name appears in the compiled YAML, never its value. The step also learns its KFP run and
+    task from the pod's metadata (``KFP_RUN_ID``, ``KFP_TASK_ID``) for its provenance record.
+    The Secret is optional, so one
     pipeline serves clusters with and without Pachyderm auth; the library reads the file when
     it is there.
 
@@ -48,6 +51,10 @@ def use_pachyderm(
         kubernetes.use_config_map_as_env(
             task, config_map, config_map_key_to_env={"pachd-address": ADDRESS_ENV}, optional=True
         )
+    kubernetes.use_field_path_as_env(task, RUN_ID_ENV, "metadata.labels['pipeline/runid']")
+    kubernetes.use_field_path_as_env(
+        task, TASK_ID_ENV, "metadata.annotations['workflows.argoproj.io/node-name']"
+    )
     if token_secret:
         kubernetes.use_secret_as_volume(
             task, secret_name=token_secret, mount_path=TOKEN_MOUNT_DIR, optional=True

@@ -186,3 +186,26 @@ def finish_abandoned(client: Client, branch: CommitRef, kfp_run_id: str) -> bool
         client.pfs.finish_commit(commit=info.commit, error=message)
     log.warning("%s@%s: %s", branch.repo, info.commit.id, message)
     return True
+
+
+def reusable_result(
+    client: Client, target: CommitRef, record: ProvenanceRecord
+) -> CommitRef | None:
+    """The head of ``target``'s branch if a step already produced it from exactly the same
+    inputs, image and parameters (finished, no error): the step's result, reused instead of
+    recomputed. This makes every step cache-correct by construction, whatever the runner's
+    own cache does (kfp.local's cannot keep ``pfs://`` artifacts)."""
+    try:
+        info = inspect_commit(client, target.with_path(None).on(target.branch or "master"))
+    except NotFoundError:
+        return None
+    done = read_provenance(info)
+    if info.error or not info.finished or info.finished.year <= 1970 or done is None:
+        return None
+    same = (done.step, done.inputs, done.image, done.parameters) == (
+        record.step,
+        record.inputs,
+        record.image,
+        record.parameters,
+    )
+    return target.with_path(None).at(info.commit.id) if same else None

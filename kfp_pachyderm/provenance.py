@@ -15,6 +15,8 @@ Example:
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 from pachyderm_sdk import Client
@@ -70,6 +72,20 @@ class ProvenanceRecord:
         if self.kfp_run_id:
             parts.append(f"KFP run {self.kfp_run_id}")
         return "; ".join(parts)
+
+
+RUN_ID_ENV = "KFP_RUN_ID"
+TASK_ID_ENV = "KFP_TASK_ID"
+
+
+def kfp_ids(run_id: str = "", task_id: str = "") -> tuple[str, str]:
+    """The KFP run and task of this step: the given IDs, else ``KFP_RUN_ID`` and
+    ``KFP_TASK_ID`` from the environment. ``use_pachyderm`` sets those from the pod's metadata
+    (not as component inputs, which would make every run's cache key different); a retry
+    suffix such as ``(1)`` on the task is dropped, so a retried step keeps its identity."""
+    run_id = run_id or os.environ.get(RUN_ID_ENV, "")
+    task_id = task_id or os.environ.get(TASK_ID_ENV, "")
+    return run_id, re.sub(r"\(\d+\)$", "", task_id)
 
 
 def record_provenance(client: Client, commit: CommitRef, record: ProvenanceRecord) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
+import uuid
 from pathlib import Path
 
 from .commit_data import commit_data
@@ -19,6 +20,7 @@ from .connection import connect
 from .errors import KfpPachydermError, NotFoundError
 from .lineage import trace
 from .local.server import LocalPachyderm
+from .provenance import RUN_ID_ENV
 from .refs import CommitRef
 from .transfer import read_tree
 
@@ -99,6 +101,7 @@ def run_local(name: str, data_dir: Path, overrides: dict[str, str]) -> CommitRef
         print(f"local Pachyderm server (development default, not pachd) at {server.address}")
         print(f"S3 gateway at {server.s3_endpoint}")
         os.environ["PACHD_ADDRESS"] = server.address
+        os.environ[RUN_ID_ENV] = f"local-{uuid.uuid4().hex[:12]}"
         client = connect(server.address)
         source = CommitRef.parse(overrides.get(input_param, input_ref))
         _seed(client, source, kind, Path(tmp))

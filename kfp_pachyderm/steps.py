@@ -16,7 +16,7 @@ from .errors import KfpPachydermError
 from .images import running_image
 from .lineage import trace
 from .openlineage import emit, run_events
-from .provenance import ProvenanceRecord
+from .provenance import ProvenanceRecord, kfp_ids
 from .refs import CommitRef, check_name
 
 
@@ -36,7 +36,8 @@ def run_commit_data(
     check_name("repo", repo)
     check_name("branch", branch)
     target = CommitRef(repo, branch=branch, project=project)
-    record = ProvenanceRecord(kfp_run_id=kfp_run_id, kfp_task_id=kfp_task_id, image=running_image())
+    run_id, task_id = kfp_ids(kfp_run_id, kfp_task_id)
+    record = ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id, image=running_image())
     result = commit_data(connect(), source, target, dest_path, description, create_repo, record)
     describe_commit(
         commit,
@@ -94,10 +95,9 @@ def input_of(inputs: dict, step: str) -> CommitRef:
     return CommitRef.parse(inputs["input_ref"])
 
 
-def _record(inputs: dict) -> ProvenanceRecord:
-    return ProvenanceRecord(
-        kfp_run_id=inputs["kfp_run_id"], kfp_task_id=inputs["kfp_task_id"], image=running_image()
-    )
+def _record(inputs: dict, **fields) -> ProvenanceRecord:
+    run_id, task_id = kfp_ids(inputs["kfp_run_id"], inputs["kfp_task_id"])
+    return ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id, image=running_image(), **fields)
 
 
 def run_train(inputs: dict) -> str:
@@ -161,12 +161,8 @@ def run_start_tfjob(inputs: dict) -> str:
         service_account=inputs["service_account"] or None,
         s3_endpoint=inputs["s3_endpoint"],
     )
-    record = ProvenanceRecord(
-        kfp_run_id=inputs["kfp_run_id"],
-        kfp_task_id=inputs["kfp_task_id"],
-        parameters={"command": inputs["command"], "args": inputs["args"]},
-    )
-    name = tfjob_name(inputs["kfp_run_id"], inputs["kfp_task_id"])
+    record = _record(inputs, parameters={"command": inputs["command"], "args": inputs["args"]})
+    name = tfjob_name(record.kfp_run_id, record.kfp_task_id or "start_tfjob")
     target = CommitRef(inputs["output_repo"], branch=inputs["output_branch"])
     ref, outcome = start_tfjob(connect(), settings, [source], target, record, name)
     describe_commit(inputs["commit"], ref, tfjob=name, tfjob_state=outcome.state)
@@ -184,7 +180,8 @@ def run_resolve_commit(
         raise KfpPachydermError(f"resolve_commit takes a branch (repo@branch), not {ref!r}")
     client = connect()
     if commit_source:
-        record = ProvenanceRecord(kfp_run_id=kfp_run_id, kfp_task_id=kfp_task_id)
+        run_id, task_id = kfp_ids(kfp_run_id, kfp_task_id)
+        record = ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id)
         commit_data(client, commit_source, target, target.path or "/", "", True, record)
     pinned = resolve(client, target.on(target.branch or "master"))
     describe_commit(commit, pinned)
@@ -196,6 +193,7 @@ def run_finish_open_commits(branches: str, kfp_run_id: str) -> int:
     """The finish_open_commits exit handler."""
     from .commits import finish_abandoned
 
+    kfp_run_id, _ = kfp_ids(kfp_run_id)
     client = connect()
     finished = 0
     for text in filter(None, (b.strip() for b in branches.split(","))):

@@ -37,9 +37,7 @@ def mnist_gpu(
     ``with_gpu`` call for other accelerators or node selectors.
     """
     cleanup = use_pachyderm(
-        finish_open_commits(
-            branches=f"{model_repo}@master", kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
-        ),
+        finish_open_commits(branches=f"{model_repo}@master").set_caching_options(False),
         token_secret=token_secret,
     )
     with dsl.ExitHandler(cleanup, name="finish-open-commits"):
@@ -47,8 +45,6 @@ def mnist_gpu(
             resolve_commit(
                 ref=data,
                 commit_source=commit_source,
-                kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
             ),
             token_secret=token_secret,
         ).set_caching_options(False)
@@ -59,8 +55,6 @@ def mnist_gpu(
                     output_repo=model_repo,
                     epochs=epochs,
                     batch_size=batch_size,
-                    kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                    kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
                 ),
                 token_secret=token_secret,
             ),

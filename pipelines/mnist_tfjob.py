@@ -52,9 +52,7 @@ def mnist_tfjob(
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
     cleanup = use_pachyderm(
-        finish_open_commits(
-            branches=f"{model_repo}@master", kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
-        ),
+        finish_open_commits(branches=f"{model_repo}@master").set_caching_options(False),
         token_secret=token_secret,
     )
     with dsl.ExitHandler(cleanup, name="finish-open-commits"):
@@ -62,8 +60,6 @@ def mnist_tfjob(
             resolve_commit(
                 ref=data,
                 commit_source=commit_source,
-                kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
             ),
             token_secret=token_secret,
         ).set_caching_options(False)
@@ -79,8 +75,6 @@ def mnist_tfjob(
                 namespace=namespace,
                 runner=runner,
                 token_secret=token_secret,
-                kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
             ),
             token_secret=token_secret,
         )

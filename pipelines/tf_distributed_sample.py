@@ -35,9 +35,7 @@ def tf_distributed_sample(
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
     cleanup = use_pachyderm(
-        finish_open_commits(
-            branches=f"{output_repo}@master", kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER
-        ),
+        finish_open_commits(branches=f"{output_repo}@master").set_caching_options(False),
         token_secret=token_secret,
     )
     with dsl.ExitHandler(cleanup, name="finish-open-commits"):
@@ -58,8 +56,6 @@ def tf_distributed_sample(
                 namespace=namespace,
                 runner=runner,
                 token_secret=token_secret,
-                kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                kfp_task_id=dsl.PIPELINE_TASK_ID_PLACEHOLDER,
             ),
             token_secret=token_secret,
         )

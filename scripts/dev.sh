@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The two set-up commands of the README, on a fresh machine or an existing checkout:
 #
-#   bash scripts/dev.sh demo        run the main job on the embedded local Pachyderm server
+#   bash scripts/dev.sh demo        run the main job: the mnist_tfjob pipeline, locally, on the
+#                                   embedded local Pachyderm server (extra arguments go to
+#                                   `kfp-pachyderm run`, e.g. --param epochs=3)
 #   bash scripts/dev.sh test [...]  run the whole test suite (extra arguments go to pytest)
 #
 # Each creates .venv in the repository root when missing and installs the package with what
@@ -42,7 +44,7 @@ shift || true
 case "$command" in
   demo)
     ensure_venv dev,train
-    exec .venv/bin/kfp-pachyderm demo "$@"
+    exec .venv/bin/kfp-pachyderm run mnist_tfjob --local "$@"
     ;;
   test)
     ensure_venv dev,train

@@ -10,13 +10,34 @@ from pachyderm_sdk import Client
 from .conftest import CLI
 
 
-def test_demo_commits_reads_back_and_shows_the_commit(tmp_path: Path):
+def test_the_main_job_trains_traces_and_predicts(tmp_path: Path):
     result = subprocess.run(
-        [*CLI, "demo", "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=300
+        [*CLI, "run", "mnist_tfjob", "--local", "--data-dir", str(tmp_path), "--param", "epochs=1"],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-    assert result.returncode == 0, result.stderr
-    assert "read back 201 files, identical" in result.stdout
-    assert "commit pfs://default/demo-data@" in result.stdout
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "result: pfs://default/mnist-model@" in out
+    assert "step start_tfjob" in out and "<- default/mnist@" in out and "step commit_data" in out
+    predicted = [line for line in out.splitlines() if line.startswith("prediction from")]
+    assert len(predicted) == 1
+
+
+def test_run_rejects_unknown_pipelines_and_parameters(tmp_path: Path):
+    result = subprocess.run(
+        [*CLI, "run", "nope", "--local", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "unknown pipeline 'nope'" in result.stderr
+    result = subprocess.run(
+        [*CLI, "run", "gpu_check", "--local", "--data-dir", str(tmp_path), "--param", "epochs"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "invalid --param 'epochs'" in result.stderr
 
 
 def test_local_serve_prints_its_address_and_serves(server_process):

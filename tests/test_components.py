@@ -8,7 +8,13 @@ import pytest
 from kfp import components, dsl, local
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.compile import compile_components, component_names, components_dir
+from kfp_pachyderm.compile import (
+    compile_components,
+    compile_pipelines,
+    component_names,
+    components_dir,
+    pipelines_dir,
+)
 from kfp_pachyderm.local.server import LocalPachyderm
 from kfp_pachyderm.provenance import read_provenance
 from kfp_pachyderm.refs import CommitRef
@@ -22,6 +28,21 @@ def test_checked_in_yaml_matches_the_code(tmp_path: Path):
     assert component_names(), "no components found"
     for path in compile_components(tmp_path):
         checked_in = components_dir() / path.parent.name / "component.yaml"
+        assert without_sdk_version(path.read_text()) == without_sdk_version(
+            checked_in.read_text()
+        ), f"{checked_in} is stale: run `kfp-pachyderm compile`"
+
+
+def test_checked_in_pipeline_yaml_matches_the_code(tmp_path: Path):
+    written = compile_pipelines(tmp_path)
+    assert {p.stem for p in written} == {
+        "mnist_tfjob",
+        "mnist_gpu",
+        "tf_distributed_sample",
+        "gpu_check",
+    }
+    for path in written:
+        checked_in = pipelines_dir() / path.name
         assert without_sdk_version(path.read_text()) == without_sdk_version(
             checked_in.read_text()
         ), f"{checked_in} is stale: run `kfp-pachyderm compile`"

@@ -6,9 +6,10 @@ from kfp_pachyderm.images import runtime_image
 
 
 @dsl.component(base_image=runtime_image(), install_kfp_package=False)
-def finish_open_commits(branches: str, kfp_run_id: str) -> int:
+def finish_open_commits(branches: str, kfp_run_id: str = "") -> int:
     """For each ``repo@branch`` in the comma-separated ``branches``, finish the head commit if
-    it is still open and was opened by this KFP run, recording that the run ended before the
+    it is still open and was opened by this KFP run (``kfp_run_id``, by default the run this
+    step belongs to), recording that the run ended before the
     step could (a pod killed by OOM or a lost node runs no cleanup of its own). Return how many
     commits were finished.
     """

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pachyderm_sdk import Client
 
-from ..commits import ensure_branch, ensure_repo, output_commit, resolve
+from ..commits import ensure_branch, ensure_repo, output_commit, resolve, reusable_result
 from ..provenance import ProvenanceRecord, record_provenance
 from ..refs import CommitRef
 from ..transfer import put_tree
@@ -54,6 +54,11 @@ def train_in_pod(
     record.step = record.step or "train"
     record.inputs = [str(source)]
     record.parameters = {**record.parameters, "epochs": str(epochs), "batch_size": str(batch_size)}
+    reused = reusable_result(client, target, record)
+    if reused is not None:
+        with client.pfs.pfs_file(reused.with_path("/metrics.json").pfs_file()) as f:
+            print(f"{reused} was trained from {source} with the same settings; reusing it")
+            return reused, json.loads(f.read())
     with output_commit(client, target, same_id_as=source.commit, provenance=record) as out:
         with tempfile.TemporaryDirectory() as tmp:
             npz = fetch_input("pfs", str(source), Path(tmp) / "input", client)
