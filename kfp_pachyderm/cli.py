@@ -83,6 +83,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if submit_and_follow(args.pipeline, args.host, args.experiment, params) else 1
 
 
+def _watch(args: argparse.Namespace) -> int:
+    from .connection import connect
+    from .refs import CommitRef
+    from .watch import kfp_submitter, watch
+
+    params = _parse_params(args.param)
+    submit = kfp_submitter(args.host, args.pipeline, args.experiment, params)
+    watch(connect(args.address), CommitRef.parse(args.branch), args.pipeline, submit)
+    return 0
+
+
 def _compile(args: argparse.Namespace) -> int:
     from .compile import compile_components, compile_pipelines
 
@@ -143,6 +154,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
     )
     run.set_defaults(run=_run)
+
+    watch = commands.add_parser(
+        "watch",
+        help="submit one pipeline run per new commit on a branch",
+        description="Subscribe to REPO@BRANCH and submit PIPELINE to the KFP cluster at --host "
+        "once for every finished commit, with its data parameter pinned to that commit. Marks "
+        "each commit in Pachyderm first, so a restarted watcher never submits a commit twice.",
+    )
+    watch.add_argument("branch", help="the data branch, e.g. mnist@master")
+    watch.add_argument("--pipeline", required=True, help="the pipeline to run")
+    watch.add_argument("--host", required=True, help="the KFP API endpoint")
+    watch.add_argument("--experiment", default="kfp-pachyderm", help="KFP experiment")
+    watch.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    watch.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
+    watch.set_defaults(run=_watch)
 
     trace = commands.add_parser(
         "trace",

@@ -176,14 +176,16 @@ def run_resolve_commit(
     from .commits import resolve
 
     target = CommitRef.parse(ref)
-    if target.commit:
-        raise KfpPachydermError(f"resolve_commit takes a branch (repo@branch), not {ref!r}")
+    if target.commit and commit_source:
+        raise KfpPachydermError(
+            f"commit_source needs a branch to commit to, but {ref!r} names a commit"
+        )
     client = connect()
     if commit_source:
         run_id, task_id = kfp_ids(kfp_run_id, kfp_task_id)
         record = ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id)
         commit_data(client, commit_source, target, target.path or "/", "", True, record)
-    pinned = resolve(client, target.on(target.branch or "master"))
+    pinned = resolve(client, target if target.commit else target.on(target.branch or "master"))
     describe_commit(commit, pinned)
     print(f"{ref} is {pinned}")
     return pinned.commit

@@ -14,8 +14,11 @@ def resolve_commit(
     kfp_task_id: str = "",
 ) -> str:
     """Return the commit ID ``ref`` (``repo@branch``) points at now, as a string and a commit
-    artifact. Run it uncached (``set_caching_options(False)``) as a pipeline's first step: every
-    later step then receives a commit ID, so KFP caching is correct by construction. With
+    artifact; a ``ref`` that already names a commit is checked and passed through (that is how
+    ``kfp-pachyderm watch`` starts runs on exact commits).
+
+    Run it uncached (``set_caching_options(False)``) as a pipeline's first step: every later
+    step then receives a commit ID, so KFP caching is correct by construction. With
     ``commit_source`` (a path, URL or commit reference) the data is committed to the branch
     first, as commit_data does (idempotently).
     """
