@@ -64,3 +64,21 @@ def test_gpu_check_writes_devices_and_the_input_listing(client: Client, mnist: C
     assert devices["gpu_count"] == 0 and devices["tensorflow"]
     with client.pfs.pfs_file(out.with_path("/input-listing.txt").pfs_file()) as f:
         assert "/mnist.npz" in f.read().decode()
+
+
+def test_the_gpu_settings_train_on_any_device(tmp_path: Path):
+    """Mixed precision and XLA are chosen only on GPUs; their code path must still train
+    correctly, which a CPU can check (slowly, so on a small slice)."""
+    import keras
+    import numpy as np
+
+    from kfp_pachyderm.trainer.data import digits_as_mnist
+    from kfp_pachyderm.trainer.model import train
+
+    arrays = {k: v[:256] for k, v in digits_as_mnist().items()}
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        metrics = train(arrays, tmp_path / "model", epochs=1, batch_size=64, xla=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(metrics["train_loss"]) and (tmp_path / "model" / "saved_model.pb").exists()
