@@ -5,7 +5,8 @@ from kfp import dsl
 from kfp_pachyderm.cluster import use_pachyderm, with_gpu
 from kfp_pachyderm.compile import load_component
 
-resolve_commit = load_component("resolve_commit")
+from .steps import pinned_input
+
 gpu_check_component = load_component("gpu_check")
 
 
@@ -26,9 +27,7 @@ def gpu_check(
         output_repo: where the report commit goes (devices.json, input-listing.txt).
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
-    pinned = use_pachyderm(
-        resolve_commit(ref=input_data), token_secret=token_secret
-    ).set_caching_options(False)
+    pinned = pinned_input(input_data, token_secret)
     with_gpu(
         use_pachyderm(
             gpu_check_component(input_commit=pinned.outputs["commit"], output_repo=output_repo),

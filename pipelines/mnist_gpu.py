@@ -5,10 +5,10 @@ from kfp import dsl
 from kfp_pachyderm.cluster import use_pachyderm, with_gpu
 from kfp_pachyderm.compile import load_component
 
-resolve_commit = load_component("resolve_commit")
+from .steps import finish_on_exit, pinned_input
+
 train = load_component("train")
 inspect_provenance = load_component("inspect_provenance")
-finish_open_commits = load_component("finish_open_commits")
 
 
 @dsl.pipeline(
@@ -36,18 +36,8 @@ def mnist_gpu(
     The GPU request is fixed at compile time (one ``nvidia.com/gpu``); recompile with another
     ``with_gpu`` call for other accelerators or node selectors.
     """
-    cleanup = use_pachyderm(
-        finish_open_commits(branches=f"{model_repo}@master").set_caching_options(False),
-        token_secret=token_secret,
-    )
-    with dsl.ExitHandler(cleanup, name="finish-open-commits"):
-        pinned = use_pachyderm(
-            resolve_commit(
-                ref=data,
-                commit_source=commit_source,
-            ),
-            token_secret=token_secret,
-        ).set_caching_options(False)
+    with finish_on_exit(model_repo, token_secret):
+        pinned = pinned_input(data, token_secret, commit_source)
         model = with_gpu(
             use_pachyderm(
                 train(

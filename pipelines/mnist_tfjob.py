@@ -6,10 +6,10 @@ from kfp_pachyderm.cluster import use_pachyderm
 from kfp_pachyderm.compile import load_component
 from kfp_pachyderm.images import image
 
-resolve_commit = load_component("resolve_commit")
+from .steps import finish_on_exit, pinned_input
+
 start_tfjob = load_component("start_tfjob")
 inspect_provenance = load_component("inspect_provenance")
-finish_open_commits = load_component("finish_open_commits")
 
 DEFAULT_S3 = "http://pachd.pachyderm.svc.cluster.local:30600"
 
@@ -51,18 +51,8 @@ def mnist_tfjob(
         runner: ``auto`` (Kubernetes in a cluster), ``kubernetes`` or ``local``.
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
-    cleanup = use_pachyderm(
-        finish_open_commits(branches=f"{model_repo}@master").set_caching_options(False),
-        token_secret=token_secret,
-    )
-    with dsl.ExitHandler(cleanup, name="finish-open-commits"):
-        pinned = use_pachyderm(
-            resolve_commit(
-                ref=data,
-                commit_source=commit_source,
-            ),
-            token_secret=token_secret,
-        ).set_caching_options(False)
+    with finish_on_exit(model_repo, token_secret):
+        pinned = pinned_input(data, token_secret, commit_source)
         model = use_pachyderm(
             start_tfjob(
                 input_commit=pinned.outputs["commit"],

@@ -6,9 +6,9 @@ from kfp_pachyderm.cluster import use_pachyderm
 from kfp_pachyderm.compile import load_component
 from kfp_pachyderm.images import image
 
-resolve_commit = load_component("resolve_commit")
+from .steps import finish_on_exit, pinned_input
+
 start_tfjob = load_component("start_tfjob")
-finish_open_commits = load_component("finish_open_commits")
 
 
 @dsl.pipeline(
@@ -34,14 +34,8 @@ def tf_distributed_sample(
         runner: ``auto`` (Kubernetes in a cluster), ``kubernetes`` or ``local``.
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
-    cleanup = use_pachyderm(
-        finish_open_commits(branches=f"{output_repo}@master").set_caching_options(False),
-        token_secret=token_secret,
-    )
-    with dsl.ExitHandler(cleanup, name="finish-open-commits"):
-        pinned = use_pachyderm(
-            resolve_commit(ref=input_data), token_secret=token_secret
-        ).set_caching_options(False)
+    with finish_on_exit(output_repo, token_secret):
+        pinned = pinned_input(input_data, token_secret)
         use_pachyderm(
             start_tfjob(
                 input_commit=pinned.outputs["commit"],
