@@ -49,10 +49,9 @@ def _trace(args: argparse.Namespace) -> int:
 
     from .connection import connect
     from .lineage import trace
-    from .refs import CommitRef
 
     client = connect(args.address)
-    graph = trace(client, CommitRef.parse(args.ref))
+    graph = trace(client, args.ref)
     print(json.dumps(graph.to_json(), indent=2) if args.json else graph.to_text())
     if args.openlineage:
         from .openlineage import emit, run_events
@@ -177,7 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
         "records) and print it. The address is found as the library finds it: --address, "
         "PACHD_ADDRESS, the pachctl config, or in-cluster settings.",
     )
-    trace.add_argument("ref", help="commit reference, e.g. model@master or model@<commit id>")
+    trace.add_argument(
+        "ref",
+        help="commit reference (model@master, model@<commit id>) or image reference "
+        "(registry/repo:<commit id>)",
+    )
     trace.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
     trace.add_argument("--json", action="store_true", help="print JSON instead of a tree")
     trace.add_argument(

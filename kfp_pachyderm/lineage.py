@@ -249,8 +249,14 @@ class _CommitCache:
         self.channel.close()
 
 
-def trace(client: Client, ref: CommitRef) -> Lineage:
-    """The full upstream graph of the commit ``ref`` names (a branch is resolved once)."""
+def trace(client: Client, ref: CommitRef | str) -> Lineage:
+    """The full upstream graph of the commit ``ref`` names (a branch is resolved once); a string
+    may also be an image reference pushed by build_seldon_image, whose labels name the model
+    commit."""
+    if isinstance(ref, str):
+        from .seldon.image import commit_or_image
+
+        ref = commit_or_image(ref)
     root = resolve(client, ref)
     cache = _CommitCache(client)
     try:

@@ -20,7 +20,7 @@ from .connection import connect
 from .errors import KfpPachydermError, NotFoundError
 from .lineage import trace
 from .local.server import LocalPachyderm
-from .provenance import RUN_ID_ENV
+from .provenance import RUN_ID_ENV, read_provenance
 from .refs import CommitRef
 from .transfer import read_tree
 
@@ -83,6 +83,21 @@ def _predict(client, model: CommitRef, data: CommitRef, scratch: Path) -> None:
     print(f"true labels:{' ' * (len(str(model)) + 6)}{labels.tolist()}")
 
 
+def _report_serving(client, model: CommitRef) -> None:
+    from .seldon.build import DEFAULT_BUILDS_REPO, IMAGE_RECORD_KEY
+
+    record = read_provenance(inspect_commit(client, model))
+    image = record.extra.get(IMAGE_RECORD_KEY) if record else None
+    if image:
+        print(f"serving image: {image}")
+        return
+    builds = inspect_commit(client, CommitRef(DEFAULT_BUILDS_REPO, branch="master"))
+    print(
+        f"Seldon build context: {DEFAULT_BUILDS_REPO}@{builds.commit.id} (no registry given; "
+        "--param serving_image=<registry>/<repo> --param push_image=true pushes the image)"
+    )
+
+
 def run_local(name: str, data_dir: Path, overrides: dict[str, str]) -> CommitRef:
     """Run pipeline ``name`` locally; return the commit it produced."""
     from kfp import local
@@ -130,6 +145,8 @@ def run_local(name: str, data_dir: Path, overrides: dict[str, str]) -> CommitRef
         print(f"\nresult: {result.uri}")
         print("provenance:")
         print(trace(client, result).to_text())
+        if name == "mnist_tfjob":
+            _report_serving(client, result)
         if kind == "mnist" and client.pfs.path_exists(result.with_path("/model").pfs_file()):
             _predict(client, result, source.at(inspect_commit(client, source).commit.id), Path(tmp))
         return result

@@ -67,7 +67,7 @@ def run_inspect_provenance(
             "inspect_provenance needs exactly one of the commit artifact or commit_ref "
             f"(got commit={'set' if commit is not None else 'none'}, commit_ref={commit_ref!r})"
         )
-    ref = commit_of(commit) if commit is not None else CommitRef.parse(commit_ref)
+    ref = commit_of(commit) if commit is not None else commit_ref
     client = connect()
     graph = trace(client, ref)
     Path(graph_json.path).write_text(json.dumps(graph.to_json(), indent=2))

@@ -5,11 +5,13 @@ from kfp import dsl
 from kfp_pachyderm.cluster import use_pachyderm
 from kfp_pachyderm.compile import load_component
 from kfp_pachyderm.images import image
+from kfp_pachyderm.seldon.step import use_registry_credentials
 
 from .steps import finish_on_exit, pinned_input
 
 start_tfjob = load_component("start_tfjob")
 inspect_provenance = load_component("inspect_provenance")
+build_seldon_image = load_component("build_seldon_image")
 
 DEFAULT_S3 = "http://pachd.pachyderm.svc.cluster.local:30600"
 
@@ -17,7 +19,8 @@ DEFAULT_S3 = "http://pachd.pachyderm.svc.cluster.local:30600"
 @dsl.pipeline(
     name="mnist-tfjob",
     description="Pin the data commit, train MNIST in a TFJob that reads and writes Pachyderm "
-    "(through the S3 gateway by default), and trace the model back to its data.",
+    "(through the S3 gateway by default), trace the model back to its data, and build its "
+    "Seldon serving image tagged with the model's commit ID.",
 )
 def mnist_tfjob(
     data: str = "mnist@master",
@@ -30,6 +33,10 @@ def mnist_tfjob(
     s3_endpoint: str = DEFAULT_S3,
     namespace: str = "kubeflow",
     runner: str = "auto",
+    serving_image: str = "",
+    push_image: bool = False,
+    base_image: str = "",
+    registry_secret: str = "registry-credentials",
     token_secret: str = "pachd-token",
 ):
     """Train MNIST on ``data`` in a TFJob; the model commit lands on ``model_repo@master``.
@@ -49,6 +56,12 @@ def mnist_tfjob(
         s3_endpoint: the S3 gateway as the replicas reach it.
         namespace: where the TFJob runs.
         runner: ``auto`` (Kubernetes in a cluster), ``kubernetes`` or ``local``.
+        serving_image: the Seldon image repository (``registry/path``, no tag); the image is
+            pushed as ``<serving_image>:<model commit ID>``.
+        push_image: build and push the image; otherwise only its build context is committed
+            (to ``seldon-builds``), ready for the prepackaged TENSORFLOW_SERVER.
+        base_image: the Seldon base image (images/seldon); empty for this version's default.
+        registry_secret: a ``docker-registry`` Secret with push credentials; optional.
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
     with finish_on_exit(model_repo, token_secret):
@@ -69,3 +82,15 @@ def mnist_tfjob(
             token_secret=token_secret,
         )
         use_pachyderm(inspect_provenance(commit=model.outputs["commit"]), token_secret=token_secret)
+        use_registry_credentials(
+            use_pachyderm(
+                build_seldon_image(
+                    input_commit=model.outputs["commit"],
+                    image=serving_image,
+                    build_image=push_image,
+                    base_image=base_image,
+                ),
+                token_secret=token_secret,
+            ),
+            registry_secret,
+        )

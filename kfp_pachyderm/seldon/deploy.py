@@ -1,0 +1,134 @@
+"""SeldonDeployment manifests (``machinelearning.seldon.io/v1``) for a model.
+
+Two forms:
+
+* :func:`image_deployment` serves the image ``build_seldon_image`` pushed, by digest;
+* :func:`tfserving_deployment` needs no image build: Seldon's prepackaged ``TENSORFLOW_SERVER``
+  downloads ``model/`` of the build-context commit through Pachyderm's S3 gateway
+  (``s3://<commit>.<branch>.<repo>/model``, numbered versions as TensorFlow Serving wants), with
+  the rclone settings of :func:`s3_gateway_secret` (Seldon Core 1.8+ uses an rclone storage
+  initializer).
+
+Both carry the model commit in labels, so ``kubectl get sdep -l kfp-pachyderm/model-commit=<id>``
+finds what serves a model.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import KfpPachydermError
+from ..oci import ImageRef
+from ..refs import CommitRef
+from ..s3 import bucket_name
+from .context import CONTEXT_MODEL_DIR
+
+API_VERSION = "machinelearning.seldon.io/v1"
+LABEL_COMMIT = "kfp-pachyderm/model-commit"
+LABEL_REPO = "kfp-pachyderm/model-repo"
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def check_deployment_name(name: str) -> str:
+    """``name`` if it is a valid SeldonDeployment name (a DNS label), else raise naming it."""
+    if not _DNS_LABEL.match(name or ""):
+        raise KfpPachydermError(
+            f"invalid SeldonDeployment name {name!r}: up to 63 lowercase letters, digits and "
+            "'-', starting and ending with a letter or digit"
+        )
+    return name
+
+
+def deployment_name_for(repository: str) -> str:
+    """A default deployment name: the last part of an image repository or a repo name,
+    made a DNS label."""
+    name = re.sub(r"[^a-z0-9-]+", "-", repository.rsplit("/", 1)[-1].lower()).strip("-")
+    return check_deployment_name(name[:63].rstrip("-") or "model")
+
+
+def _deployment(name: str, namespace: str, model: CommitRef, graph: dict, pod: dict | None) -> dict:
+    check_deployment_name(name)
+    if not model.commit:
+        raise KfpPachydermError(f"model {model} names no commit ID; a deployment pins one")
+    metadata = {
+        "name": name,
+        "labels": {LABEL_COMMIT: model.commit, LABEL_REPO: model.repo},
+        "annotations": {"kfp-pachyderm/model": model.with_path(None).uri},
+    }
+    if namespace:
+        metadata["namespace"] = namespace
+    predictor = {"name": "default", "replicas": 1, "graph": graph}
+    if pod is not None:
+        predictor["componentSpecs"] = [{"spec": pod}]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "SeldonDeployment",
+        "metadata": metadata,
+        "spec": {"protocol": "seldon", "predictors": [predictor]},
+    }
+
+
+def image_deployment(name: str, image: ImageRef, model: CommitRef, namespace: str = "") -> dict:
+    """A SeldonDeployment running ``image`` (which must carry its digest) as the model."""
+    if not image.digest:
+        raise KfpPachydermError(f"image {image} has no digest; deploy images by digest")
+    container = {"name": "model", "image": str(image)}
+    graph = {"name": "model", "type": "MODEL", "endpoint": {"type": "REST"}, "children": []}
+    return _deployment(name, namespace, model, graph, {"containers": [container]})
+
+
+def tfserving_deployment(
+    name: str,
+    build_commit: CommitRef,
+    model: CommitRef,
+    secret: str = "pachyderm-s3",
+    namespace: str = "",
+    signature_name: str = "serving_default",
+    model_input: str = "image",
+    model_output: str = "output_0",
+) -> dict:
+    """A SeldonDeployment of the prepackaged ``TENSORFLOW_SERVER`` reading ``model/`` of the
+    build-context commit through the S3 gateway, with the rclone settings in ``secret``.
+    The input and output names default to those of the library's trainer."""
+    if not build_commit.commit:
+        raise KfpPachydermError(f"build commit {build_commit} names no commit ID")
+    graph = {
+        "name": "model",
+        "type": "MODEL",
+        "implementation": "TENSORFLOW_SERVER",
+        "modelUri": f"s3://{bucket_name(build_commit.with_path(None))}/{CONTEXT_MODEL_DIR}",
+        "envSecretRefName": secret,
+        "endpoint": {"type": "REST"},
+        "children": [],
+        "parameters": [
+            {"name": "signature_name", "type": "STRING", "value": signature_name},
+            {"name": "model_name", "type": "STRING", "value": "model"},
+            {"name": "model_input", "type": "STRING", "value": model_input},
+            {"name": "model_output", "type": "STRING", "value": model_output},
+        ],
+    }
+    return _deployment(name, namespace, model, graph, None)
+
+
+def s3_gateway_secret(name: str, endpoint: str, token: str = "", namespace: str = "") -> dict:
+    """The Secret that lets Seldon's rclone storage initializer read ``s3://`` model URIs from
+    pachd's S3 gateway at ``endpoint`` (``http://pachd.pachyderm:30600``). pachd takes its
+    token as both keys; without auth any value works. Apply it; do not log it."""
+    if not re.match(r"^https?://", endpoint):
+        raise KfpPachydermError(f"S3 gateway endpoint {endpoint!r} must start with http(s)://")
+    key = token or "pachyderm"
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": "Opaque",
+        "stringData": {
+            "RCLONE_CONFIG_S3_TYPE": "s3",
+            "RCLONE_CONFIG_S3_PROVIDER": "Other",
+            "RCLONE_CONFIG_S3_ENV_AUTH": "false",
+            "RCLONE_CONFIG_S3_ACCESS_KEY_ID": key,
+            "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": key,
+            "RCLONE_CONFIG_S3_ENDPOINT": endpoint,
+        },
+    }
