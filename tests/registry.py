@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -40,6 +40,7 @@ import yaml
 from kfp_pachyderm.oci import OCI, MediaTypes, RegistryClient, digest_of
 
 from .conftest import free_port
+from .json_http import JsonHandler
 
 TOOLS = {"docker-registry": "docker-registry", "skopeo": "skopeo", "htpasswd": "apache2-utils"}
 USER, PASSWORD = "alice", "wonderland-7"
@@ -140,18 +141,7 @@ class TokenServer:
         self.requests = 0
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def _reply(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 server.requests += 1
                 query = parse_qs(urlsplit(self.path).query)
