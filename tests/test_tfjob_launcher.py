@@ -383,7 +383,7 @@ def test_sigterm_deletes_the_job_and_exits_non_zero(api: K8sApi) -> None:
         api.wait_for_request("POST", TFJOBS, timeout=30)
         watching(api)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode != 0
