@@ -68,7 +68,7 @@ def commit_data(
 ) -> CommitDataResult:
     """Commit ``source`` at ``dest_path`` on ``target``'s branch; see the module docstring."""
     dest = normalize_path(dest_path)
-    target = target.with_path(None).on(target.branch or "master")
+    target = target.branch_ref()
     record = record or ProvenanceRecord()
     record.step = "commit_data"
     record.parameters = {**record.parameters, "dest_path": dest, "source": source}

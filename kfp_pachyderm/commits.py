@@ -57,7 +57,7 @@ def ensure_branch(
     on this branch, which is how a step's output gets Pachyderm-native provenance.
     """
     branch = ref.pfs_branch()
-    wanted = sorted(str(p.with_path(None).on(p.branch or "master").at(None)) for p in provenance)
+    wanted = sorted(str(p.branch_ref()) for p in provenance)
     with rpc_errors(f"checking branch {ref.with_path(None)}"):
         if client.pfs.branch_exists(branch):
             info = client.pfs.inspect_branch(branch=branch)
@@ -70,6 +70,15 @@ def ensure_branch(
     with rpc_errors(f"creating branch {ref.with_path(None)}"):
         client.pfs.create_branch(branch=branch, provenance=[p.pfs_branch() for p in provenance])
         return client.pfs.inspect_branch(branch=branch)
+
+
+def ensure_output_branch(client: Client, ref: CommitRef) -> CommitRef:
+    """The branch a step writes to (master unless ``ref`` names one), created with its repo
+    when missing."""
+    target = ref.branch_ref()
+    ensure_repo(client, target)
+    ensure_branch(client, target)
+    return target
 
 
 def inspect_commit(client: Client, ref: CommitRef, wait: bool = False) -> pfs.CommitInfo:
@@ -173,7 +182,7 @@ def finish_abandoned(client: Client, branch: CommitRef, kfp_run_id: str) -> bool
     """Finish ``branch``'s head with an error if it is open and this KFP run opened it (its
     step died without cleaning up); return whether it did. Other runs' commits are left alone."""
     try:
-        info = inspect_commit(client, branch.with_path(None).on(branch.branch or "master"))
+        info = inspect_commit(client, branch.branch_ref())
     except NotFoundError:
         return False
     if info.finished and info.finished.year > 1970:
@@ -196,7 +205,7 @@ def reusable_result(
     recomputed. This makes every step cache-correct by construction, whatever the runner's
     own cache does (kfp.local's cannot keep ``pfs://`` artifacts)."""
     try:
-        info = inspect_commit(client, target.with_path(None).on(target.branch or "master"))
+        info = inspect_commit(client, target.branch_ref())
     except NotFoundError:
         return None
     done = read_provenance(info)

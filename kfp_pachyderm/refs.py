@@ -151,6 +151,10 @@ class CommitRef:
         """The same reference on ``branch``."""
         return replace(self, branch=branch)
 
+    def branch_ref(self) -> CommitRef:
+        """The branch itself: no commit, no path, master when no branch is set."""
+        return replace(self, branch=self.branch or DEFAULT_BRANCH, commit=None, path=None)
+
     def with_path(self, path: str | None) -> CommitRef:
         """The same reference with ``path``."""
         return replace(self, path=path)

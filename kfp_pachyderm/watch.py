@@ -46,7 +46,7 @@ def watch(
     Returns (commit ID, run ID) pairs; runs until ``max_runs`` submissions (None: forever)."""
     key = MARK_PREFIX + pipeline
     submitted: list[tuple[str, str]] = []
-    target = branch.with_path(None).on(branch.branch or "master")
+    target = branch.branch_ref()
     stream = client.pfs.subscribe_commit(
         repo=target.pfs_repo(), branch=target.branch, state=pfs.CommitState.FINISHED
     )

@@ -29,8 +29,7 @@ from functools import partial
 from pachyderm_sdk import Client
 
 from ..commits import (
-    ensure_branch,
-    ensure_repo,
+    ensure_output_branch,
     inspect_commit,
     output_commit,
     resolve,
@@ -209,9 +208,7 @@ def start_tfjob(
     placeholder = {INPUT_ENV: "", OUTPUT_ENV: "", DATA_MODE_ENV: settings.data_mode}
     build_spec(settings, name, placeholder)  # validate before any side effect
     pinned = [resolve(client, ref) for ref in inputs]
-    target = output.with_path(None).on(output.branch or "master")
-    ensure_repo(client, target)
-    ensure_branch(client, target)
+    target = ensure_output_branch(client, output)
     record.step = record.step or "start_tfjob"
     record.inputs = [str(ref) for ref in pinned]
     record.image = settings.image

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pachyderm_sdk import Client
 
-from ..commits import ensure_branch, ensure_repo, output_commit, resolve, reusable_result
+from ..commits import ensure_output_branch, output_commit, resolve, reusable_result
 from ..provenance import ProvenanceRecord, record_provenance
 from ..refs import CommitRef
 from ..transfer import put_tree
@@ -28,13 +28,6 @@ from .model import train, write_metrics
 def in_cluster() -> bool:
     """Whether this runs in a Kubernetes pod."""
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-
-
-def _open_target(client: Client, output: CommitRef) -> CommitRef:
-    target = output.with_path(None).on(output.branch or "master")
-    ensure_repo(client, target)
-    ensure_branch(client, target)
-    return target
 
 
 def train_in_pod(
@@ -50,7 +43,7 @@ def train_in_pod(
         raise ValueError(f"epochs ({epochs}) and batch size ({batch_size}) must be at least 1")
     report = prepare(in_cluster())
     source = resolve(client, source)
-    target = _open_target(client, output)
+    target = ensure_output_branch(client, output)
     record.step = record.step or "train"
     record.inputs = [str(source)]
     record.parameters = {**record.parameters, "epochs": str(epochs), "batch_size": str(batch_size)}
@@ -92,7 +85,7 @@ def gpu_check(
         f"{f.size_bytes}\t{f.file.path}"
         for f in client.pfs.walk_file(file=source.with_path(source.path or "/").pfs_file())
     ]
-    target = _open_target(client, output)
+    target = ensure_output_branch(client, output)
     record.step = record.step or "gpu_check"
     record.inputs = [str(source)]
     with (
