@@ -11,7 +11,8 @@ import fnmatch
 import hashlib
 import re
 import tarfile
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -38,6 +39,7 @@ from .store import (
 )
 
 GET_FILE_CHUNK = 4 << 20
+CANCEL_GRACE_S = 0.02
 
 out = SimpleNamespace(
     **{
@@ -430,7 +432,7 @@ class PfsApi:
         return self.store.resolve(repo, id_, branch)
 
     def ModifyFile(self, requests: Iterable, ctx) -> Empty:
-        ModifyFileSession(self.store).run(requests)
+        ModifyFileSession(self.store).run(requests, lambda: stream_was_cancelled(ctx))
         return Empty()
 
     def _entry(self, commit: CommitRow, path: str) -> tuple[str, bool, int, bytes]:
@@ -584,6 +586,19 @@ def tar_stream(store: Store, commit: CommitRow, path: str) -> Iterator[bytes]:
     yield b"\0" * (tarfile.BLOCKSIZE * 2)
 
 
+def stream_was_cancelled(ctx) -> bool:
+    """Whether a client stream that grpc ended as if half-closed was in fact cancelled.
+
+    grpc's Python server ends the request iterator the same way for both, and reports the
+    cancel a moment later; a stream that really was half-closed cannot terminate before its
+    handler returns, so a termination within the grace period means a cancel.
+    """
+    terminated = threading.Event()
+    if not ctx.add_callback(terminated.set):
+        return True
+    return terminated.wait(CANCEL_GRACE_S)
+
+
 class ModifyFileSession:
     """One ModifyFile stream: buffers its changes and applies them when the stream ends, so a
     broken stream changes nothing; a write to a branch whose head is finished becomes one
@@ -600,7 +615,9 @@ class ModifyFileSession:
         self.writer = None
         self.writer_path: str | None = None
 
-    def run(self, requests: Iterable) -> None:
+    def run(self, requests: Iterable, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Apply the stream's changes once it has ended, unless ``cancelled()`` says the end
+        was the client's cancel rather than its half-close."""
         try:
             for msg in requests:
                 if isinstance(msg, RawAddFile):
@@ -624,6 +641,10 @@ class ModifyFileSession:
                 elif kind == "copy_file":
                     self._copy(body)
             self._flush()
+            if cancelled():
+                raise StoreError(
+                    "CANCELLED", "ModifyFile was cancelled by the client; nothing applied"
+                )
             self._apply()
         finally:
             if self.writer is not None:
