@@ -723,14 +723,17 @@ def kubernetes_clients(
     config: Configuration | None = None,
 ) -> tuple[CustomObjectsApi, CoreV1Api]:
     """Clients for the launcher: from ``config`` if given, else the in-cluster service account
-    (inside a pod), else the kubeconfig (``KUBECONFIG`` or ``~/.kube/config``)."""
+    (inside a pod), else the kubeconfig (``KUBECONFIG``, read now rather than when the
+    kubernetes package was imported, or ``~/.kube/config``)."""
     if config is None:
         config = Configuration()
         try:
             kubernetes.config.load_incluster_config(client_configuration=config)
         except ConfigException:
             try:
-                kubernetes.config.load_kube_config(client_configuration=config)
+                kubernetes.config.load_kube_config(
+                    config_file=os.environ.get("KUBECONFIG") or None, client_configuration=config
+                )
             except (ConfigException, OSError) as error:
                 raise KfpPachydermError(
                     "no Kubernetes configuration: not inside a pod (no KUBERNETES_SERVICE_HOST) "

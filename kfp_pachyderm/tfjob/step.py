@@ -2,8 +2,8 @@
 
 Order of work, so that nothing half-made survives a failure:
 
-1. Validate every setting and build the TFJob spec (an invalid image or replica count fails
-   here, before anything exists).
+1. Validate every setting, build the TFJob spec and connect to the cluster (an invalid image
+   or replica count, or no Kubernetes configuration, fails here, before anything exists).
 2. Pin the input commits (an unknown commit fails here).
 3. Open the output commit (in the same-global-ID commit when the output branch has the input
    branch as provenance), recording the provenance.
@@ -207,6 +207,7 @@ def start_tfjob(
         raise KfpPachydermError("start_tfjob needs at least one input commit")
     placeholder = {INPUT_ENV: "", OUTPUT_ENV: "", DATA_MODE_ENV: settings.data_mode}
     build_spec(settings, name, placeholder)  # validate before any side effect
+    runner = _runner(settings, log_line)  # no cluster configuration fails here too
     pinned = [resolve(client, ref) for ref in inputs]
     target = ensure_output_branch(client, output)
     record.step = record.step or "start_tfjob"
@@ -231,7 +232,6 @@ def start_tfjob(
     ) as out:
         env = _replica_env(client, settings, pinned[0], out.ref)
         spec = build_spec(settings, name, env)
-        runner = _runner(settings, log_line)
         if isinstance(runner, LocalTFJobExecutor):
             previous = signal.getsignal(signal.SIGTERM)
             signal.signal(signal.SIGTERM, lambda *_: runner.cancel())
