@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,38 @@ def test_start_tfjob_yaml_trains_locally_and_traces_back_to_the_data(
     assert record.inputs[0].startswith("mnist@") and record.extra["tfjob"].startswith(
         "kubeflow/tfjob-"
     )
+
+
+def test_start_tfjob_yaml_gives_the_replicas_every_input_and_records_them_all(
+    kfp_local: Client, tmp_path: Path, monkeypatch
+):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    for name in ("images", "labels"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.txt").write_text(name)
+    commit_data, start_tfjob = load("commit_data"), load("start_tfjob")
+    show_inputs = "from kfp_pachyderm.tfjob.env import input_commits; print(*input_commits())"
+
+    @dsl.pipeline
+    def join(images: str, labels: str) -> str:
+        first = commit_data(source=images, repo="images")
+        second = commit_data(source=labels, repo="labels")
+        return start_tfjob(
+            input_commit=first.outputs["commit"],
+            extra_input_refs=f"labels@master={second.outputs['Output']}",
+            output_repo="joined",
+            workers=0,
+            command=f"{sys.executable} -c '{show_inputs}'",
+            args="",
+            runner="local",
+        ).outputs["Output"]
+
+    commit_id = join(images=str(tmp_path / "images"), labels=str(tmp_path / "labels")).output
+    out = CommitRef("joined", commit=commit_id)
+    record = read_provenance(kfp_local.pfs.inspect_commit(commit=out.pfs_commit()))
+    assert [CommitRef.parse(ref).repo for ref in record.inputs] == ["images", "labels"]
+    with kfp_local.pfs.pfs_file(out.with_path("/logs/chief-0.log").pfs_file()) as log:
+        assert log.read().decode().split() == record.inputs
 
 
 def test_train_yaml_with_gpu_runs_locally_on_the_cpu(

@@ -44,7 +44,8 @@ def test_tf_distributed_sample_versions_every_replicas_log(cluster, tmp_path: Pa
     assert names == {f"/logs/{r}.log" for r in ("chief-0", "worker-0", "worker-1", "ps-0", "ps-1")}
     with client.pfs.pfs_file(logs.with_path("/logs/worker-1.log").pfs_file()) as f:
         text = f.read().decode()
-    assert "replica worker-1" in text and "input: /blah.txt" in text and '"ps": [' in text
+    assert "replica worker-1" in text and '"ps": [' in text
+    assert "input sample_input: /blah.txt" in text
 
 
 def test_second_run_reuses_cached_steps_and_new_data_reruns_them(cluster, tmp_path: Path):

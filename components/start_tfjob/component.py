@@ -11,6 +11,7 @@ def start_tfjob(
     commit: dsl.Output[dsl.Artifact],
     input_commit: dsl.Input[dsl.Artifact] = None,
     input_ref: str = "",
+    extra_input_refs: str = "",
     trainer_image: str = "ghcr.io/kfp-pachyderm/kfp-pachyderm-trainer:latest",
     command: str = "python -m kfp_pachyderm.trainer",
     args: str = "--epochs 2",
@@ -37,8 +38,9 @@ def start_tfjob(
     kfp_run_id: str = "",
     kfp_task_id: str = "",
 ) -> str:
-    """Run a TFJob whose replicas read the input commit and whose chief writes the output
-    commit; return the output commit ID. A failed, timed-out or cancelled job fails the step
+    """Run a TFJob whose replicas read the input commit (and any ``extra_input_refs``,
+    space-separated commit references) and whose chief writes the output commit; return the
+    output commit ID. A failed, timed-out or cancelled job fails the step
     after printing the master replica's logs and the job's events, and the output commit is
     finished with the error. ``-1`` means "not set" for the run-policy numbers.
     """

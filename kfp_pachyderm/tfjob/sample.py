@@ -1,6 +1,6 @@
 """The distributed TensorFlow smoke job of the tf_distributed_sample pipeline (the seed's
 tf_sample): every replica reports its role in the cluster, the devices it sees and the input
-commit's files, and runs one small computation. Its logs are the result: start_tfjob versions
+commits' files, and runs one small computation. Its logs are the result: start_tfjob versions
 them into the output commit.
 
     python -m kfp_pachyderm.tfjob.sample
@@ -14,7 +14,7 @@ import socket
 import sys
 
 from ..connection import connect
-from ..refs import CommitRef
+from .env import input_commits
 
 
 def main() -> int:
@@ -26,11 +26,11 @@ def main() -> int:
     print(f"replica {task['type']}-{task['index']} on {socket.gethostname()}")
     print(f"cluster: {json.dumps(config.get('cluster', {}), sort_keys=True)}")
     print(f"devices: {[d.name for d in tf.config.list_physical_devices()]}")
-    source = os.environ.get("KFP_PACHYDERM_INPUT")
-    if source:
-        ref = CommitRef.parse(source)
-        for info in connect().pfs.walk_file(file=ref.with_path(ref.path or "/").pfs_file()):
-            print(f"input: {info.file.path} {info.size_bytes} bytes")
+    inputs = input_commits()
+    client = connect() if inputs else None
+    for ref in inputs:
+        for info in client.pfs.walk_file(file=ref.with_path(ref.path or "/").pfs_file()):
+            print(f"input {ref.repo}: {info.file.path} {info.size_bytes} bytes")
     matrix = tf.random.stateless_normal((256, 256), seed=(task["index"], 7))
     print(f"checksum: {float(tf.reduce_sum(tf.linalg.matmul(matrix, matrix))):.4f}")
     return 0

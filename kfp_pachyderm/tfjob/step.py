@@ -38,8 +38,9 @@ from ..commits import (
 from ..errors import KfpPachydermError, NotFoundError
 from ..provenance import ProvenanceRecord, read_provenance, record_provenance
 from ..refs import CommitRef
-from ..s3 import s3_env
+from ..s3 import INPUT_BUCKETS_ENV, bucket_name, s3_env
 from ..transfer import SourceFile, put_files
+from .env import DATA_MODE_ENV, OUTPUT_ENV, replica_inputs
 from .local import LocalTFJobExecutor
 from .outcome import SUCCEEDED, TFJobOutcome
 from .spec import REPLICA_TYPES, ReplicaSpec, TFJobSpec
@@ -48,11 +49,6 @@ log = logging.getLogger(__name__)
 
 DATA_MODES = ("pfs", "s3")
 RUNNERS = ("auto", "kubernetes", "local")
-INPUT_ENV, OUTPUT_ENV, DATA_MODE_ENV = (
-    "KFP_PACHYDERM_INPUT",
-    "KFP_PACHYDERM_OUTPUT",
-    "KFP_PACHYDERM_DATA_MODE",
-)
 TOKEN_ENV = "PACH_PYTHON_AUTH_TOKEN"
 # The settings that shape the result (a rerun with equal ones reuses the earlier commit).
 RESULT_SETTINGS = ("command", "args", "chief", "workers", "ps", "evaluators", "data_mode")
@@ -152,13 +148,14 @@ def _runner(settings: TFJobSettings, log_line: Callable[[str], None]):
 
 
 def _replica_env(
-    client: Client, settings: TFJobSettings, source: CommitRef, output: CommitRef
+    client: Client, settings: TFJobSettings, inputs: list[CommitRef], output: CommitRef
 ) -> dict[str, str]:
-    env = {INPUT_ENV: str(source), OUTPUT_ENV: str(output), DATA_MODE_ENV: settings.data_mode}
+    env = {**replica_inputs(inputs), OUTPUT_ENV: str(output), DATA_MODE_ENV: settings.data_mode}
     if settings.data_mode == "s3":
         if not settings.s3_endpoint:
             raise KfpPachydermError("data mode s3 needs s3_endpoint (the S3 gateway address)")
-        s3 = s3_env(settings.s3_endpoint, source, output)
+        s3 = s3_env(settings.s3_endpoint, inputs[0], output)
+        s3[INPUT_BUCKETS_ENV] = " ".join(bucket_name(ref) for ref in inputs)
         if settings.token_secret:
             s3.pop("AWS_ACCESS_KEY_ID")
             s3.pop("AWS_SECRET_ACCESS_KEY")
@@ -205,7 +202,7 @@ def start_tfjob(
     job did not succeed."""
     if not inputs:
         raise KfpPachydermError("start_tfjob needs at least one input commit")
-    placeholder = {INPUT_ENV: "", OUTPUT_ENV: "", DATA_MODE_ENV: settings.data_mode}
+    placeholder = {**replica_inputs(inputs), OUTPUT_ENV: "", DATA_MODE_ENV: settings.data_mode}
     build_spec(settings, name, placeholder)  # validate before any side effect
     runner = _runner(settings, log_line)  # no cluster configuration fails here too
     pinned = [resolve(client, ref) for ref in inputs]
@@ -230,7 +227,7 @@ def start_tfjob(
         provenance=record,
         clean=adopted is None,
     ) as out:
-        env = _replica_env(client, settings, pinned[0], out.ref)
+        env = _replica_env(client, settings, pinned, out.ref)
         spec = build_spec(settings, name, env)
         if isinstance(runner, LocalTFJobExecutor):
             previous = signal.getsignal(signal.SIGTERM)

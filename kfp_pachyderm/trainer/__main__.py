@@ -19,13 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..tfjob.env import DATA_MODE_ENV, INPUT_ENV, OUTPUT_ENV
 from .data import load_mnist_npz
 from .io import fetch_input, publish
 from .model import train, write_metrics
 
-INPUT_ENV = "KFP_PACHYDERM_INPUT"
-OUTPUT_ENV = "KFP_PACHYDERM_OUTPUT"
-DATA_MODE_ENV = "KFP_PACHYDERM_DATA_MODE"
 STRATEGY_TYPES = ("chief", "worker")
 
 log = logging.getLogger("kfp_pachyderm.trainer")
