@@ -80,7 +80,9 @@ def operator(api: K8sApi, end: str, log: str) -> Callable[[], None]:
     return play
 
 
-def run_step(client: Client, data: CommitRef, lines: list[str]):
+def run_step(
+    client: Client, data: CommitRef, lines: list[str], inputs: list[CommitRef] = (), **overrides
+):
     settings = TFJobSettings(
         image="registry.example.com/ml/trainer:1.0",
         command=["python", "-m", "kfp_pachyderm.trainer"],
@@ -88,11 +90,12 @@ def run_step(client: Client, data: CommitRef, lines: list[str]):
         runner="kubernetes",
         namespace=NS,
         timeout_s=60,
+        **overrides,
     )
     return start_tfjob(
         client,
         settings,
-        [CommitRef("data", branch="master")],
+        list(inputs) or [CommitRef("data", branch="master")],
         CommitRef("model", branch="master"),
         ProvenanceRecord(),
         NAME,
@@ -159,3 +162,33 @@ def test_no_cluster_configuration_fails_before_any_commit(
         run_step(client, data, [])
     assert [r.repo.name for r in client.pfs.list_repo()] == ["data"]
     assert api.requests() == []
+
+
+def test_s3_mode_names_every_input_bucket_and_takes_credentials_from_the_secret(
+    api: K8sApi, client: Client, data: CommitRef
+):
+    ensure_repo(client, CommitRef("labels"))
+    with output_commit(client, CommitRef("labels", branch="master")) as labels:
+        pass
+    cluster = threading.Thread(target=operator(api, "Succeeded", "read through S3\n"))
+    cluster.start()
+    run_step(
+        client,
+        data,
+        [],
+        [data, CommitRef("labels", branch="master")],
+        data_mode="s3",
+        s3_endpoint="pachd.example.com:30600",
+        token_secret="pachd-token",
+    )
+    cluster.join()
+
+    manifest = api.requests("POST", "tfjobs$")[0].body
+    container = manifest["spec"]["tfReplicaSpecs"]["Chief"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") or e.get("valueFrom") for e in container["env"]}
+    assert env["S3_ENDPOINT"] == "pachd.example.com:30600"
+    assert env["S3_INPUT_BUCKET"] == f"{data.commit}.master.data"
+    assert env["S3_INPUT_BUCKETS"] == f"{data.commit}.master.data {labels.ref.commit}.master.labels"
+    assert env["KFP_PACHYDERM_INPUTS"] == f"{data} {labels.ref}"
+    secret = {"secretKeyRef": {"name": "pachd-token", "key": "pachd-token"}}
+    assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SECRET_ACCESS_KEY"] == secret
