@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -841,6 +842,23 @@ class RegistryClient:
             (202,),
         )
         return self._location(response)
+
+    def check_push(self, repository: str) -> None:
+        """Raise RegistryAuthError now if these credentials cannot push to ``repository``.
+
+        Opens a blob upload and cancels it (as go-containerregistry's CheckPushPermission
+        does), so a build learns about missing push access before it does any work; nothing
+        is stored. A registry that cannot cancel uploads lets the session expire.
+        """
+        location = self._start_upload(repository)
+        with suppress(RegistryError):
+            self._request(
+                "DELETE",
+                location,
+                self._push(repository),
+                f"cancelling the push check's upload to {self._name(repository)}",
+                (204,),
+            )
 
     def _location(self, response: requests.Response) -> str:
         location = response.headers.get("Location")

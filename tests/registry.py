@@ -44,6 +44,7 @@ from .json_http import JsonHandler
 
 TOOLS = {"docker-registry": "docker-registry", "skopeo": "skopeo", "htpasswd": "apache2-utils"}
 USER, PASSWORD = "alice", "wonderland-7"
+READER, READER_PASSWORD = "reader", "reader-pass"  # may pull, never push
 IDENTITY_TOKEN = "refresh-token-for-alice"
 
 
@@ -128,14 +129,19 @@ class TokenServer:
     """A Distribution token service: ``GET /token`` with basic credentials (or none: an
     anonymous token with no access) and ``POST /token`` with an OAuth2 refresh token.
 
-    ``read_only`` users get pull but never push. ``requests`` counts token requests.
+    By default USER may pull and push and READER only pull; ``read_only`` users get pull but
+    never push. ``requests`` counts token requests.
     """
 
     service = "test-registry"
     issuer = "test-issuer"
 
-    def __init__(self, users: dict[str, str], read_only: frozenset[str] = frozenset()):
-        self.users = users
+    def __init__(
+        self,
+        users: dict[str, str] | None = None,
+        read_only: frozenset[str] = frozenset({READER}),
+    ):
+        self.users = users or {USER: PASSWORD, READER: READER_PASSWORD}
         self.read_only = read_only
         self.signer = _Signer.create()
         self.requests = 0

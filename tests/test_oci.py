@@ -33,6 +33,8 @@ from kfp_pachyderm.oci import (
 from .registry import (
     IDENTITY_TOKEN,
     PASSWORD,
+    READER,
+    READER_PASSWORD,
     USER,
     Registry,
     TokenServer,
@@ -49,8 +51,7 @@ from .registry import (
 
 @pytest.fixture(scope="module")
 def tokens():
-    with TokenServer({USER: PASSWORD}, read_only=frozenset({"reader"})) as server:
-        server.users["reader"] = "reader-pass"
+    with TokenServer() as server:
         yield server
 
 
@@ -341,10 +342,13 @@ def test_bearer_token_flow(bearer: Registry, tokens: TokenServer, caplog):
 
 
 def test_pull_only_credentials_are_denied_push(bearer: Registry):
-    reader = RegistryClient(bearer.host, Credentials("reader", "reader-pass", source="cfg"), True)
+    reader = RegistryClient(bearer.host, Credentials(READER, READER_PASSWORD, source="cfg"), True)
     with pytest.raises(RegistryAuthError, match="lack the pull or push access") as err:
         reader.upload_blob("models/r", digest_of(b"x"), b"x", 1)
     assert f"{bearer.host}/models/r" in str(err.value)
+    with pytest.raises(RegistryAuthError, match="lack the pull or push access"):
+        reader.check_push("models/r")
+    RegistryClient(bearer.host, ALICE, plain_http=True).check_push("models/r")
 
 
 def test_the_registry_log_shows_writes(plain: Registry):

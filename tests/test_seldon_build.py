@@ -47,7 +47,10 @@ from kfp_pachyderm.transfer import put_tree, read_tree
 
 from .conftest import REPO_ROOT
 from .registry import (
+    READER,
+    READER_PASSWORD,
     Registry,
+    TokenServer,
     basic_auth_entry,
     ensure_tools,
     push_synthetic,
@@ -81,6 +84,13 @@ def plain(tmp_path_factory):
 def basic(tmp_path_factory):
     ensure_tools()
     with Registry(tmp_path_factory.mktemp("basic"), "htpasswd") as registry:
+        yield registry
+
+
+@pytest.fixture(scope="module")
+def bearer(tmp_path_factory):
+    ensure_tools()
+    with TokenServer() as tokens, Registry(tmp_path_factory.mktemp("bearer"), tokens) as registry:
         yield registry
 
 
@@ -363,6 +373,26 @@ def test_bad_input_fails_before_anything_is_written(
             plain_http=True,
         )
     assert not client.pfs.repo_exists(builds), "the first four failed before committing"
+
+
+def test_pull_only_credentials_fail_before_the_build_context_is_committed(
+    client: Client, plain: Registry, bearer: Registry, tmp_path: Path, monkeypatch
+):
+    entry = basic_auth_entry(READER, READER_PASSWORD)
+    monkeypatch.setenv(
+        "DOCKER_CONFIG", str(write_docker_config(tmp_path / "d", {bearer.host: entry}))
+    )
+    _, model = commit_model(client, fake_saved_model(tmp_path / "model", seed=6))
+    with pytest.raises(RegistryAuthError, match="lack the pull or push access") as err:
+        build_seldon_image(
+            client,
+            model,
+            f"{bearer.host}/models/m",
+            f"{plain.host}/{BASE_REPO}:1.0",
+            plain_http=True,
+        )
+    assert f"{bearer.host}/models/m" in str(err.value)
+    assert not client.pfs.repo_exists(CommitRef("seldon-builds").pfs_repo())
 
 
 def test_a_failed_push_leaves_no_tag(client: Client, plain: Registry, tmp_path: Path):

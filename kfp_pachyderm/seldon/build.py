@@ -1,8 +1,9 @@
 """``build_seldon_image``: a model commit in, a Seldon serving image tagged with its ID out.
 
 1. Check every input, read the model commit and the base image's manifest and config: a bad
-   name, an unfinished model commit, a model that is no SavedModel, missing credentials or an
-   unknown base all fail here, before anything is written.
+   name, an unfinished model commit, a model that is no SavedModel, missing credentials, no
+   push access (checked when the tag is new) or an unknown base all fail here, before
+   anything is written.
 2. Commit the build context (:mod:`.context`) to the builds repo, or reuse the branch head when
    it already holds exactly this context for this model.
 3. Append ``model/`` as one reproducible layer (:mod:`.layer`) at ``/mnt/models`` onto the base
@@ -210,7 +211,8 @@ def build_seldon_image(
             if target.registry == base_ref.registry
             else client_for(target.registry, docker_config, plain_http)
         )
-        target_client.manifest_digest(target.repository, model.commit)  # auth fails here
+        if target_client.manifest_digest(target.repository, model.commit) is None:
+            target_client.check_push(target.repository)  # before the context is committed
     pinned_base = base.pinned if base else base_ref
     record = record or ProvenanceRecord()
     record.step = STEP
