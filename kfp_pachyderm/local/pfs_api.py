@@ -11,12 +11,12 @@ import fnmatch
 import hashlib
 import re
 import tarfile
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import betterproto
+import grpc
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import pfs
 
@@ -39,7 +39,6 @@ from .store import (
 )
 
 GET_FILE_CHUNK = 4 << 20
-CANCEL_GRACE_S = 0.02
 
 out = SimpleNamespace(
     **{
@@ -432,7 +431,8 @@ class PfsApi:
         return self.store.resolve(repo, id_, branch)
 
     def ModifyFile(self, requests: Iterable, ctx) -> Empty:
-        ModifyFileSession(self.store).run(requests, lambda: stream_was_cancelled(ctx))
+        requests = iter(requests)
+        ModifyFileSession(self.store).run(requests, lambda: ended_by_cancel(requests))
         return Empty()
 
     def _entry(self, commit: CommitRow, path: str) -> tuple[str, bool, int, bytes]:
@@ -586,17 +586,19 @@ def tar_stream(store: Store, commit: CommitRow, path: str) -> Iterator[bytes]:
     yield b"\0" * (tarfile.BLOCKSIZE * 2)
 
 
-def stream_was_cancelled(ctx) -> bool:
+def ended_by_cancel(requests: Iterator) -> bool:
     """Whether a client stream that grpc ended as if half-closed was in fact cancelled.
 
-    grpc's Python server ends the request iterator the same way for both, and reports the
-    cancel a moment later; a stream that really was half-closed cannot terminate before its
-    handler returns, so a termination within the grace period means a cancel.
+    grpc's Python server ends the request iterator the same way for both, and can report the
+    cancel just after. Reading once more settles it: that read completes after the cancel
+    already queued on the server's completion queue, so it raises for a cancelled stream and
+    ends at once for a half-closed one.
     """
-    terminated = threading.Event()
-    if not ctx.add_callback(terminated.set):
+    try:
+        next(requests, None)
+    except grpc.RpcError:
         return True
-    return terminated.wait(CANCEL_GRACE_S)
+    return False
 
 
 class ModifyFileSession:
