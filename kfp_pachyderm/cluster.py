@@ -11,6 +11,7 @@ from __future__ import annotations
 from kfp import dsl, kubernetes
 
 from .connection import ADDRESS_ENV, DEFAULT_TOKEN_FILE, TOKEN_FILE_ENV, check_address
+from .errors import ConnectionSettingsError
 from .provenance import RUN_ID_ENV, TASK_ID_ENV
 from .trainer.device import EXPECTED_GPUS_ENV
 
@@ -46,6 +47,13 @@ def use_pachyderm(
         token_key: the key of the token in that Secret.
     """
     if address is not None:
+        if not isinstance(address, str):
+            raise ConnectionSettingsError(
+                f"use_pachyderm(address=...) got {type(address).__name__} {address!r}: the "
+                "address is fixed at compile time (KFP cannot set an environment variable from a "
+                "pipeline parameter); pass a string, or leave it out and create the ConfigMap "
+                f"{config_map or SETTINGS_CONFIG_MAP!r} with key pachd-address"
+            )
         task.set_env_variable(ADDRESS_ENV, check_address(address, "use_pachyderm(address=...)"))
     elif config_map:
         kubernetes.use_config_map_as_env(

@@ -1,5 +1,6 @@
 """Cluster helpers chain, and put secret names, never secret values, into compiled YAML."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ from kfp import compiler, dsl
 from kfp_pachyderm.cluster import use_pachyderm
 from kfp_pachyderm.compile import load_component
 from kfp_pachyderm.errors import ConnectionSettingsError
+
+from .conftest import REPO_ROOT
 
 
 def test_use_pachyderm_sets_address_and_mounts_the_token(tmp_path: Path):
@@ -44,3 +47,26 @@ def test_bad_address_is_refused_at_compile_time():
         @dsl.pipeline
         def ingest():
             use_pachyderm(commit_data(source="/x", repo="raw"), address="pachd")
+
+
+def test_a_pipeline_parameter_as_address_is_refused_with_the_way_out():
+    commit_data = load_component("commit_data")
+    with pytest.raises(ConnectionSettingsError, match="fixed at compile time.*ConfigMap"):
+
+        @dsl.pipeline
+        def ingest(pachd: str = "grpc://pachd:30650"):
+            use_pachyderm(commit_data(source="/x", repo="raw"), address=pachd)
+
+
+def test_the_readme_pipeline_example_compiles_with_the_configmap_and_the_secret(tmp_path: Path):
+    blocks = re.findall(r"```python\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S)
+    [example] = [block for block in blocks if "use_pachyderm(" in block]
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    out = tmp_path / "ingest.yaml"
+    compiler.Compiler().compile(namespace["ingest"], str(out))
+    platform = list(yaml.safe_load_all(out.read_text()))[1]["platforms"]["kubernetes"]
+    for executor in ("exec-commit-data", "exec-inspect-provenance"):
+        settings = platform["deploymentSpec"]["executors"][executor]
+        assert settings["configMapAsEnv"][0]["configMapName"] == "kfp-pachyderm"
+        assert settings["secretAsVolume"][0]["secretName"] == "pachd-token"
