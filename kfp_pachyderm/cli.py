@@ -186,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument(
         "--openlineage", help="also emit OpenLineage RunEvents to this file or http(s) endpoint"
     )
-    trace.add_argument("--kfp-host", default="kfp", help="OpenLineage job namespace")
+    trace.add_argument(
+        "--kfp-host",
+        default="kfp",
+        help="the KFP host the runs came from: the OpenLineage job namespace (with --openlineage)",
+    )
     trace.set_defaults(run=_trace)
 
     compile_ = commands.add_parser(
@@ -199,7 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-registry",
         help="registry/organisation of the runtime image, e.g. registry.example.com/ml",
     )
-    compile_.add_argument("--out-dir", type=Path, help="write here instead of components/")
+    compile_.add_argument(
+        "--out-dir",
+        type=Path,
+        help="write components/<name>/component.yaml and pipelines/<name>.yaml under this folder "
+        "instead of the repository",
+    )
     compile_.set_defaults(run=_compile)
     return parser
 

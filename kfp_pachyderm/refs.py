@@ -32,6 +32,10 @@ DEFAULT_BRANCH = "master"
 URI_SCHEME = "pfs://"
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 COMMIT_ID_RE = re.compile(r"^[0-9a-f]{12}4[0-9a-f]{19}$")
+COMMIT_ID_RULE = (
+    "a Pachyderm global ID is a uuid4 without dashes: 32 lowercase hex characters, the 13th "
+    "being 4, such as 0123456789ab4def0123456789abcdef"
+)
 
 _NAME_RULE = "letters, digits, '_' and '-' only"
 
@@ -73,10 +77,7 @@ class CommitRef:
         if self.branch is not None:
             check_name("branch", self.branch)
         if self.commit is not None and not is_commit_id(self.commit):
-            raise InvalidReferenceError(
-                f"invalid commit ID {self.commit!r}: expected 32 lowercase hex characters "
-                "(a Pachyderm global ID such as 0123456789ab4def0123456789abcdef)"
-            )
+            raise InvalidReferenceError(f"invalid commit ID {self.commit!r}: {COMMIT_ID_RULE}")
         if self.path is not None:
             object.__setattr__(self, "path", normalize_path(self.path))
 
@@ -114,8 +115,7 @@ class CommitRef:
             check_name("branch", branch, text)
             if not is_commit_id(commit):
                 raise InvalidReferenceError(
-                    f"invalid commit ID {commit!r} in {text!r}: "
-                    "expected 32 lowercase hex characters"
+                    f"invalid commit ID {commit!r} in {text!r}: {COMMIT_ID_RULE}"
                 )
         elif version:
             if is_commit_id(version):

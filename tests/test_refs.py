@@ -74,6 +74,7 @@ def test_round_trip_through_the_sdks_uri_syntax():
         ("im ages@master", "invalid repo name 'im ages'"),
         ("images@ma.ster", "invalid branch or commit ID name 'ma.ster'"),
         ("images@master=123", "invalid commit ID '123'"),
+        ("images@master=" + "a" * 32, "the 13th being 4"),
         ("images@", "nothing after '@'"),
         ("s3://bucket/key", "unsupported scheme 's3'"),
         ("images@master:/a/../b", "'..' is not allowed"),

@@ -46,7 +46,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from ..errors import InvalidReferenceError
-from ..refs import COMMIT_ID_RE, DEFAULT_PROJECT, NAME_RE, normalize_path
+from ..refs import COMMIT_ID_RE, COMMIT_ID_RULE, DEFAULT_PROJECT, NAME_RE, normalize_path
 from .store import BranchKey, CommitRow, FileChange, RepoKey, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -1135,8 +1135,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not COMMIT_ID_RE.match(version):
                 raise S3Error(
                     "InvalidArgument",
-                    f"versionId {version!r} is invalid: a version is a commit ID (a Pachyderm "
-                    "global ID of 32 lowercase hex characters)",
+                    f"versionId {version!r} is invalid: a version is a commit ID; {COMMIT_ID_RULE}",
                 )
             try:
                 return self.store.resolve(bucket.repo, version)

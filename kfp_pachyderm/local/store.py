@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidReferenceError
-from ..refs import COMMIT_ID_RE, DEFAULT_PROJECT, NAME_RE, normalize_path
+from ..refs import COMMIT_ID_RE, COMMIT_ID_RULE, DEFAULT_PROJECT, NAME_RE, normalize_path
 from .blobs import BlobStore
 
 ORIGIN_USER = 1
@@ -646,10 +646,7 @@ class Store:
             branch, id_ = id_, None
         if id_:
             if not COMMIT_ID_RE.match(id_):
-                raise invalid(
-                    f"commit ID {id_!r} is invalid: expected a global ID of 32 lowercase hex "
-                    "characters"
-                )
+                raise invalid(f"commit ID {id_!r} is invalid: {COMMIT_ID_RULE}")
             row = db.execute("SELECT cid FROM commits WHERE rid=? AND id=?", (rid, id_)).fetchone()
             if row is None:
                 raise not_found(f"commit {repo}@{id_} not found")
