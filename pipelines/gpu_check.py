@@ -5,7 +5,7 @@ from kfp import dsl
 from kfp_pachyderm.cluster import use_pachyderm, with_gpu
 from kfp_pachyderm.compile import load_component
 
-from .steps import pinned_input
+from .steps import finish_on_exit, pinned_input
 
 gpu_check_component = load_component("gpu_check")
 
@@ -27,11 +27,12 @@ def gpu_check(
         output_repo: where the report commit goes (devices.json, input-listing.txt).
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
-    pinned = pinned_input(input_data, token_secret)
-    with_gpu(
-        use_pachyderm(
-            gpu_check_component(input_commit=pinned.outputs["commit"], output_repo=output_repo),
-            token_secret=token_secret,
-        ),
-        count=1,
-    )
+    with finish_on_exit(output_repo, token_secret):
+        pinned = pinned_input(input_data, token_secret)
+        with_gpu(
+            use_pachyderm(
+                gpu_check_component(input_commit=pinned.outputs["commit"], output_repo=output_repo),
+                token_secret=token_secret,
+            ),
+            count=1,
+        )

@@ -66,6 +66,23 @@ def test_second_run_reuses_cached_steps_and_new_data_reruns_them(cluster, tmp_pa
     assert head(client, "mnist-model-gpu") != first
 
 
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_every_pipeline_finishes_its_output_commits_whatever_the_run_ends_with(name: str):
+    import yaml
+
+    from .conftest import REPO_ROOT
+
+    spec = next(yaml.safe_load_all((REPO_ROOT / "pipelines" / f"{name}.yaml").read_text()))
+    exit_tasks = [
+        task
+        for task in spec["root"]["dag"]["tasks"].values()
+        if task.get("triggerPolicy", {}).get("strategy") == "ALL_UPSTREAM_TASKS_COMPLETED"
+    ]
+    assert [t["componentRef"]["name"] for t in exit_tasks] == ["comp-finish-open-commits"]
+    branches = exit_tasks[0]["inputs"]["parameters"]["branches"]["runtimeValue"]["constant"]
+    assert branches.endswith("@master") and "pipelinechannel--" in branches
+
+
 def test_exit_handler_finishes_a_commit_its_run_left_open(cluster):
     _, client = cluster
     ensure_repo(client, CommitRef("orphans"))
