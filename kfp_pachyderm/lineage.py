@@ -16,7 +16,9 @@ from __future__ import annotations
 import html
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
@@ -28,6 +30,8 @@ from .provenance import ProvenanceRecord, read_provenance
 from .refs import CommitRef
 from .rpc import rpc_errors
 from .transfer import BytesChannel
+
+PARALLEL_FETCHES = 8
 
 
 @dataclass
@@ -211,7 +215,12 @@ def _node(info, record: ProvenanceRecord | None, depth: int) -> CommitNode:
 
 
 class _CommitCache:
-    """CommitInfos by (project, repo, id), fetched a repo at a time once a repo recurs."""
+    """CommitInfos by (project, repo, id), fetched a repo at a time once a repo recurs.
+
+    A recurring repo means a cycle through repos (retraining, a chain of steps), so the other
+    repos the walk has touched are listed at the same time, concurrently: one round trip each,
+    overlapped, instead of one after the other as the walk reaches them.
+    """
 
     def __init__(self, client: Client):
         self.channel = BytesChannel(client)
@@ -225,19 +234,34 @@ class _CommitCache:
         for project, repo, commit in keys:
             if (project, repo, commit) not in self.infos:
                 by_repo[(project, repo)].append(commit)
-        for (project, repo), commits in by_repo.items():
-            ref = CommitRef(repo, project=project)
-            self.round_trips += 1
-            if len(commits) > 1 or (project, repo) in self.touched:
-                with rpc_errors(f"listing commits of {project}/{repo}"):
-                    for info in self.channel.list_commit(ref.pfs_repo()):
-                        self.infos[(project, repo, info.commit.id)] = info
-                self.listed.add((project, repo))
-            else:
-                with rpc_errors(f"inspecting commit {ref.at(commits[0])}"):
-                    info = self.channel.inspect_commit(ref.at(commits[0]).pfs_commit())
-                self.infos[(project, repo, info.commit.id)] = info
-            self.touched.add((project, repo))
+        to_list = [r for r, commits in by_repo.items() if len(commits) > 1 or r in self.touched]
+        to_inspect = [(r, commits[0]) for r, commits in by_repo.items() if r not in to_list]
+        if self.touched.intersection(by_repo):
+            to_list += sorted(self.touched - self.listed - set(to_list))
+        jobs = [partial(self._list, r) for r in to_list]
+        jobs += [partial(self._inspect, r, commit) for r, commit in to_inspect]
+        self.round_trips += len(jobs)
+        if len(jobs) <= 1:
+            infos = [job() for job in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(jobs), PARALLEL_FETCHES)) as pool:
+                infos = list(pool.map(lambda job: job(), jobs))
+        for found in infos:
+            for info in found:
+                repo = info.commit.repo
+                self.infos[(repo.project.name, repo.name, info.commit.id)] = info
+        self.listed.update(to_list)
+        self.touched.update(by_repo)
+
+    def _list(self, repo: tuple[str, str]) -> list:
+        project, name = repo
+        with rpc_errors(f"listing commits of {project}/{name}"):
+            return list(self.channel.list_commit(CommitRef(name, project=project).pfs_repo()))
+
+    def _inspect(self, repo: tuple[str, str], commit: str) -> list:
+        ref = CommitRef(repo[1], project=repo[0], commit=commit)
+        with rpc_errors(f"inspecting commit {ref}"):
+            return [self.channel.inspect_commit(ref.pfs_commit())]
 
     def get(self, key: tuple[str, str, str]):
         if key not in self.infos:
