@@ -12,7 +12,7 @@ import functools
 import hashlib
 import re
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 
 import betterproto
@@ -439,8 +439,7 @@ class PfsApi:
         return self.store.resolve(repo, id_, branch)
 
     def ModifyFile(self, requests: Iterable, ctx) -> Empty:
-        requests = iter(requests)
-        ModifyFileSession(self.store).run(requests, lambda: ended_by_cancel(requests))
+        ModifyFileSession(self.store).run(iter(requests))
         return Empty()
 
     def _entry(self, commit: CommitRow, path: str) -> tuple[str, bool, int, bytes]:
@@ -625,9 +624,9 @@ class ModifyFileSession:
         self.writer = None
         self.writer_path: str | None = None
 
-    def run(self, requests: Iterable, cancelled: Callable[[], bool] = lambda: False) -> None:
-        """Apply the stream's changes once it has ended, unless ``cancelled()`` says the end
-        was the client's cancel rather than its half-close."""
+    def run(self, requests: Iterator) -> None:
+        """Apply the stream's changes once it has ended, unless the end was the client's
+        cancel rather than its half-close."""
         try:
             for msg in requests:
                 if isinstance(msg, RawAddFile):
@@ -651,7 +650,7 @@ class ModifyFileSession:
                 elif kind == "copy_file":
                     self._copy(body)
             self._flush()
-            if cancelled():
+            if ended_by_cancel(requests):
                 raise StoreError(
                     "CANCELLED", "ModifyFile was cancelled by the client; nothing applied"
                 )
