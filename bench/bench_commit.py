@@ -49,7 +49,9 @@ def make_data(root: Path) -> tuple[Path, Path]:
 
 
 def client_run(mode: str, address: str, path: Path, repo: str) -> dict:
-    """Run one client operation in a fresh process; return its seconds and peak RSS."""
+    """Run one client operation in a fresh process, after :func:`settle`; return its seconds
+    and peak RSS."""
+    settle()
     out = subprocess.run(
         [sys.executable, __file__, "--client", mode, address, str(path), repo],
         check=True,
@@ -93,6 +95,12 @@ def client_main(mode: str, address: str, path: str, repo: str) -> None:
     )
 
 
+def settle() -> None:
+    """Flush dirty pages before a measured phase: the gigabytes earlier phases wrote would
+    otherwise be written back during this one and throttle its writes."""
+    os.sync()
+
+
 def copy_to_disk(source: Path, target: Path) -> None:
     """A plain copy that ends when the bytes are on the disk, not only in the page cache: the
     disk's own limit, which a copy into memory does not show."""
@@ -106,9 +114,12 @@ def main() -> None:
         root = Path(tmp)
         large, small = make_data(root)
         large_bytes = LARGE_MB << 20
+        settle()
         copy_large_s = timed(lambda: shutil.copyfile(large / "blob.bin", root / "copy.bin"))
         (root / "copy.bin").unlink()
+        settle()
         disk_copy_large_s = timed(lambda: copy_to_disk(large / "blob.bin", root / "copy.bin"))
+        settle()
         copy_small_s = timed(lambda: shutil.copytree(small, root / "copy-small"))
         (root / "copy.bin").unlink()
         shutil.rmtree(root / "copy-small")
