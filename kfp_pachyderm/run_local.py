@@ -68,6 +68,7 @@ def _typed(parameter: inspect.Parameter, value):
 
 
 def _predict(client, model: CommitRef, data: CommitRef, scratch: Path) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up INFO lines
     import numpy as np
     import tensorflow as tf
 
