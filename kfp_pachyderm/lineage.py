@@ -217,27 +217,32 @@ def _node(info, record: ProvenanceRecord | None, depth: int) -> CommitNode:
 class _CommitCache:
     """CommitInfos by (project, repo, id), fetched a repo at a time once a repo recurs.
 
-    A recurring repo means a cycle through repos (retraining, a chain of steps), so the other
-    repos the walk has touched are listed at the same time, concurrently: one round trip each,
-    overlapped, instead of one after the other as the walk reaches them.
+    When a repo recurs, the repos the walk first met at or after that repo's first visit lie
+    on the same cycle (retraining, a chain of steps) and will likely recur too: they are listed
+    at the same time, concurrently, instead of one after the other as the walk reaches them.
+    ``round_trips`` counts the requests sent.
     """
 
     def __init__(self, client: Client):
-        self.channel = BytesChannel(client)
+        self.channel = BytesChannel(client, read_streams_on_caller=True)
         self.infos: dict[tuple[str, str, str], object] = {}
-        self.touched: set[tuple[str, str]] = set()
+        self.first_fetch: dict[tuple[str, str], int] = {}
         self.listed: set[tuple[str, str]] = set()
         self.round_trips = 0
+        self.fetches = 0
 
     def fetch(self, keys: list[tuple[str, str, str]]) -> None:
         by_repo: dict[tuple[str, str], list[str]] = defaultdict(list)
         for project, repo, commit in keys:
             if (project, repo, commit) not in self.infos:
                 by_repo[(project, repo)].append(commit)
-        to_list = [r for r, commits in by_repo.items() if len(commits) > 1 or r in self.touched]
+        seen = self.first_fetch
+        to_list = [r for r, commits in by_repo.items() if len(commits) > 1 or r in seen]
         to_inspect = [(r, commits[0]) for r, commits in by_repo.items() if r not in to_list]
-        if self.touched.intersection(by_repo):
-            to_list += sorted(self.touched - self.listed - set(to_list))
+        recurring = [seen[r] for r in by_repo if r in seen]
+        if recurring:
+            cycle = [r for r, first in seen.items() if first >= min(recurring)]
+            to_list += sorted(set(cycle) - self.listed - set(to_list))
         jobs = [partial(self._list, r) for r in to_list]
         jobs += [partial(self._inspect, r, commit) for r, commit in to_inspect]
         self.round_trips += len(jobs)
@@ -251,7 +256,9 @@ class _CommitCache:
                 repo = info.commit.repo
                 self.infos[(repo.project.name, repo.name, info.commit.id)] = info
         self.listed.update(to_list)
-        self.touched.update(by_repo)
+        for repo in by_repo:
+            seen.setdefault(repo, self.fetches)
+        self.fetches += 1
 
     def _list(self, repo: tuple[str, str]) -> list:
         project, name = repo

@@ -76,6 +76,19 @@ def test_round_trips_follow_repos_not_commits(client: Client):
     assert graph.round_trips <= 2 * len(repos)
 
 
+def test_a_repo_met_twice_lists_only_the_repos_on_its_cycle(client: Client):
+    for _ in range(20):
+        commit(client, "model")  # history that the walk does not need
+    labels_v1 = commit(client, "labels")
+    labels_v2 = commit(client, "labels")
+    clean = commit(client, "clean", inputs=[labels_v1])
+    model = commit(client, "model", inputs=[clean, labels_v2])
+    graph = trace(client, model)
+    assert len(graph.nodes) == 4
+    # model, then clean and labels (inspected); labels recurs: labels and clean listed, model not
+    assert graph.round_trips == 5
+
+
 def test_unknown_commit_is_named(client: Client):
     with pytest.raises(NotFoundError, match="repo default/ghost not found"):
         trace(client, CommitRef.parse("ghost@master"))
