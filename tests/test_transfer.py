@@ -81,13 +81,31 @@ def test_a_failed_upload_changes_nothing_and_the_commit_is_finished_with_the_err
     src = tree(tmp_path / "src", {"a": b"a" * 100})
     os.symlink("/proc/self/mem", src / "b")  # a regular file whose read fails (EIO)
     # grpc's Python server may report the client's cancel as a plain end of stream first
-    # (about 1 failed stream in 50), so fail many streams, not one.
+    # (about 1 failed stream in 170 was applied in part before the server checked), so fail
+    # many streams, not one.
     for _ in range(100):
         with pytest.raises(OSError), output_commit(client, ref) as out:
             put_tree(client, out.pfs_commit(), src)
         info = inspect_commit(client, out.ref)
         assert info.finished.year > 1970 and "Error" in info.error
         assert list(client.pfs.walk_file(file=pfs.File(commit=out.pfs_commit(), path="/"))) == []
+
+
+def test_a_stream_the_server_cannot_decode_applies_nothing(client: Client):
+    import grpc
+
+    from kfp_pachyderm.transfer import BytesChannel
+
+    ref = CommitRef.parse("data@master")
+    ensure_repo(client, ref)
+    opened = client.pfs.start_commit(branch=ref.pfs_branch())
+    good = pfs.ModifyFileRequest(add_file=pfs.AddFile(path="/good", raw=b"kept?"))
+    bad = bytes(pfs.ModifyFileRequest(add_file=pfs.AddFile(path="/bad", raw=b"x")))
+    undecodable = bad.replace(b"/bad", b"/\xff\xfe\xfd")  # a path that is not UTF-8
+    stream = [bytes(pfs.ModifyFileRequest(set_commit=opened)), bytes(good), undecodable]
+    with BytesChannel(client) as channel, pytest.raises(grpc.RpcError):
+        channel.modify_file(iter(stream))
+    assert list(client.pfs.walk_file(file=pfs.File(commit=opened, path="/"))) == []
 
 
 def test_bad_sources_and_refs_fail_before_side_effects(client: Client, tmp_path: Path):
