@@ -164,7 +164,8 @@ def run_start_tfjob(inputs: dict) -> str:
     record = _record(inputs, parameters={"command": inputs["command"], "args": inputs["args"]})
     name = tfjob_name(record.kfp_run_id, record.kfp_task_id or "start_tfjob")
     target = CommitRef(inputs["output_repo"], branch=inputs["output_branch"])
-    extra = [CommitRef.parse(ref) for ref in inputs["extra_input_refs"].split()]
+    listed = inputs["extra_input_refs"].split(",")
+    extra = [CommitRef.parse(ref.strip()) for ref in listed if ref.strip()]
     ref, outcome = start_tfjob(connect(), settings, [source, *extra], target, record, name)
     describe_commit(inputs["commit"], ref, tfjob=name, tfjob_state=outcome.state)
     return ref.commit

@@ -205,7 +205,9 @@ def test_start_tfjob_yaml_gives_the_replicas_every_input_and_records_them_all(
         (tmp_path / name).mkdir()
         (tmp_path / name / f"{name}.txt").write_text(name)
     commit_data, start_tfjob = load("commit_data"), load("start_tfjob")
-    show_inputs = "from kfp_pachyderm.tfjob.env import input_commits; print(*input_commits())"
+    show_inputs = (
+        "from kfp_pachyderm.tfjob.env import input_commits; print(*input_commits(), sep=chr(10))"
+    )
 
     @dsl.pipeline
     def join(images: str, labels: str) -> str:
@@ -226,7 +228,7 @@ def test_start_tfjob_yaml_gives_the_replicas_every_input_and_records_them_all(
     record = read_provenance(kfp_local.pfs.inspect_commit(commit=out.pfs_commit()))
     assert [CommitRef.parse(ref).repo for ref in record.inputs] == ["images", "labels"]
     with kfp_local.pfs.pfs_file(out.with_path("/logs/chief-0.log").pfs_file()) as log:
-        assert log.read().decode().split() == record.inputs
+        assert log.read().decode().split("\n")[: len(record.inputs)] == record.inputs
 
 
 def test_train_yaml_with_gpu_runs_locally_on_the_cpu(

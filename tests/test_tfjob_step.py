@@ -162,6 +162,7 @@ def test_a_crashing_replica_is_restarted(client: Client, mnist: CommitRef, tmp_p
         ({"chief": 0, "workers": 0}, TFJobSpecError, "at least one replica type"),
         ({"workers": -1}, KfpPachydermError, "invalid Worker replica count -1"),
         ({"data_mode": "nfs"}, KfpPachydermError, "invalid data mode 'nfs'"),
+        ({"data_mode": "s3"}, KfpPachydermError, "data mode s3 needs s3_endpoint"),
         ({"cpu": "lots"}, TFJobSpecError, "invalid cpu quantity 'lots'"),
     ],
 )
@@ -192,3 +193,17 @@ def test_unknown_input_commit_fails_before_anything_is_created(client: Client, m
             "tfjob-x",
         )
     assert not client.pfs.repo_exists(pfs.Repo(name="model"))
+
+
+def test_replicas_get_every_input_back_even_with_spaces_in_paths():
+    from uuid import uuid4
+
+    from kfp_pachyderm.tfjob.env import input_commits, replica_inputs
+
+    refs = [
+        CommitRef.parse(f"images@master={uuid4().hex}:/my data"),
+        CommitRef.parse(f"labels@{uuid4().hex}"),
+    ]
+    env = replica_inputs(refs)
+    assert input_commits(env) == refs
+    assert input_commits({"KFP_PACHYDERM_INPUT": str(refs[0])}) == refs[:1]

@@ -189,6 +189,6 @@ def test_s3_mode_names_every_input_bucket_and_takes_credentials_from_the_secret(
     assert env["S3_ENDPOINT"] == "pachd.example.com:30600"
     assert env["S3_INPUT_BUCKET"] == f"{data.commit}.master.data"
     assert env["S3_INPUT_BUCKETS"] == f"{data.commit}.master.data {labels.ref.commit}.master.labels"
-    assert env["KFP_PACHYDERM_INPUTS"] == f"{data} {labels.ref}"
+    assert env["KFP_PACHYDERM_INPUTS"] == f"{data}\n{labels.ref}"
     secret = {"secretKeyRef": {"name": "pachd-token", "key": "pachd-token"}}
     assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SECRET_ACCESS_KEY"] == secret

@@ -39,7 +39,7 @@ def start_tfjob(
     kfp_task_id: str = "",
 ) -> str:
     """Run a TFJob whose replicas read the input commit (and any ``extra_input_refs``,
-    space-separated commit references) and whose chief writes the output commit; return the
+    comma-separated commit references) and whose chief writes the output commit; return the
     output commit ID. A failed, timed-out or cancelled job fails the step
     after printing the master replica's logs and the job's events, and the output commit is
     finished with the error. ``-1`` means "not set" for the run-policy numbers.

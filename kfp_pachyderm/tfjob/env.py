@@ -16,8 +16,9 @@ DATA_MODE_ENV = "KFP_PACHYDERM_DATA_MODE"
 
 def replica_inputs(inputs: list[CommitRef]) -> dict[str, str]:
     """The variables naming the input commits: ``KFP_PACHYDERM_INPUT`` the first one (what
-    single-input training code reads), ``KFP_PACHYDERM_INPUTS`` all of them, space-separated."""
-    return {INPUT_ENV: str(inputs[0]), INPUTS_ENV: " ".join(str(ref) for ref in inputs)}
+    single-input training code reads), ``KFP_PACHYDERM_INPUTS`` all of them, one per line
+    (paths may contain spaces)."""
+    return {INPUT_ENV: str(inputs[0]), INPUTS_ENV: "\n".join(str(ref) for ref in inputs)}
 
 
 def input_commits(environ: Mapping[str, str] = os.environ) -> list[CommitRef]:
@@ -28,4 +29,4 @@ def input_commits(environ: Mapping[str, str] = os.environ) -> list[CommitRef]:
         images, labels = input_commits()
     """
     listed = environ.get(INPUTS_ENV) or environ.get(INPUT_ENV) or ""
-    return [CommitRef.parse(ref) for ref in listed.split()]
+    return [CommitRef.parse(ref) for ref in listed.splitlines() if ref]

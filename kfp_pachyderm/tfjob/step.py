@@ -2,8 +2,9 @@
 
 Order of work, so that nothing half-made survives a failure:
 
-1. Validate every setting, build the TFJob spec and connect to the cluster (an invalid image
-   or replica count, or no Kubernetes configuration, fails here, before anything exists).
+1. Validate every setting, build the TFJob spec and load the cluster configuration (an
+   invalid image or replica count, or no Kubernetes configuration, fails here, before anything
+   exists; an unreachable API server fails later, and the output commit is finished with it).
 2. Pin the input commits (an unknown commit fails here).
 3. Open the output commit (in the same-global-ID commit when the output branch has the input
    branch as provenance), recording the provenance.
@@ -98,6 +99,8 @@ def build_spec(settings: TFJobSettings, name: str, env: dict[str, str]) -> TFJob
         )
     if settings.runner not in RUNNERS:
         raise KfpPachydermError(f"invalid runner {settings.runner!r}: one of {', '.join(RUNNERS)}")
+    if settings.data_mode == "s3" and not settings.s3_endpoint:
+        raise KfpPachydermError("data mode s3 needs s3_endpoint (the S3 gateway address)")
     if settings.timeout_s <= 0:
         raise KfpPachydermError(f"invalid timeout {settings.timeout_s!r}: must be positive")
     counts = dict(
@@ -152,8 +155,6 @@ def _replica_env(
 ) -> dict[str, str]:
     env = {**replica_inputs(inputs), OUTPUT_ENV: str(output), DATA_MODE_ENV: settings.data_mode}
     if settings.data_mode == "s3":
-        if not settings.s3_endpoint:
-            raise KfpPachydermError("data mode s3 needs s3_endpoint (the S3 gateway address)")
         s3 = s3_env(settings.s3_endpoint, inputs[0], output)
         s3[INPUT_BUCKETS_ENV] = " ".join(bucket_name(ref) for ref in inputs)
         if settings.token_secret:
