@@ -132,3 +132,32 @@ def server_process(tmp_path: Path):
     yield make
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def tokens():
+    """A real Distribution token service (USER may push, READER only pull)."""
+    from .registry import TokenServer  # here: .registry imports free_port from this module
+
+    with TokenServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def basic(tmp_path_factory):
+    """A real registry on loopback with basic auth (htpasswd)."""
+    from .registry import Registry, ensure_tools
+
+    ensure_tools()
+    with Registry(tmp_path_factory.mktemp("basic"), "htpasswd") as registry:
+        yield registry
+
+
+@pytest.fixture(scope="module")
+def bearer(tmp_path_factory, tokens):
+    """A real registry on loopback that takes bearer tokens from ``tokens``."""
+    from .registry import Registry, ensure_tools
+
+    ensure_tools()
+    with Registry(tmp_path_factory.mktemp("bearer"), tokens) as registry:
+        yield registry

@@ -50,29 +50,9 @@ from .registry import (
 
 
 @pytest.fixture(scope="module")
-def tokens():
-    with TokenServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def plain(tmp_path_factory):
     ensure_tools()
     with Registry(tmp_path_factory.mktemp("plain")) as registry:
-        yield registry
-
-
-@pytest.fixture(scope="module")
-def basic(tmp_path_factory):
-    ensure_tools()
-    with Registry(tmp_path_factory.mktemp("basic"), "htpasswd") as registry:
-        yield registry
-
-
-@pytest.fixture(scope="module")
-def bearer(tmp_path_factory, tokens):
-    ensure_tools()
-    with Registry(tmp_path_factory.mktemp("bearer"), tokens) as registry:
         yield registry
 
 

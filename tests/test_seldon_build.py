@@ -50,7 +50,6 @@ from .registry import (
     READER,
     READER_PASSWORD,
     Registry,
-    TokenServer,
     basic_auth_entry,
     ensure_tools,
     push_synthetic,
@@ -77,20 +76,6 @@ def plain(tmp_path_factory):
         )
         skopeo("copy", "--all", "--insecure-policy", "--dest-tls-verify=false",
                f"oci:{layout}:1.0", f"docker://{registry.host}/base/multi:1.0")  # fmt: skip
-        yield registry
-
-
-@pytest.fixture(scope="module")
-def basic(tmp_path_factory):
-    ensure_tools()
-    with Registry(tmp_path_factory.mktemp("basic"), "htpasswd") as registry:
-        yield registry
-
-
-@pytest.fixture(scope="module")
-def bearer(tmp_path_factory):
-    ensure_tools()
-    with TokenServer() as tokens, Registry(tmp_path_factory.mktemp("bearer"), tokens) as registry:
         yield registry
 
 
