@@ -67,8 +67,8 @@ def client_main(mode: str, address: str, path: str, repo: str) -> None:
     from pachyderm_sdk import Client
     from pachyderm_sdk.api import pfs
 
-    from kfp_pachyderm.refs import CommitRef
-    from kfp_pachyderm.transfer import put_tree, read_tree
+    from kfp_pachyderm.pfs.refs import CommitRef
+    from kfp_pachyderm.pfs.transfer import put_tree, read_tree
 
     logging.disable(logging.INFO)
     client = Client.from_pachd_address(address)

@@ -21,12 +21,12 @@ from pathlib import Path
 from common import timed
 from kfp import local
 
-from kfp_pachyderm.commit_data import commit_data
-from kfp_pachyderm.compile import load_component
-from kfp_pachyderm.connection import connect
-from kfp_pachyderm.lineage import trace
+from kfp_pachyderm.cli.compile import load_component
+from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.pfs.connection import connect
+from kfp_pachyderm.pfs.ingest import commit_data
+from kfp_pachyderm.pfs.refs import CommitRef
 
 
 def step_overheads(tmp: Path) -> dict:

@@ -62,15 +62,16 @@ def tree_mb(directory: Path) -> float:
 def main() -> None:
     from pachyderm_sdk import Client
 
-    from kfp_pachyderm.commits import ensure_repo, output_commit
     from kfp_pachyderm.local.server import LocalPachyderm
-    from kfp_pachyderm.oci import DOCKER, ImageRef, RegistryClient
-    from kfp_pachyderm.provenance import ProvenanceRecord
-    from kfp_pachyderm.refs import CommitRef
+    from kfp_pachyderm.oci.append import resolve_base
+    from kfp_pachyderm.oci.labels import image_labels
+    from kfp_pachyderm.oci.registry import DOCKER, ImageRef, RegistryClient
+    from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
+    from kfp_pachyderm.pfs.provenance import ProvenanceRecord
+    from kfp_pachyderm.pfs.refs import CommitRef
+    from kfp_pachyderm.pfs.transfer import put_tree
     from kfp_pachyderm.seldon.build import build_seldon_image, push_model_image
     from kfp_pachyderm.seldon.context import write_build_context
-    from kfp_pachyderm.seldon.image import image_labels, resolve_base
-    from kfp_pachyderm.transfer import put_tree
     from tests.registry import Registry, ensure_tools, push_synthetic, synthetic_image
 
     ensure_tools()

@@ -22,10 +22,10 @@ from pathlib import Path
 from common import start_server
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commits import ensure_repo, inspect_commit, output_commit
-from kfp_pachyderm.lineage import trace
-from kfp_pachyderm.provenance import ProvenanceRecord, read_provenance
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.lineage.trace import trace
+from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
+from kfp_pachyderm.pfs.refs import CommitRef
 
 CHAIN = int(os.environ.get("BENCH_CHAIN", "1000"))
 REPOS = 10

@@ -6,10 +6,10 @@ Each module defines one pipeline; its compiled YAML, for the KFP UI, sits beside
 >>> kfp.Client(host).create_run_from_pipeline_func(mnist_tfjob, arguments={...})
 """
 
-from .gpu_check import gpu_check
-from .mnist_gpu import mnist_gpu
-from .mnist_tfjob import mnist_tfjob
-from .tf_distributed_sample import tf_distributed_sample
+from kfp_pachyderm.pipelines.gpu_check import gpu_check
+from kfp_pachyderm.pipelines.mnist_gpu import mnist_gpu
+from kfp_pachyderm.pipelines.mnist_tfjob import mnist_tfjob
+from kfp_pachyderm.pipelines.tf_distributed_sample import tf_distributed_sample
 
 PIPELINES = {
     "mnist_tfjob": mnist_tfjob,

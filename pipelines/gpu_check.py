@@ -1,11 +1,10 @@
 """gpu_check: the seed's GPU pipeline, what TensorFlow sees on a GPU node, as a commit."""
 
 from kfp import dsl
+from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input
 
-from kfp_pachyderm.cluster import use_pachyderm, with_gpu
-from kfp_pachyderm.compile import load_component
-
-from .steps import finish_on_exit, pinned_input
+from kfp_pachyderm.cli.compile import load_component
+from kfp_pachyderm.kfp.cluster import use_pachyderm, with_gpu
 
 gpu_check_component = load_component("gpu_check")
 

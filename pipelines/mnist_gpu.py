@@ -1,11 +1,10 @@
 """mnist_gpu: MNIST trained inside the pipeline's own pod, on a GPU, with provenance."""
 
 from kfp import dsl
+from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input
 
-from kfp_pachyderm.cluster import use_pachyderm, with_gpu
-from kfp_pachyderm.compile import load_component
-
-from .steps import finish_on_exit, pinned_input
+from kfp_pachyderm.cli.compile import load_component
+from kfp_pachyderm.kfp.cluster import use_pachyderm, with_gpu
 
 train = load_component("train")
 inspect_provenance = load_component("inspect_provenance")

@@ -1,12 +1,11 @@
 """tf_distributed_sample: the seed's tf_sample, a distributed TFJob whose logs are its output."""
 
 from kfp import dsl
+from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input
 
-from kfp_pachyderm.cluster import use_pachyderm
-from kfp_pachyderm.compile import load_component
-from kfp_pachyderm.images import image
-
-from .steps import finish_on_exit, pinned_input
+from kfp_pachyderm.cli.compile import load_component
+from kfp_pachyderm.kfp.cluster import use_pachyderm
+from kfp_pachyderm.kfp.images import image
 
 start_tfjob = load_component("start_tfjob")
 

@@ -37,7 +37,7 @@ import pytest
 import requests
 import yaml
 
-from kfp_pachyderm.oci import OCI, MediaTypes, RegistryClient, digest_of
+from kfp_pachyderm.oci.registry import OCI, MediaTypes, RegistryClient, digest_of
 
 from .conftest import free_port
 from .json_http import JsonHandler

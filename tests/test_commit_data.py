@@ -11,13 +11,13 @@ import boto3
 import pytest
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commit_data import commit_data
-from kfp_pachyderm.commits import inspect_commit
 from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
 from kfp_pachyderm.local.server import LocalPachyderm
-from kfp_pachyderm.provenance import read_provenance
-from kfp_pachyderm.refs import CommitRef
-from kfp_pachyderm.transfer import read_tree
+from kfp_pachyderm.pfs.commits import inspect_commit
+from kfp_pachyderm.pfs.ingest import commit_data
+from kfp_pachyderm.pfs.provenance import read_provenance
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.transfer import read_tree
 
 
 @pytest.fixture

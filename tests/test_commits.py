@@ -6,7 +6,8 @@ import pytest
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.commits import (
+from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.pfs.commits import (
     ensure_branch,
     ensure_repo,
     inspect_commit,
@@ -14,9 +15,8 @@ from kfp_pachyderm.commits import (
     output_commit,
     resolve,
 )
-from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
-from kfp_pachyderm.provenance import ProvenanceRecord, read_provenance
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
+from kfp_pachyderm.pfs.refs import CommitRef
 
 
 def test_ensure_repo_creates_or_refuses(client: Client):

@@ -9,7 +9,7 @@ import pytest
 from kfp import components, dsl, local
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.compile import (
+from kfp_pachyderm.cli.compile import (
     compile_components,
     compile_pipelines,
     component_names,
@@ -17,8 +17,8 @@ from kfp_pachyderm.compile import (
     pipelines_dir,
 )
 from kfp_pachyderm.local.server import LocalPachyderm
-from kfp_pachyderm.provenance import read_provenance
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.pfs.provenance import read_provenance
+from kfp_pachyderm.pfs.refs import CommitRef
 
 
 def without_sdk_version(text: str) -> list[str]:
@@ -234,7 +234,7 @@ def test_start_tfjob_yaml_gives_the_replicas_every_input_and_records_them_all(
 def test_train_yaml_with_gpu_runs_locally_on_the_cpu(
     kfp_local: Client, tmp_path: Path, monkeypatch
 ):
-    from kfp_pachyderm.cluster import with_gpu
+    from kfp_pachyderm.kfp.cluster import with_gpu
     from kfp_pachyderm.trainer.data import write_mnist_npz
 
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

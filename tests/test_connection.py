@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kfp_pachyderm.connection import connect, resolve_settings
 from kfp_pachyderm.errors import ConnectionSettingsError
 from kfp_pachyderm.local.server import LocalPachyderm
+from kfp_pachyderm.pfs.connection import connect, resolve_settings
 
 from .conftest import free_port
 

@@ -11,8 +11,8 @@ import grpc
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.refs import CommitRef
-from kfp_pachyderm.transfer import read_tree
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.transfer import read_tree
 
 from .conftest import ready_client
 

@@ -9,12 +9,12 @@ import xml.etree.ElementTree as ET
 import pytest
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commits import ensure_branch, ensure_repo, output_commit
 from kfp_pachyderm.errors import NotFoundError
-from kfp_pachyderm.lineage import trace
+from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
-from kfp_pachyderm.provenance import ProvenanceRecord
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.pfs.commits import ensure_branch, ensure_repo, output_commit
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord
+from kfp_pachyderm.pfs.refs import CommitRef
 
 from .conftest import CLI
 

@@ -13,8 +13,8 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import metadata, pfs
 
 from kfp_pachyderm.local.server import LocalPachyderm
-from kfp_pachyderm.transfer import BytesChannel
-from kfp_pachyderm.wire import encode_add_file_raw
+from kfp_pachyderm.pfs.transfer import BytesChannel
+from kfp_pachyderm.pfs.wire import encode_add_file_raw
 
 UUID4_HEX = re.compile(r"^[0-9a-f]{12}4[0-9a-f]{19}$")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kfp_pachyderm.oci import (
+from kfp_pachyderm.oci.registry import (
     DOCKER,
     OCI,
     BlobUnknownError,

@@ -17,11 +17,11 @@ from pathlib import Path
 import jsonschema
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commits import ensure_repo, output_commit
-from kfp_pachyderm.lineage import trace
-from kfp_pachyderm.openlineage import emit, run_events
-from kfp_pachyderm.provenance import ProvenanceRecord
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.lineage.openlineage import emit, run_events
+from kfp_pachyderm.lineage.trace import trace
+from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord
+from kfp_pachyderm.pfs.refs import CommitRef
 
 FACET = {
     "type": "object",

@@ -7,11 +7,11 @@ from kfp import local
 from kfp_pachyderm.pipelines import PIPELINES
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commit_data import commit_data
-from kfp_pachyderm.commits import ensure_repo, inspect_commit
 from kfp_pachyderm.local.server import LocalPachyderm
-from kfp_pachyderm.provenance import ProvenanceRecord
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit
+from kfp_pachyderm.pfs.ingest import commit_data
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord
+from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.trainer.data import digits_as_mnist, write_mnist_npz
 
 
@@ -88,10 +88,10 @@ def test_exit_handler_finishes_a_commit_its_run_left_open(cluster):
     ensure_repo(client, CommitRef("orphans"))
     stuck = client.pfs.start_commit(branch=CommitRef("orphans", branch="master").pfs_branch())
     record = ProvenanceRecord(step="train", kfp_run_id="run-42")
-    from kfp_pachyderm.provenance import record_provenance
+    from kfp_pachyderm.pfs.provenance import record_provenance
 
     record_provenance(client, CommitRef("orphans", commit=stuck.id), record)
-    from kfp_pachyderm.compile import load_component
+    from kfp_pachyderm.cli.compile import load_component
 
     finish = load_component("finish_open_commits")
     assert finish(branches="orphans@master, missing@master", kfp_run_id="other-run").output == 0

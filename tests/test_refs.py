@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.errors import InvalidReferenceError
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.pfs.refs import CommitRef
 
 ID = "0123456789ab4def0123456789abcdef"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commits import ensure_repo, output_commit
-from kfp_pachyderm.refs import CommitRef
-from kfp_pachyderm.run_remote import submit_and_follow
-from kfp_pachyderm.watch import kfp_submitter, watch
+from kfp_pachyderm.cli.run_remote import submit_and_follow
+from kfp_pachyderm.cli.watch import kfp_submitter, watch
+from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
+from kfp_pachyderm.pfs.refs import CommitRef
 
 from .kfp_api import KfpApi
 

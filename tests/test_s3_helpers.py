@@ -14,8 +14,8 @@ from pachyderm_sdk.api import pfs
 from kfp_pachyderm.errors import ConnectionSettingsError, InvalidReferenceError
 from kfp_pachyderm.local.s3gateway import Bucket
 from kfp_pachyderm.local.server import LocalPachyderm
-from kfp_pachyderm.refs import CommitRef
-from kfp_pachyderm.s3 import S3Data, bucket_name, key_prefix, s3_env
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.s3 import S3Data, bucket_name, key_prefix, s3_env
 
 COMMIT = "0123456789ab4def0123456789abcdef"
 TOKEN = "helper-token"

@@ -17,11 +17,12 @@ import requests
 from kfp import local
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.lineage import trace
+from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
-from kfp_pachyderm.oci import (
+from kfp_pachyderm.oci.labels import commit_of_image, commit_or_image
+from kfp_pachyderm.oci.layer import build_layer
+from kfp_pachyderm.oci.registry import (
     DOCKER,
     OCI,
     BlobUnknownError,
@@ -31,8 +32,10 @@ from kfp_pachyderm.oci import (
     RegistryClient,
     digest_of,
 )
-from kfp_pachyderm.provenance import ProvenanceRecord, read_provenance
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.transfer import put_tree, read_tree
 from kfp_pachyderm.seldon.build import build_seldon_image
 from kfp_pachyderm.seldon.context import SERVING_REQUIREMENTS, model_class_source
 from kfp_pachyderm.seldon.deploy import (
@@ -40,10 +43,7 @@ from kfp_pachyderm.seldon.deploy import (
     s3_gateway_secret,
     tfserving_deployment,
 )
-from kfp_pachyderm.seldon.image import commit_of_image, commit_or_image
 from kfp_pachyderm.seldon.job import BUILDKIT_IMAGE, dockerfile_build_job
-from kfp_pachyderm.seldon.layer import build_layer
-from kfp_pachyderm.transfer import put_tree, read_tree
 
 from .conftest import REPO_ROOT
 from .registry import (
@@ -306,7 +306,7 @@ def test_a_base_in_another_registry_is_copied_with_its_credentials(
 ):
     docker = write_docker_config(tmp_path / "docker", {basic.host: basic_auth_entry()})
     monkeypatch.setenv("DOCKER_CONFIG", str(docker))
-    from kfp_pachyderm.oci import client_for
+    from kfp_pachyderm.oci.registry import client_for
 
     base_image = synthetic_image(OCI, seed=4)
     push_synthetic(client_for(basic.host, plain_http=True), "private/base", "2", base_image)

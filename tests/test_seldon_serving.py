@@ -25,16 +25,16 @@ import pytest
 import requests
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commits import ensure_repo, output_commit
-from kfp_pachyderm.oci import DOCKER, RegistryClient
-from kfp_pachyderm.provenance import ProvenanceRecord
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.oci.registry import DOCKER, RegistryClient
+from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.transfer import put_tree, read_tree
 from kfp_pachyderm.seldon.build import build_seldon_image
 from kfp_pachyderm.seldon.context import MODEL_CLASS
 from kfp_pachyderm.seldon.savedmodel_server import SavedModelServer, find_saved_model
 from kfp_pachyderm.trainer.data import digits_as_mnist
 from kfp_pachyderm.trainer.model import train
-from kfp_pachyderm.transfer import put_tree, read_tree
 
 from .conftest import REPO_ROOT, free_port
 from .registry import Registry, ensure_tools, push_synthetic, synthetic_image

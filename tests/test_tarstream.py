@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from kfp_pachyderm.tarstream import TarFormatError, members
+from kfp_pachyderm.pfs.tarstream import TarFormatError, members
 
 
 def archive(entries: dict[str, bytes | None], fmt: int) -> bytes:

@@ -13,12 +13,12 @@ import pytest
 import yaml
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.provenance import ProvenanceRecord, read_provenance
-from kfp_pachyderm.refs import CommitRef
-from kfp_pachyderm.tfjob.step import TFJobSettings, start_tfjob
-from kfp_pachyderm.transfer import put_tree, read_tree
+from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.transfer import put_tree, read_tree
+from kfp_pachyderm.tfjob.run import TFJobSettings, start_tfjob
 
 from .k8s_api import K8sApi
 

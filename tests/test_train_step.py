@@ -9,13 +9,13 @@ import pytest
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.commits import ensure_repo, inspect_commit, output_commit
-from kfp_pachyderm.provenance import ProvenanceRecord, read_provenance
-from kfp_pachyderm.refs import CommitRef
+from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.transfer import put_tree
 from kfp_pachyderm.trainer.data import write_mnist_npz
 from kfp_pachyderm.trainer.device import NoGpuError
-from kfp_pachyderm.trainer.step import gpu_check, train_in_pod
-from kfp_pachyderm.transfer import put_tree
+from kfp_pachyderm.trainer.in_pod import gpu_check, train_in_pod
 
 
 @pytest.fixture

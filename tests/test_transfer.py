@@ -10,11 +10,11 @@ import pytest
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
-from kfp_pachyderm.progress import Progress
-from kfp_pachyderm.refs import CommitRef
-from kfp_pachyderm.transfer import put_tree, read_tree
+from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.pfs.progress import Progress
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.transfer import put_tree, read_tree
 
 
 def tree(root: Path, spec: dict[str, bytes]) -> Path:
@@ -94,7 +94,7 @@ def test_a_failed_upload_changes_nothing_and_the_commit_is_finished_with_the_err
 def test_a_stream_the_server_cannot_decode_applies_nothing(client: Client):
     import grpc
 
-    from kfp_pachyderm.transfer import BytesChannel
+    from kfp_pachyderm.pfs.transfer import BytesChannel
 
     ref = CommitRef.parse("data@master")
     ensure_repo(client, ref)
@@ -129,7 +129,7 @@ def test_progress_logs_on_non_terminals_and_draws_a_bar_on_terminals(caplog):
         now[0] += 1.0
         log_progress.add(10)
     log_progress.done()
-    lines = [r.message for r in caplog.records if r.name == "kfp_pachyderm.progress"]
+    lines = [r.message for r in caplog.records if r.name == "kfp_pachyderm.pfs.progress"]
     assert len(lines) == 3 and "100 B of 100 B (100%)" in lines[-1]
 
     class Tty(io.StringIO):

@@ -8,9 +8,9 @@ import threading
 
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.commits import ensure_repo, output_commit
-from kfp_pachyderm.refs import CommitRef
-from kfp_pachyderm.watch import MARK_PREFIX, watch
+from kfp_pachyderm.cli.watch import MARK_PREFIX, watch
+from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
+from kfp_pachyderm.pfs.refs import CommitRef
 
 
 def new_commit(client: Client, error: bool = False) -> str:

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.wire import (
+from kfp_pachyderm.pfs.wire import (
     RawAddFile,
     decode_bytes_value,
     decode_modify_file,

@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from kfp_pachyderm.images import runtime_image
+from kfp_pachyderm.kfp.images import runtime_image
 
 
 @dsl.component(base_image=runtime_image(), install_kfp_package=False)
@@ -32,6 +32,6 @@ def build_seldon_image(
     Also writes a SeldonDeployment for the image and one for the prepackaged
     TENSORFLOW_SERVER reading the model through the S3 gateway.
     """
-    from kfp_pachyderm.seldon.step import run_build_seldon_image
+    from kfp_pachyderm.bodies.build_seldon_image import run_build_seldon_image
 
     return run_build_seldon_image(locals())

@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from kfp_pachyderm.images import runtime_image
+from kfp_pachyderm.kfp.images import runtime_image
 
 
 @dsl.component(base_image=runtime_image(), install_kfp_package=False)
@@ -24,7 +24,7 @@ def commit_data(
     (repo@<commit id>[:/path]). If the branch head already holds exactly this content at
     ``dest_path``, that commit is returned and nothing is written.
     """
-    from kfp_pachyderm.steps import run_commit_data
+    from kfp_pachyderm.bodies.steps import run_commit_data
 
     return run_commit_data(
         source,

@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from kfp_pachyderm.images import runtime_image
+from kfp_pachyderm.kfp.images import runtime_image
 
 
 @dsl.component(base_image=runtime_image(), install_kfp_package=False)
@@ -13,6 +13,6 @@ def finish_open_commits(branches: str, kfp_run_id: str = "") -> int:
     step could (a pod killed by OOM or a lost node runs no cleanup of its own). Return how many
     commits were finished.
     """
-    from kfp_pachyderm.steps import run_finish_open_commits
+    from kfp_pachyderm.bodies.steps import run_finish_open_commits
 
     return run_finish_open_commits(branches, kfp_run_id)

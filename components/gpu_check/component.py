@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from kfp_pachyderm.images import image
+from kfp_pachyderm.kfp.images import image
 
 
 @dsl.component(base_image=image("kfp-pachyderm-trainer-gpu"), install_kfp_package=False)
@@ -18,6 +18,6 @@ def gpu_check(
     """Commit ``devices.json`` (GPUs TensorFlow sees, driver, TF build) and
     ``input-listing.txt`` (the input commit's files) to the output repo; return the commit ID.
     """
-    from kfp_pachyderm.steps import run_gpu_check
+    from kfp_pachyderm.bodies.steps import run_gpu_check
 
     return run_gpu_check(locals())

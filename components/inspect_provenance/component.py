@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from kfp_pachyderm.images import runtime_image
+from kfp_pachyderm.kfp.images import runtime_image
 
 
 @dsl.component(base_image=runtime_image(), install_kfp_package=False)
@@ -22,7 +22,7 @@ def inspect_provenance(
     graph drawn, which the KFP UI renders. With ``openlineage_target`` (a file path or an
     http(s) lineage endpoint) it also emits OpenLineage RunEvents, job namespace ``kfp_host``.
     """
-    from kfp_pachyderm.steps import run_inspect_provenance
+    from kfp_pachyderm.bodies.steps import run_inspect_provenance
 
     return run_inspect_provenance(
         commit, commit_ref, graph_json, report_markdown, report_html, openlineage_target, kfp_host

@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from kfp_pachyderm.images import runtime_image
+from kfp_pachyderm.kfp.images import runtime_image
 
 
 @dsl.component(base_image=runtime_image(), install_kfp_package=False)
@@ -22,6 +22,6 @@ def resolve_commit(
     ``commit_source`` (a path, URL or commit reference) the data is committed to the branch
     first, as commit_data does (idempotently).
     """
-    from kfp_pachyderm.steps import run_resolve_commit
+    from kfp_pachyderm.bodies.steps import run_resolve_commit
 
     return run_resolve_commit(ref, commit_source, kfp_run_id, kfp_task_id, commit)

@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from kfp_pachyderm.images import runtime_image
+from kfp_pachyderm.kfp.images import runtime_image
 
 
 @dsl.component(base_image=runtime_image(), install_kfp_package=False)
@@ -44,6 +44,6 @@ def start_tfjob(
     after printing the master replica's logs and the job's events, and the output commit is
     finished with the error. ``-1`` means "not set" for the run-policy numbers.
     """
-    from kfp_pachyderm.steps import run_start_tfjob
+    from kfp_pachyderm.bodies.steps import run_start_tfjob
 
     return run_start_tfjob(locals())

@@ -20,9 +20,7 @@ import grpc
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import pfs
 
-from ..fastproto import fast_class
-from ..wire import RawAddFile, encode_bytes_value
-from .store import (
+from kfp_pachyderm.local.store import (
     DEFAULT_PROJECT,
     BranchKey,
     BranchRow,
@@ -37,6 +35,8 @@ from .store import (
     invalid,
     not_found,
 )
+from kfp_pachyderm.pfs.fastproto import fast_class
+from kfp_pachyderm.pfs.wire import RawAddFile, encode_bytes_value
 
 GET_FILE_CHUNK = 4 << 20
 
@@ -66,7 +66,7 @@ out = SimpleNamespace(
         )
     }
 )
-"""Response messages, built with :mod:`kfp_pachyderm.fastproto` (betterproto would spend
+"""Response messages, built with :mod:`kfp_pachyderm.pfs.fastproto` (betterproto would spend
 milliseconds per CommitInfo); requests are still parsed with pachyderm_sdk's classes."""
 
 

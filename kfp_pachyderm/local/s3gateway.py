@@ -45,9 +45,15 @@ from urllib.parse import quote, unquote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from ..errors import InvalidReferenceError
-from ..refs import COMMIT_ID_RE, COMMIT_ID_RULE, DEFAULT_PROJECT, NAME_RE, normalize_path
-from .store import BranchKey, CommitRow, FileChange, RepoKey, Store, StoreError
+from kfp_pachyderm.errors import InvalidReferenceError
+from kfp_pachyderm.local.store import BranchKey, CommitRow, FileChange, RepoKey, Store, StoreError
+from kfp_pachyderm.pfs.refs import (
+    COMMIT_ID_RE,
+    COMMIT_ID_RULE,
+    DEFAULT_PROJECT,
+    NAME_RE,
+    normalize_path,
+)
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ import grpc
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import metadata, pfs, version
 
-from ..wire import decode_modify_file
-from .pfs_api import PfsApi
-from .store import DEFAULT_PROJECT, BranchKey, RepoKey, Store, StoreError
+from kfp_pachyderm.local.pfs_api import PfsApi
+from kfp_pachyderm.local.store import DEFAULT_PROJECT, BranchKey, RepoKey, Store, StoreError
+from kfp_pachyderm.pfs.wire import decode_modify_file
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ class LocalPachyderm:
         self.port = bound
         self._server.start()
         if self.s3_port is not None:
-            from .s3gateway import S3Gateway
+            from kfp_pachyderm.local.s3gateway import S3Gateway
 
             self.s3 = S3Gateway(self.store, host=self.host, port=self.s3_port, token=self.token)
             self.s3_port = self.s3.start()

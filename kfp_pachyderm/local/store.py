@@ -21,9 +21,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InvalidReferenceError
-from ..refs import COMMIT_ID_RE, COMMIT_ID_RULE, DEFAULT_PROJECT, NAME_RE, normalize_path
-from .blobs import BlobStore
+from kfp_pachyderm.errors import InvalidReferenceError
+from kfp_pachyderm.local.blobs import BlobStore
+from kfp_pachyderm.pfs.refs import (
+    COMMIT_ID_RE,
+    COMMIT_ID_RULE,
+    DEFAULT_PROJECT,
+    NAME_RE,
+    normalize_path,
+)
 
 ORIGIN_USER = 1
 ORIGIN_AUTO = 2

@@ -5,7 +5,7 @@
 - :mod:`.build`: ``build_seldon_image``, model commit to ``<image>:<commit ID>`` with no Docker
   daemon: the build context is committed, one reproducible layer (:mod:`.layer`) is appended to
   the base image and pushed through the OCI Distribution API (:mod:`.image`,
-  :mod:`kfp_pachyderm.oci`).
+  :mod:`kfp_pachyderm.oci.registry`).
 - :mod:`.image`: also ``commit_of_image``, from an image reference back to the model commit.
 - :mod:`.deploy`: SeldonDeployment manifests for the image, or for the prepackaged
   ``TENSORFLOW_SERVER`` reading the model through the S3 gateway.

@@ -26,17 +26,18 @@ from pathlib import Path
 
 from pachyderm_sdk import Client
 
-from .. import __version__
-from ..commits import ensure_repo, inspect_commit, output_commit
-from ..errors import KfpPachydermError, NotFoundError
-from ..images import image as image_name
-from ..oci import ImageRef, RegistryClient, client_for
-from ..provenance import ProvenanceRecord, read_provenance, record_provenance
-from ..refs import CommitRef
-from ..transfer import local_files, put_tree, read_tree, tree_digest
-from .context import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR, write_build_context
-from .image import BaseImage, PushResult, append_layer, image_labels, resolve_base
-from .layer import build_layer
+from kfp_pachyderm import __version__
+from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.kfp.images import image as image_name
+from kfp_pachyderm.oci.append import BaseImage, PushResult, append_layer, resolve_base
+from kfp_pachyderm.oci.labels import image_labels
+from kfp_pachyderm.oci.layer import build_layer
+from kfp_pachyderm.oci.registry import ImageRef, RegistryClient, client_for
+from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance, record_provenance
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.transfer import local_files, put_tree, read_tree, tree_digest
+from kfp_pachyderm.seldon.context import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR, write_build_context
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,8 @@ def build_seldon_image(
 
     ``image`` is a repository (``registry/path``, no tag); ``base_image`` defaults to
     :func:`seldon_base_image`; ``builds`` (default ``seldon-builds@master``) receives the build
-    context. ``docker_config`` and ``plain_http`` are as for :func:`kfp_pachyderm.oci.client_for`.
+    context. ``docker_config`` and ``plain_http`` are as for
+    :func:`kfp_pachyderm.oci.registry.client_for`.
     With ``push`` false, only the context is committed (for the ``TENSORFLOW_SERVER`` form).
     """
     target = _check_target(image) if push else None

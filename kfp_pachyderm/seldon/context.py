@@ -20,10 +20,10 @@ import os
 import shutil
 from pathlib import Path
 
-from .. import __version__
-from ..errors import KfpPachydermError
-from ..oci import ImageRef
-from .savedmodel_server import DEFAULT_MODEL_URI, PROVENANCE_FILE
+from kfp_pachyderm import __version__
+from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.oci.registry import ImageRef
+from kfp_pachyderm.seldon.savedmodel_server import DEFAULT_MODEL_URI, PROVENANCE_FILE
 
 MODEL_CLASS = "savedmodel_server.SavedModelServer"
 MODEL_CLASS_FILE = "savedmodel_server.py"

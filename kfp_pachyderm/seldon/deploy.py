@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 
-from ..errors import KfpPachydermError
-from ..oci import ImageRef
-from ..refs import CommitRef
-from ..s3 import bucket_name
-from .context import CONTEXT_MODEL_DIR
+from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.oci.registry import ImageRef
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.s3 import bucket_name
+from kfp_pachyderm.seldon.context import CONTEXT_MODEL_DIR
 
 API_VERSION = "machinelearning.seldon.io/v1"
 LABEL_COMMIT = "kfp-pachyderm/model-commit"

@@ -20,21 +20,22 @@ Example:
 
 from __future__ import annotations
 
-from ..cluster import TOKEN_MOUNT_DIR
-from ..connection import ADDRESS_ENV, check_address
-from ..errors import KfpPachydermError
-from ..images import runtime_image
-from ..oci import ImageRef
-from ..refs import CommitRef
-from .deploy import check_deployment_name
+from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.kfp.cluster import TOKEN_MOUNT_DIR
+from kfp_pachyderm.kfp.images import runtime_image
+from kfp_pachyderm.oci.registry import ImageRef
+from kfp_pachyderm.pfs.connection import ADDRESS_ENV, check_address
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.seldon.deploy import check_deployment_name
 
 BUILDKIT_IMAGE = "moby/buildkit:v0.24.0-rootless"
 WORKSPACE = "/workspace"
 DOCKER_CONFIG_DIR = "/home/user/.docker"
 # Read the context commit with the library (PACHD_ADDRESS and the mounted token, as steps do).
 FETCH_CONTEXT = (
-    "import sys; from pathlib import Path; from kfp_pachyderm.connection import connect; "
-    "from kfp_pachyderm.refs import CommitRef; from kfp_pachyderm.transfer import read_tree; "
+    "import sys; from pathlib import Path; from kfp_pachyderm.pfs.connection import connect; "
+    "from kfp_pachyderm.pfs.refs import CommitRef; "
+    "from kfp_pachyderm.pfs.transfer import read_tree; "
     "read_tree(connect(), CommitRef.parse(sys.argv[1]), Path(sys.argv[2]))"
 )
 

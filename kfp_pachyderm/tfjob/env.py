@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ..refs import CommitRef
+from kfp_pachyderm.pfs.refs import CommitRef
 
 INPUT_ENV = "KFP_PACHYDERM_INPUT"
 INPUTS_ENV = "KFP_PACHYDERM_INPUTS"

@@ -42,9 +42,16 @@ from kubernetes.client import ApiClient, Configuration, CoreV1Api, CustomObjects
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from ..errors import KfpPachydermError
-from .outcome import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, Condition, TFJobOutcome
-from .spec import CONTAINER_NAME, GROUP, PLURAL, VERSION, TFJobSpec
+from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.tfjob.outcome import (
+    CANCELLED,
+    FAILED,
+    SUCCEEDED,
+    TIMED_OUT,
+    Condition,
+    TFJobOutcome,
+)
+from kfp_pachyderm.tfjob.spec import CONTAINER_NAME, GROUP, PLURAL, VERSION, TFJobSpec
 
 logger = logging.getLogger(__name__)
 

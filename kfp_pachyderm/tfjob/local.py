@@ -24,8 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .outcome import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT, Condition, TFJobOutcome
-from .spec import TFJobSpec
+from kfp_pachyderm.tfjob.outcome import (
+    CANCELLED,
+    FAILED,
+    SUCCEEDED,
+    TIMED_OUT,
+    Condition,
+    TFJobOutcome,
+)
+from kfp_pachyderm.tfjob.spec import TFJobSpec
 
 log = logging.getLogger(__name__)
 

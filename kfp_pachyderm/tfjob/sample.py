@@ -13,8 +13,8 @@ import os
 import socket
 import sys
 
-from ..connection import connect
-from .env import input_commits
+from kfp_pachyderm.pfs.connection import connect
+from kfp_pachyderm.tfjob.env import input_commits
 
 
 def main() -> int:

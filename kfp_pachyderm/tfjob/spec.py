@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from ..errors import KfpPachydermError
+from kfp_pachyderm.errors import KfpPachydermError
 
 API_VERSION = "kubeflow.org/v1"
 GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "tfjobs", "TFJob"

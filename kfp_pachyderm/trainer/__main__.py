@@ -2,7 +2,7 @@
 
 Reads the input commit (``KFP_PACHYDERM_INPUT``) directly from Pachyderm or, with
 ``KFP_PACHYDERM_DATA_MODE=s3``, through the S3 gateway (the ``S3_*`` variables of
-:func:`kfp_pachyderm.s3.s3_env`); trains under ``MultiWorkerMirroredStrategy`` when
+:func:`kfp_pachyderm.pfs.s3.s3_env`); trains under ``MultiWorkerMirroredStrategy`` when
 ``TF_CONFIG`` names several replicas; and the chief writes ``/model`` (a SavedModel) and
 ``/metrics.json`` into the open output commit (``KFP_PACHYDERM_OUTPUT``), which the launcher
 opened and will finish. Parameter servers and evaluators have no part in this strategy and
@@ -19,10 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..tfjob.env import DATA_MODE_ENV, INPUT_ENV, OUTPUT_ENV
-from .data import load_mnist_npz
-from .io import fetch_input, publish
-from .model import train, write_metrics
+from kfp_pachyderm.tfjob.env import DATA_MODE_ENV, INPUT_ENV, OUTPUT_ENV
+from kfp_pachyderm.trainer.data import load_mnist_npz
+from kfp_pachyderm.trainer.io import fetch_input, publish
+from kfp_pachyderm.trainer.model import train, write_metrics
 
 STRATEGY_TYPES = ("chief", "worker")
 

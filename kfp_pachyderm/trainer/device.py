@@ -82,7 +82,7 @@ def inspect_devices() -> DeviceReport:
 
 
 def expected_gpus() -> int:
-    """GPUs the pipeline asked for (set by :func:`kfp_pachyderm.cluster.with_gpu`)."""
+    """GPUs the pipeline asked for (set by :func:`kfp_pachyderm.kfp.cluster.with_gpu`)."""
     value = os.environ.get(EXPECTED_GPUS_ENV, "0")
     try:
         return int(value)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pachyderm_sdk import Client
 
-from ..connection import connect
-from ..refs import CommitRef
-from ..s3 import S3Data
-from ..transfer import put_tree, read_tree
+from kfp_pachyderm.pfs.connection import connect
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.s3 import S3Data
+from kfp_pachyderm.pfs.transfer import put_tree, read_tree
 
 
 def fetch_input(mode: str, input_ref: str, directory: Path, client: Client | None = None) -> Path:

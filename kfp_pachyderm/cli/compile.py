@@ -1,0 +1,75 @@
+"""Regenerating the checked-in YAML of every component (and, later, pipeline).
+
+Example:
+    kfp-pachyderm compile --image-registry registry.example.com/ml
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from kfp import compiler
+
+from kfp_pachyderm.kfp.images import REGISTRY_ENV
+
+COMPONENTS_PACKAGE = "kfp_pachyderm.components"
+PIPELINES_PACKAGE = "kfp_pachyderm.pipelines"
+
+
+def components_dir() -> Path:
+    """The folder holding one subfolder per component."""
+    return Path(importlib.import_module(COMPONENTS_PACKAGE).__file__).parent
+
+
+def component_names() -> list[str]:
+    """Every component, by folder name."""
+    return sorted(p.parent.name for p in components_dir().glob("*/component.py"))
+
+
+def load_component(name: str, registry: str | None = None):
+    """The component object defined in ``components/<name>/component.py``."""
+    module_name = f"{COMPONENTS_PACKAGE}.{name}.component"
+    if registry:
+        os.environ[REGISTRY_ENV] = registry
+    module = importlib.import_module(module_name)
+    if registry:
+        module = importlib.reload(module)
+    return getattr(module, name)
+
+
+def pipelines_dir() -> Path:
+    """The folder of the pipeline modules and their compiled YAML."""
+    return Path(importlib.import_module(PIPELINES_PACKAGE).__file__).parent
+
+
+def compile_pipelines(out_dir: Path | None = None, registry: str | None = None) -> list[Path]:
+    """Compile each pipeline to ``<out_dir or pipelines/>/<name>.yaml``."""
+    if registry:
+        os.environ[REGISTRY_ENV] = registry
+    package = importlib.import_module(PIPELINES_PACKAGE)
+    if registry:
+        for name in ("steps", *package.PIPELINES):
+            importlib.reload(importlib.import_module(f"{PIPELINES_PACKAGE}.{name}"))
+        package = importlib.reload(package)
+    target_dir = out_dir or pipelines_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, pipeline in package.PIPELINES.items():
+        target = target_dir / f"{name}.yaml"
+        compiler.Compiler().compile(pipeline, str(target))
+        written.append(target)
+    return written
+
+
+def compile_components(out_dir: Path | None = None, registry: str | None = None) -> list[Path]:
+    """Compile each component to ``<out_dir or its folder>/<name>/component.yaml``."""
+    written = []
+    for name in component_names():
+        target_dir = (out_dir / name) if out_dir else components_dir() / name
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / "component.yaml"
+        compiler.Compiler().compile(load_component(name, registry), str(target))
+        written.append(target)
+    return written

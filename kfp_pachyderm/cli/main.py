@@ -1,0 +1,231 @@
+"""The ``kfp-pachyderm`` command.
+
+Exit codes: 0 success, 1 the work failed, 2 bad usage or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from kfp_pachyderm.errors import KfpPachydermError
+
+DEFAULT_DATA_DIR = Path(os.environ.get("KFP_PACHYDERM_HOME", "~/.kfp-pachyderm")).expanduser()
+LOCAL_TOKEN_ENV = "KFP_PACHYDERM_LOCAL_TOKEN"
+
+
+def _local_serve(args: argparse.Namespace) -> int:
+    from kfp_pachyderm.local.server import LocalPachyderm
+
+    token = os.environ.get(LOCAL_TOKEN_ENV) or None
+    if args.token_file:
+        token = Path(args.token_file).read_text().strip()
+    server = LocalPachyderm(
+        args.data_dir, port=args.port, host=args.host, token=token, s3_port=args.s3_port
+    )
+    address = server.start()
+    print(f"local Pachyderm server (development default, not pachd) at {address}", flush=True)
+    if server.s3_endpoint:
+        print(f"S3 gateway at {server.s3_endpoint}", flush=True)
+    print(f"data directory: {server.data_dir}", flush=True)
+    if token:
+        print("token check: on", flush=True)
+    if args.address_file:
+        Path(args.address_file).write_text(address)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    import json
+
+    from kfp_pachyderm.lineage.trace import trace
+    from kfp_pachyderm.pfs.connection import connect
+
+    client = connect(args.address)
+    graph = trace(client, args.ref)
+    print(json.dumps(graph.to_json(), indent=2) if args.json else graph.to_text())
+    if args.openlineage:
+        from kfp_pachyderm.lineage.openlineage import emit, run_events
+
+        emit(run_events(graph, args.kfp_host, client.address), args.openlineage)
+    return 0
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise KfpPachydermError(f"invalid --param {pair!r}: expected key=value")
+        params[key] = value
+    return params
+
+
+def _run(args: argparse.Namespace) -> int:
+    params = _parse_params(args.param)
+    if args.local:
+        from kfp_pachyderm.cli.run_local import run_local
+
+        run_local(args.pipeline, args.data_dir, params)
+        return 0
+    from kfp_pachyderm.cli.run_remote import submit_and_follow
+
+    return 0 if submit_and_follow(args.pipeline, args.host, args.experiment, params) else 1
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from kfp_pachyderm.cli.watch import kfp_submitter, watch
+    from kfp_pachyderm.pfs.connection import connect
+    from kfp_pachyderm.pfs.refs import CommitRef
+
+    params = _parse_params(args.param)
+    submit = kfp_submitter(args.host, args.pipeline, args.experiment, params)
+    watch(connect(args.address), CommitRef.parse(args.branch), args.pipeline, submit)
+    return 0
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from kfp_pachyderm.cli.compile import compile_components, compile_pipelines
+
+    components_out = args.out_dir / "components" if args.out_dir else None
+    pipelines_out = args.out_dir / "pipelines" if args.out_dir else None
+    for path in compile_components(components_out, args.image_registry):
+        print(path)
+    for path in compile_pipelines(pipelines_out, args.image_registry):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``kfp-pachyderm``."""
+    parser = argparse.ArgumentParser(
+        prog="kfp-pachyderm",
+        description="Kubeflow Pipelines components whose artifacts are Pachyderm commits.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="the embedded local Pachyderm server")
+    local_commands = local.add_subparsers(dest="local_command", required=True)
+    serve = local_commands.add_parser(
+        "serve",
+        help="run the local Pachyderm server (a development default, not pachd)",
+        description="Serve the subset of pachd's gRPC API this library uses, on a real socket, "
+        f"for the real pachyderm_sdk client. A token in ${LOCAL_TOKEN_ENV} or --token-file "
+        "turns on the token check.",
+    )
+    serve.add_argument("--port", type=int, default=30650, help="gRPC port (0: any free port)")
+    serve.add_argument("--s3-port", type=int, default=None, help="S3 gateway port")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    serve.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "pfs", help="where data is kept"
+    )
+    serve.add_argument("--token-file", help="file holding the token clients must send")
+    serve.add_argument("--address-file", help="write the address here once listening")
+    serve.set_defaults(run=_local_serve)
+
+    run = commands.add_parser(
+        "run",
+        help="run a pipeline locally (--local) or on a KFP cluster (--host)",
+        description="Run PIPELINE (mnist_tfjob, mnist_gpu, tf_distributed_sample, gpu_check). "
+        "With --local: start the local Pachyderm server and S3 gateway, seed the demo data, run "
+        "the pipeline with kfp.local and print the result's provenance. With --host: submit it "
+        "with kfp.Client and follow the run to its end (exit 1 if it fails).",
+    )
+    run.add_argument("pipeline", help="the pipeline's name")
+    where = run.add_mutually_exclusive_group(required=True)
+    where.add_argument("--local", action="store_true", help="run here, with no cluster")
+    where.add_argument("--host", help="the KFP API endpoint, e.g. http://localhost:8080")
+    run.add_argument("--experiment", default="kfp-pachyderm", help="KFP experiment (--host)")
+    run.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a pipeline parameter"
+    )
+    run.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
+    )
+    run.set_defaults(run=_run)
+
+    watch = commands.add_parser(
+        "watch",
+        help="submit one pipeline run per new commit on a branch",
+        description="Subscribe to REPO@BRANCH and submit PIPELINE to the KFP cluster at --host "
+        "once for every finished commit, with its data parameter pinned to that commit. Marks "
+        "each commit in Pachyderm first, so a restarted watcher never submits a commit twice.",
+    )
+    watch.add_argument("branch", help="the data branch, e.g. mnist@master")
+    watch.add_argument("--pipeline", required=True, help="the pipeline to run")
+    watch.add_argument("--host", required=True, help="the KFP API endpoint")
+    watch.add_argument("--experiment", default="kfp-pachyderm", help="KFP experiment")
+    watch.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    watch.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
+    watch.set_defaults(run=_watch)
+
+    trace = commands.add_parser(
+        "trace",
+        help="print the upstream provenance graph of a commit",
+        description="Walk every commit REF came from (Pachyderm provenance and the library's "
+        "records) and print it. The address is found as the library finds it: --address, "
+        "PACHD_ADDRESS, the pachctl config, or in-cluster settings.",
+    )
+    trace.add_argument(
+        "ref",
+        help="commit reference (model@master, model@<commit id>) or image reference "
+        "(registry/repo:<commit id>)",
+    )
+    trace.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
+    trace.add_argument("--json", action="store_true", help="print JSON instead of a tree")
+    trace.add_argument(
+        "--openlineage", help="also emit OpenLineage RunEvents to this file or http(s) endpoint"
+    )
+    trace.add_argument(
+        "--kfp-host",
+        default="kfp",
+        help="the KFP host the runs came from: the OpenLineage job namespace (with --openlineage)",
+    )
+    trace.set_defaults(run=_trace)
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="regenerate the component and pipeline YAML",
+        description="Compile every component to its component.yaml and every pipeline to "
+        "pipelines/<name>.yaml (or under --out-dir).",
+    )
+    compile_.add_argument(
+        "--image-registry",
+        help="registry/organisation of the runtime image, e.g. registry.example.com/ml",
+    )
+    compile_.add_argument(
+        "--out-dir",
+        type=Path,
+        help="write components/<name>/component.yaml and pipelines/<name>.yaml under this folder "
+        "instead of the repository",
+    )
+    compile_.set_defaults(run=_compile)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``kfp-pachyderm`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.run(args)
+    except KfpPachydermError as err:
+        print(f"kfp-pachyderm: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

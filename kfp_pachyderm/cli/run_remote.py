@@ -1,0 +1,43 @@
+"""``kfp-pachyderm run PIPELINE --host URL``: submit to a KFP cluster and follow the run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from kfp_pachyderm.errors import KfpPachydermError
+
+TERMINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED"}
+POLL_S = 5.0
+
+
+def submit_and_follow(
+    name: str,
+    host: str,
+    experiment: str,
+    params: dict[str, str],
+    client_factory: Callable | None = None,
+    sleeper: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Submit pipeline ``name`` with ``params``, print each state change, and return whether the
+    run succeeded."""
+    import kfp
+
+    from kfp_pachyderm.pipelines import PIPELINES
+
+    if name not in PIPELINES:
+        raise KfpPachydermError(f"unknown pipeline {name!r}: one of {', '.join(PIPELINES)}")
+    client = (client_factory or kfp.Client)(host=host)
+    run = client.create_run_from_pipeline_func(
+        PIPELINES[name], arguments=params, experiment_name=experiment
+    )
+    print(f"submitted run {run.run_id} of {name} to {host}")
+    last = None
+    while True:
+        state = str(client.get_run(run.run_id).state)
+        if state != last:
+            print(f"run {run.run_id}: {state}")
+            last = state
+        if state.upper() in TERMINAL_STATES:
+            return state.upper() == "SUCCEEDED"
+        sleeper(POLL_S)

@@ -1,0 +1,42 @@
+"""Names of the container images the components run in, pinned to the package version.
+
+The registry and organisation are chosen at compile time, through ``--image-registry`` of
+``kfp-pachyderm compile`` or ``KFP_PACHYDERM_IMAGE_REGISTRY``, so a team can push the images to
+its own (possibly air-gapped) registry and compile YAML that points there.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kfp_pachyderm import __version__
+
+REGISTRY_ENV = "KFP_PACHYDERM_IMAGE_REGISTRY"
+DEFAULT_REGISTRY = "ghcr.io/kfp-pachyderm"
+# Not "python3...": kfp.local rewrites every "python3" in a command line, image arguments included.
+PYTHON_TAG = "python-3.11"
+
+
+def image(name: str, registry: str | None = None) -> str:
+    """``<registry>/<name>:<version>-python-3.11``, e.g. the runtime image of this version.
+
+    >>> image("kfp-pachyderm-runtime", "registry.example.com/ml")
+    'registry.example.com/ml/kfp-pachyderm-runtime:...-python-3.11'  # doctest: +SKIP
+    """
+    registry = (registry or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY).rstrip("/")
+    return f"{registry}/{name}:{__version__}-{PYTHON_TAG}"
+
+
+def runtime_image(registry: str | None = None) -> str:
+    """The image every lightweight component of this library runs in (images/runtime)."""
+    return image("kfp-pachyderm-runtime", registry)
+
+
+RUNNING_IMAGE_ENV = "KFP_PACHYDERM_IMAGE"
+
+
+def running_image() -> str:
+    """The image this step runs in, for the provenance record: ``KFP_PACHYDERM_IMAGE`` (set at
+    image build time, ideally to the pushed reference with its digest), else the runtime image
+    this version of the library names."""
+    return os.environ.get(RUNNING_IMAGE_ENV) or runtime_image()

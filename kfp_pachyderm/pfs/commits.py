@@ -1,0 +1,220 @@
+"""Repos, branches and commits as the components need them.
+
+The central promise is :func:`output_commit`: a step's output commit is always finished, with
+the error recorded when the step fails, because an open commit blocks everything downstream.
+
+Example:
+    >>> with output_commit(client, CommitRef.parse("model@master")) as out:   # doctest: +SKIP
+    ...     put_tree(client, out.pfs_commit(), Path("model/"))
+    >>> out.commit
+    '0123456789ab4def0123456789abcdef'
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import grpc
+from pachyderm_sdk import Client
+from pachyderm_sdk.api import pfs
+
+from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance, record_provenance
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.rpc import rpc_errors
+
+log = logging.getLogger(__name__)
+
+
+def ensure_repo(client: Client, ref: CommitRef, create: bool = True, description: str = "") -> None:
+    """Make sure ``ref``'s repo exists; create it when ``create``, else raise NotFoundError."""
+    with rpc_errors(f"checking repo {ref.project}/{ref.repo}"):
+        if client.pfs.repo_exists(ref.pfs_repo()):
+            return
+    if not create:
+        raise NotFoundError(
+            f"repo {ref.project}/{ref.repo} does not exist; create it (pachctl create repo "
+            f"{ref.repo}) or allow the step to create it"
+        )
+    try:
+        with rpc_errors(f"creating repo {ref.project}/{ref.repo}"):
+            client.pfs.create_repo(repo=ref.pfs_repo(), description=description)
+    except KfpPachydermError as err:
+        if not isinstance(err.__cause__, grpc.RpcError) or (
+            err.__cause__.code() != grpc.StatusCode.ALREADY_EXISTS
+        ):
+            raise
+
+
+def ensure_branch(
+    client: Client, ref: CommitRef, provenance: Sequence[CommitRef] = ()
+) -> pfs.BranchInfo:
+    """Make sure ``ref``'s branch exists with exactly ``provenance`` as its direct provenance.
+
+    With provenance, every commit to an upstream branch opens a commit with the same global ID
+    on this branch, which is how a step's output gets Pachyderm-native provenance.
+    """
+    branch = ref.pfs_branch()
+    wanted = sorted(str(p.branch_ref()) for p in provenance)
+    with rpc_errors(f"checking branch {ref.with_path(None)}"):
+        if client.pfs.branch_exists(branch):
+            info = client.pfs.inspect_branch(branch=branch)
+            have = sorted(
+                str(CommitRef(b.repo.name, b.name, project=b.repo.project.name))
+                for b in info.direct_provenance
+            )
+            if have == wanted:
+                return info
+    with rpc_errors(f"creating branch {ref.with_path(None)}"):
+        client.pfs.create_branch(branch=branch, provenance=[p.pfs_branch() for p in provenance])
+        return client.pfs.inspect_branch(branch=branch)
+
+
+def ensure_output_branch(client: Client, ref: CommitRef) -> CommitRef:
+    """The branch a step writes to (master unless ``ref`` names one), created with its repo
+    when missing."""
+    target = ref.branch_ref()
+    ensure_repo(client, target)
+    ensure_branch(client, target)
+    return target
+
+
+def inspect_commit(client: Client, ref: CommitRef, wait: bool = False) -> pfs.CommitInfo:
+    """The commit ``ref`` names (its ID, or its branch's head); with ``wait``, once finished."""
+    state = pfs.CommitState.FINISHED if wait else pfs.CommitState.STARTED
+    with rpc_errors(f"inspecting commit {ref.with_path(None)}"):
+        return client.pfs.inspect_commit(commit=ref.pfs_commit(), wait=state)
+
+
+def resolve(client: Client, ref: CommitRef) -> CommitRef:
+    """``ref`` pinned to a commit ID: a branch is resolved to its head once, here."""
+    if ref.commit:
+        inspect_commit(client, ref)
+        return ref
+    info = inspect_commit(client, ref)
+    return ref.at(info.commit.id)
+
+
+def inspect_commit_set(client: Client, commit_id: str, wait: bool = False) -> list[pfs.CommitInfo]:
+    """Every commit with global ID ``commit_id``; with ``wait``, once all have finished."""
+    with rpc_errors(f"inspecting commit set {commit_id}"):
+        return list(
+            client.pfs.inspect_commit_set(commit_set=pfs.CommitSet(id=commit_id), wait=wait)
+        )
+
+
+class OutputCommit:
+    """An open commit a step is writing; ``ref`` pins repo, branch and commit ID."""
+
+    def __init__(self, ref: CommitRef, native: bool):
+        self.ref = ref
+        self.native = native
+
+    @property
+    def commit(self) -> str:
+        """The global commit ID."""
+        return self.ref.commit
+
+    def pfs_commit(self) -> pfs.Commit:
+        """The SDK's Commit message for writes."""
+        return self.ref.with_path(None).pfs_commit()
+
+
+def _open_commit(client: Client, ref: CommitRef, same_id_as: str | None) -> OutputCommit:
+    if same_id_as:
+        try:
+            info = inspect_commit(client, ref.at(same_id_as))
+        except NotFoundError:
+            info = None
+        if info is not None:
+            if info.finished and info.finished.year > 1970:
+                raise KfpPachydermError(
+                    f"output commit {ref.at(same_id_as)} is already finished; a step writes each "
+                    "output commit once (rerun on a new input commit)"
+                )
+            return OutputCommit(ref.at(same_id_as), native=True)
+    with rpc_errors(f"starting a commit on {ref.with_path(None)}"):
+        commit = client.pfs.start_commit(branch=ref.pfs_branch())
+    return OutputCommit(ref.at(commit.id), native=False)
+
+
+@contextmanager
+def output_commit(
+    client: Client,
+    ref: CommitRef,
+    same_id_as: str | None = None,
+    provenance: ProvenanceRecord | None = None,
+    clean: bool = True,
+) -> Iterator[OutputCommit]:
+    """Open the output commit of a step, yield it, and always finish it.
+
+    When the output branch has branch provenance on the input branch, a commit with the input's
+    global ID (``same_id_as``) is already open on it: the output goes there, and Pachyderm's
+    own provenance links them. Otherwise a new commit is started on ``ref``'s branch.
+    With ``clean`` the commit starts empty instead of inheriting its parent's files.
+    ``provenance`` is recorded in the commit's metadata and description. If the body raises,
+    the commit is finished with the error (``pachctl inspect commit`` shows it) and the
+    exception propagates.
+    """
+    out = _open_commit(client, ref, same_id_as)
+    log.info("writing %s", out.ref.with_path(None))
+    try:
+        if clean:
+            with rpc_errors(f"clearing {out.ref.with_path(None)}"):
+                client.pfs.delete_file(commit=out.pfs_commit(), path="/")
+        if provenance is not None:
+            record_provenance(client, out.ref, provenance)
+        yield out
+    except BaseException as err:
+        message = f"{type(err).__name__}: {err}"[:4000]
+        with rpc_errors(f"finishing {out.ref.with_path(None)} with an error"):
+            client.pfs.finish_commit(commit=out.pfs_commit(), error=message)
+        log.error("finished %s with error: %s", out.ref.with_path(None), message)
+        raise
+    description = provenance.summary() if provenance is not None else ""
+    with rpc_errors(f"finishing {out.ref.with_path(None)}"):
+        client.pfs.finish_commit(commit=out.pfs_commit(), description=description)
+
+
+def finish_abandoned(client: Client, branch: CommitRef, kfp_run_id: str) -> bool:
+    """Finish ``branch``'s head with an error if it is open and this KFP run opened it (its
+    step died without cleaning up); return whether it did. Other runs' commits are left alone."""
+    try:
+        info = inspect_commit(client, branch.branch_ref())
+    except NotFoundError:
+        return False
+    if info.finished and info.finished.year > 1970:
+        return False
+    record = read_provenance(info)
+    if record is None or not kfp_run_id or record.kfp_run_id != kfp_run_id:
+        return False
+    message = f"KFP run {kfp_run_id} ended before step {record.step or '?'} finished this commit"
+    with rpc_errors(f"finishing abandoned commit {branch.repo}@{info.commit.id}"):
+        client.pfs.finish_commit(commit=info.commit, error=message)
+    log.warning("%s@%s: %s", branch.repo, info.commit.id, message)
+    return True
+
+
+def reusable_result(
+    client: Client, target: CommitRef, record: ProvenanceRecord
+) -> CommitRef | None:
+    """The head of ``target``'s branch if a step already produced it from exactly the same
+    inputs, image and parameters (finished, no error): the step's result, reused instead of
+    recomputed. This makes every step cache-correct by construction, whatever the runner's
+    own cache does (kfp.local's cannot keep ``pfs://`` artifacts)."""
+    try:
+        info = inspect_commit(client, target.branch_ref())
+    except NotFoundError:
+        return None
+    done = read_provenance(info)
+    if info.error or not info.finished or info.finished.year <= 1970 or done is None:
+        return None
+    same = (done.step, done.inputs, done.image, done.parameters) == (
+        record.step,
+        record.inputs,
+        record.image,
+        record.parameters,
+    )
+    return target.with_path(None).at(info.commit.id) if same else None

@@ -1,0 +1,307 @@
+"""Moving file trees into and out of commits, streaming, in one RPC each way.
+
+``put_tree`` sends a whole directory in one ModifyFile stream (the SDK's ``put_files`` opens
+one stream per file) and ``read_tree`` reads a commit or path back with one GetFileTAR stream.
+Both encode the byte-carrying messages with :mod:`kfp_pachyderm.pfs.wire` on a channel to the same
+pachd, with the same TLS roots and token, as the SDK client they are given. Memory stays at a
+few chunks whatever the file sizes.
+
+Example:
+    >>> stats = put_tree(client, commit, Path("data/"), dest="/")        # doctest: +SKIP
+    >>> read_tree(client, CommitRef.parse(f"images@{commit.id}"), Path("out/"))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path, PurePosixPath
+
+import grpc
+from betterproto.lib.google.protobuf import Empty
+from grpc.experimental import ChannelOptions
+from pachyderm_sdk import Client
+from pachyderm_sdk.api import pfs
+
+from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.pfs.fastproto import fast_class
+from kfp_pachyderm.pfs.progress import Progress
+from kfp_pachyderm.pfs.refs import CommitRef, normalize_path
+from kfp_pachyderm.pfs.rpc import rpc_errors
+from kfp_pachyderm.pfs.tarstream import members
+from kfp_pachyderm.pfs.wire import decode_bytes_value, encode_add_file_raw
+
+CHUNK_BYTES = 4 << 20
+MAX_MESSAGE_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class TreeStats:
+    """What a transfer moved: file count, total bytes and a digest of the tree's content.
+
+    ``digest`` is the SHA-256 over each file's path (relative to the transfer's root) and
+    content hash, in path order: equal digests mean the same files with the same bytes.
+    """
+
+    files: int
+    bytes: int
+    digest: str
+
+
+class _TreeDigest:
+    def __init__(self) -> None:
+        self._entries: list[tuple[str, str]] = []
+
+    def add(self, relative_path: str, content_sha256: str) -> None:
+        self._entries.append((relative_path, content_sha256))
+
+    def hexdigest(self) -> str:
+        h = hashlib.sha256()
+        for path, digest in sorted(self._entries):
+            h.update(f"{path}\0{digest}\n".encode())
+        return h.hexdigest()
+
+
+class BytesChannel:
+    """A gRPC channel to the SDK client's pachd for the RPCs that carry bulk data: file bytes,
+    and commit listings (parsed with :mod:`kfp_pachyderm.pfs.fastproto`)."""
+
+    def __init__(self, client: Client, read_streams_on_caller: bool = False):
+        """``read_streams_on_caller`` reads streamed responses on the calling thread instead of
+        having grpc's channel-spin thread hand them over: about 0.5 ms less per message, for
+        callers that always read every stream to its end (grpc never frees a stream abandoned
+        midway on such a channel)."""
+        if client.transaction_id:
+            raise KfpPachydermError(
+                "file transfers are not allowed inside a Pachyderm transaction "
+                f"({client.transaction_id}); finish the transaction first"
+            )
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if read_streams_on_caller:
+            options.append((ChannelOptions.SingleThreadedUnaryStream, 1))
+        if client.root_certs:
+            credentials = grpc.ssl_channel_credentials(root_certificates=client.root_certs)
+            self._channel = grpc.secure_channel(client.address, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(client.address, options=options)
+        self._metadata = [("authn-token", client.auth_token)] if client.auth_token else []
+
+    def modify_file(self, requests: Iterable[bytes]) -> None:
+        """Send encoded ModifyFileRequests as one stream."""
+        call = self._channel.stream_unary(
+            "/pfs_v2.API/ModifyFile", response_deserializer=Empty.FromString
+        )
+        call(iter(requests), metadata=self._metadata)
+
+    def get_file_tar(self, file: pfs.File) -> Iterator[memoryview]:
+        """Stream the tar archive of a file or directory."""
+        call = self._channel.unary_stream(
+            "/pfs_v2.API/GetFileTAR",
+            request_serializer=pfs.GetFileRequest.SerializeToString,
+        )
+        for message in call(pfs.GetFileRequest(file=file), metadata=self._metadata):
+            yield decode_bytes_value(message)
+
+    def list_commit(self, repo: pfs.Repo) -> Iterator:
+        """Every commit of ``repo``, parsed with the fast CommitInfo class."""
+        call = self._channel.unary_stream(
+            "/pfs_v2.API/ListCommit",
+            request_serializer=pfs.ListCommitRequest.SerializeToString,
+            response_deserializer=fast_class(pfs.CommitInfo).FromString,
+        )
+        return call(pfs.ListCommitRequest(repo=repo, all=True), metadata=self._metadata)
+
+    def inspect_commit(self, commit: pfs.Commit):
+        """One commit, parsed with the fast CommitInfo class."""
+        call = self._channel.unary_unary(
+            "/pfs_v2.API/InspectCommit",
+            request_serializer=pfs.InspectCommitRequest.SerializeToString,
+            response_deserializer=fast_class(pfs.CommitInfo).FromString,
+        )
+        return call(pfs.InspectCommitRequest(commit=commit), metadata=self._metadata)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> BytesChannel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file to upload: its path relative to the source root, its size when known, and a
+    function that opens it as an iterator of byte chunks (called once, during the upload)."""
+
+    rel: str
+    size: int | None
+    open: Callable[[], Iterator[bytes]]
+
+
+def _read_local(path: Path) -> Iterator[bytes]:
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(CHUNK_BYTES):
+            yield chunk
+
+
+def local_files(source: Path) -> list[SourceFile]:
+    """A local file, or every file under a local directory in path order, as sources."""
+    if not source.exists():
+        raise KfpPachydermError(f"source path {str(source)!r} does not exist")
+    if source.is_file():
+        return [SourceFile(source.name, source.stat().st_size, partial(_read_local, source))]
+    if not source.is_dir():
+        raise KfpPachydermError(f"source path {str(source)!r} is neither a file nor a directory")
+    found = []
+    for root, dirs, files in os.walk(source):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root, name)
+            if path.is_file():
+                rel = path.relative_to(source).as_posix()
+                found.append(SourceFile(rel, path.stat().st_size, partial(_read_local, path)))
+    return found
+
+
+def tree_digest(files: list[SourceFile]) -> TreeStats:
+    """The stats and digest ``put_files`` would report for ``files``, by reading them once."""
+    tree, total = _TreeDigest(), 0
+    for f in files:
+        content = hashlib.sha256()
+        for chunk in f.open():
+            content.update(chunk)
+            total += len(chunk)
+        tree.add(f.rel, content.hexdigest())
+    return TreeStats(len(files), total, tree.hexdigest())
+
+
+def put_tree(
+    client: Client,
+    commit: pfs.Commit,
+    source: Path,
+    dest: str = "/",
+    replace: bool = True,
+    progress: Progress | None = None,
+) -> TreeStats:
+    """Write a local file or directory into an open commit under ``dest``, in one stream.
+
+    A directory's files land at ``dest/<relative path>``; a single file at ``dest`` itself
+    unless ``dest`` is ``/``, then at ``/<file name>``. With ``replace``, whatever was at
+    ``dest`` is removed first, so ``dest`` holds exactly the source; otherwise files are
+    overwritten one by one and others are kept. If the stream fails, the commit is unchanged.
+    """
+    source = Path(source)
+    files = local_files(source)
+    return put_files(client, commit, files, dest, source.is_file(), replace, progress)
+
+
+def put_files(
+    client: Client,
+    commit: pfs.Commit,
+    files: list[SourceFile],
+    dest: str = "/",
+    single_file: bool = False,
+    replace: bool = True,
+    progress: Progress | None = None,
+) -> TreeStats:
+    """Write ``files`` into an open commit under ``dest`` in one ModifyFile stream.
+
+    ``single_file`` places the one file at ``dest`` itself (unless ``dest`` is ``/``);
+    otherwise each file lands at ``dest/<rel>``. ``replace`` is as for :func:`put_tree`.
+    """
+    dest = normalize_path(dest)
+    if single_file and dest != "/":
+        targets = [(files[0], dest, PurePosixPath(dest).name)]
+    else:
+        targets = [(f, normalize_path(f"{dest}/{f.rel}"), f.rel) for f in files]
+    total = sum(f.size or 0 for f in files) if all(f.size is not None for f in files) else None
+    progress = progress or Progress(f"commit {commit.repo.name}@{commit.id or 'branch'}", total)
+    tree = _TreeDigest()
+    failure: list[BaseException] = []
+
+    def requests() -> Iterator[bytes]:
+        try:
+            yield bytes(pfs.ModifyFileRequest(set_commit=commit))
+            if replace:
+                yield bytes(pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path=dest)))
+            for source, path, rel in targets:
+                if not replace:
+                    yield bytes(pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path=path)))
+                content = hashlib.sha256()
+                empty = True
+                for chunk in source.open():
+                    content.update(chunk)
+                    progress.add(len(chunk))
+                    empty = False
+                    yield encode_add_file_raw(path, chunk)
+                if empty:
+                    yield encode_add_file_raw(path, b"")
+                tree.add(rel, content.hexdigest())
+                progress.add(0, files=1)
+        except BaseException as err:
+            failure.append(err)
+            raise
+
+    with BytesChannel(client) as channel:
+        try:
+            with rpc_errors(f"writing to {commit.repo.name}@{commit.id}:{dest}"):
+                channel.modify_file(requests())
+        except Exception:
+            if failure:
+                raise failure[0] from None
+            raise
+    progress.done()
+    return TreeStats(progress.files, progress.bytes, tree.hexdigest())
+
+
+def read_tree(
+    client: Client, ref: CommitRef, dest: Path, progress: Progress | None = None
+) -> TreeStats:
+    """Read a commit, or a path in it, into the local directory ``dest``, streaming.
+
+    A directory's contents land directly under ``dest``; a single file at ``dest/<name>``.
+    Names that would escape ``dest`` are refused.
+    """
+    dest = Path(dest)
+    root = ref.path or "/"
+    dest.mkdir(parents=True, exist_ok=True)
+    dest_resolved = dest.resolve()
+    progress = progress or Progress(f"read {ref}")
+    tree = _TreeDigest()
+    with BytesChannel(client) as channel, rpc_errors(f"reading {ref}"):
+        for member in members(channel.get_file_tar(ref.pfs_file())):
+            name = normalize_path(member.name)
+            if name == root:
+                rel = PurePosixPath(root).name if member.is_file else ""
+            elif root == "/" or name.startswith(root + "/"):
+                rel = name[len(root) :].lstrip("/")
+            else:
+                continue
+            target = (dest_resolved / rel).resolve()
+            if not target.is_relative_to(dest_resolved):
+                raise KfpPachydermError(f"refusing to write {member.name!r} outside {dest}")
+            if member.is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if not member.is_file:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            content = hashlib.sha256()
+            with open(target, "wb", buffering=0) as out:
+                for piece in member.body:
+                    content.update(piece)
+                    progress.add(len(piece))
+                    while piece:
+                        piece = piece[out.write(piece) :]
+            tree.add(rel, content.hexdigest())
+            progress.add(0, files=1)
+    progress.done()
+    return TreeStats(progress.files, progress.bytes, tree.hexdigest())
