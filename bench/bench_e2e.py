@@ -21,7 +21,7 @@ from pathlib import Path
 from common import timed
 from kfp import local
 
-from kfp_pachyderm.cli.compile import load_component
+from kfp_pachyderm.kfp.compile import load_component
 from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
 from kfp_pachyderm.pfs.connection import connect

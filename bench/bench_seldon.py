@@ -65,7 +65,9 @@ def main() -> None:
     from kfp_pachyderm.local.server import LocalPachyderm
     from kfp_pachyderm.oci.append import resolve_base
     from kfp_pachyderm.oci.labels import image_labels
-    from kfp_pachyderm.oci.registry import DOCKER, ImageRef, RegistryClient
+    from kfp_pachyderm.oci.media import DOCKER
+    from kfp_pachyderm.oci.reference import ImageRef
+    from kfp_pachyderm.oci.registry import RegistryClient
     from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
     from kfp_pachyderm.pfs.provenance import ProvenanceRecord
     from kfp_pachyderm.pfs.refs import CommitRef

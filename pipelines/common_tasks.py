@@ -2,8 +2,8 @@
 
 from kfp import dsl
 
-from kfp_pachyderm.cli.compile import load_component
 from kfp_pachyderm.kfp.cluster import use_pachyderm
+from kfp_pachyderm.kfp.compile import load_component
 
 _resolve_commit = load_component("resolve_commit")
 _finish_open_commits = load_component("finish_open_commits")

@@ -3,8 +3,8 @@
 from kfp import dsl
 from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input
 
-from kfp_pachyderm.cli.compile import load_component
 from kfp_pachyderm.kfp.cluster import use_pachyderm, with_gpu
+from kfp_pachyderm.kfp.compile import load_component
 
 gpu_check_component = load_component("gpu_check")
 

@@ -3,9 +3,8 @@
 from kfp import dsl
 from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input
 
-from kfp_pachyderm.bodies.build_seldon_image import use_registry_credentials
-from kfp_pachyderm.cli.compile import load_component
-from kfp_pachyderm.kfp.cluster import use_pachyderm
+from kfp_pachyderm.kfp.cluster import use_pachyderm, use_registry_credentials
+from kfp_pachyderm.kfp.compile import load_component
 from kfp_pachyderm.kfp.images import image
 
 start_tfjob = load_component("start_tfjob")
@@ -41,7 +40,7 @@ def mnist_tfjob(
     """Train MNIST on ``data`` in a TFJob; the model commit lands on ``model_repo@master``.
 
     Steps find pachd through the ``kfp-pachyderm`` ConfigMap (see
-    ``kfp_pachyderm.kfp.cluster.use_pachyderm``) and the token through ``token_secret``.
+    ``kfp_pachyderm.use_pachyderm``) and the token through ``token_secret``.
 
     Args:
         data: the training data branch (``repo@branch``, mnist.npz layout); its head is pinned

@@ -37,7 +37,9 @@ import pytest
 import requests
 import yaml
 
-from kfp_pachyderm.oci.registry import OCI, MediaTypes, RegistryClient, digest_of
+from kfp_pachyderm.oci.media import OCI, MediaTypes
+from kfp_pachyderm.oci.reference import digest_of
+from kfp_pachyderm.oci.registry import RegistryClient
 
 from .conftest import free_port
 from .json_http import JsonHandler

@@ -7,9 +7,9 @@ import pytest
 import yaml
 from kfp import compiler, dsl
 
-from kfp_pachyderm.cli.compile import load_component
 from kfp_pachyderm.errors import ConnectionSettingsError
 from kfp_pachyderm.kfp.cluster import use_pachyderm
+from kfp_pachyderm.kfp.compile import load_component
 
 from .conftest import REPO_ROOT
 

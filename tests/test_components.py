@@ -9,7 +9,7 @@ import pytest
 from kfp import components, dsl, local
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.cli.compile import (
+from kfp_pachyderm.kfp.compile import (
     compile_components,
     compile_pipelines,
     component_names,

@@ -12,23 +12,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from kfp_pachyderm.oci.registry import (
-    DOCKER,
-    OCI,
+from kfp_pachyderm.oci.credentials import Credentials, docker_config_path, load_credentials
+from kfp_pachyderm.oci.errors import (
     BlobUnknownError,
-    Credentials,
     ImageNotFoundError,
-    ImageRef,
     RegistryAuthError,
-    RegistryClient,
     RegistryError,
-    client_for,
-    digest_of,
-    docker_config_path,
-    is_image_reference,
-    load_credentials,
-    select_platform,
 )
+from kfp_pachyderm.oci.media import DOCKER, OCI, select_platform
+from kfp_pachyderm.oci.reference import ImageRef, digest_of, is_image_reference
+from kfp_pachyderm.oci.registry import RegistryClient, client_for
 
 from .registry import (
     IDENTITY_TOKEN,

@@ -91,7 +91,7 @@ def test_exit_handler_finishes_a_commit_its_run_left_open(cluster):
     from kfp_pachyderm.pfs.provenance import record_provenance
 
     record_provenance(client, CommitRef("orphans", commit=stuck.id), record)
-    from kfp_pachyderm.cli.compile import load_component
+    from kfp_pachyderm.kfp.compile import load_component
 
     finish = load_component("finish_open_commits")
     assert finish(branches="orphans@master, missing@master", kfp_run_id="other-run").output == 0

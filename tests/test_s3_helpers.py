@@ -12,7 +12,7 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.errors import ConnectionSettingsError, InvalidReferenceError
-from kfp_pachyderm.local.s3gateway import Bucket
+from kfp_pachyderm.local.s3.buckets import Bucket
 from kfp_pachyderm.local.server import LocalPachyderm
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.s3 import S3Data, bucket_name, key_prefix, s3_env

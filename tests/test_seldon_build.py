@@ -20,18 +20,12 @@ from pachyderm_sdk import Client
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
+from kfp_pachyderm.oci.errors import BlobUnknownError, ImageNotFoundError, RegistryAuthError
 from kfp_pachyderm.oci.labels import commit_of_image, commit_or_image
 from kfp_pachyderm.oci.layer import build_layer
-from kfp_pachyderm.oci.registry import (
-    DOCKER,
-    OCI,
-    BlobUnknownError,
-    ImageNotFoundError,
-    ImageRef,
-    RegistryAuthError,
-    RegistryClient,
-    digest_of,
-)
+from kfp_pachyderm.oci.media import DOCKER, OCI
+from kfp_pachyderm.oci.reference import ImageRef, digest_of
+from kfp_pachyderm.oci.registry import RegistryClient
 from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef

@@ -25,7 +25,8 @@ import pytest
 import requests
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.oci.registry import DOCKER, RegistryClient
+from kfp_pachyderm.oci.media import DOCKER
+from kfp_pachyderm.oci.registry import RegistryClient
 from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord
 from kfp_pachyderm.pfs.refs import CommitRef

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from kfp_pachyderm.tfjob.launcher import (
-    TFJobApiError,
-    TFJobLauncher,
-    kubernetes_clients,
+from kfp_pachyderm.tfjob.k8s_api import TFJobApiError
+from kfp_pachyderm.tfjob.launcher import TFJobLauncher, kubernetes_clients
+from kfp_pachyderm.tfjob.outcome import FAILED, SUCCEEDED, TIMED_OUT
+from kfp_pachyderm.tfjob.owner import (
     launcher_owner_reference,
     launcher_pod_from_env,
     owner_reference_from_pod,
 )
-from kfp_pachyderm.tfjob.outcome import FAILED, SUCCEEDED, TIMED_OUT
 from kfp_pachyderm.tfjob.spec import ReplicaSpec, TFJobSpec
 
 from .k8s_api import K8sApi

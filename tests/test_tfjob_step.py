@@ -16,7 +16,8 @@ from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.transfer import put_tree
-from kfp_pachyderm.tfjob.run import TFJobSettings, start_tfjob
+from kfp_pachyderm.tfjob.run import start_tfjob
+from kfp_pachyderm.tfjob.settings import DataAccess, Replicas, Resources, RunPolicy, TFJobSettings
 from kfp_pachyderm.tfjob.spec import TFJobSpecError
 from kfp_pachyderm.trainer.data import write_mnist_npz
 
@@ -39,7 +40,7 @@ def settings(**overrides) -> TFJobSettings:
         command=["python", "-m", "kfp_pachyderm.trainer"],
         args=["--epochs", "1"],
         runner="local",
-        timeout_s=300,
+        run_policy=RunPolicy(timeout_s=300),
     )
     return TFJobSettings(**{**base, **overrides})
 
@@ -55,7 +56,7 @@ def test_chief_and_two_workers_train_and_the_model_commit_names_its_input(
     record = ProvenanceRecord(kfp_run_id="run-1", kfp_task_id="task-1")
     model, outcome = start_tfjob(
         client,
-        settings(workers=2),
+        settings(replicas=Replicas(workers=2)),
         [mnist],
         CommitRef("model", branch="master"),
         record,
@@ -92,8 +93,8 @@ def test_a_failed_job_fails_the_step_finishes_the_commit_with_the_error_and_keep
     crash = settings(
         command=[sys.executable, "-c", "import sys; print('boom on purpose'); sys.exit(3)"],
         args=[],
-        workers=1,
-        backoff_limit=0,
+        replicas=Replicas(workers=1),
+        run_policy=RunPolicy(timeout_s=300, backoff_limit=0),
     )
     lines: list[str] = []
     with pytest.raises(KfpPachydermError, match="ended Failed"):
@@ -117,9 +118,8 @@ def test_timeout_stops_every_replica(client: Client, mnist: CommitRef):
     sleepy = settings(
         command=[sys.executable, "-c", "import time; time.sleep(60)"],
         args=[],
-        workers=1,
-        ps=1,
-        timeout_s=2,
+        replicas=Replicas(workers=1, ps=1),
+        run_policy=RunPolicy(timeout_s=2),
     )
     with pytest.raises(KfpPachydermError, match="ended TimedOut"):
         start_tfjob(
@@ -139,7 +139,11 @@ def test_a_crashing_replica_is_restarted(client: Client, mnist: CommitRef, tmp_p
         f"import pathlib, sys; p = pathlib.Path({str(marker)!r});"
         "sys.exit(0) if p.exists() else (p.touch(), sys.exit(1))"
     )
-    flaky = settings(command=[sys.executable, "-c", script], args=[], backoff_limit=2)
+    flaky = settings(
+        command=[sys.executable, "-c", script],
+        args=[],
+        run_policy=RunPolicy(timeout_s=300, backoff_limit=2),
+    )
     _, outcome = start_tfjob(
         client,
         flaky,
@@ -159,11 +163,11 @@ def test_a_crashing_replica_is_restarted(client: Client, mnist: CommitRef, tmp_p
             TFJobSpecError,
             "invalid image reference 'not a valid image'",
         ),
-        ({"chief": 0, "workers": 0}, TFJobSpecError, "at least one replica type"),
-        ({"workers": -1}, KfpPachydermError, "invalid Worker replica count -1"),
-        ({"data_mode": "nfs"}, KfpPachydermError, "invalid data mode 'nfs'"),
-        ({"data_mode": "s3"}, KfpPachydermError, "data mode s3 needs s3_endpoint"),
-        ({"cpu": "lots"}, TFJobSpecError, "invalid cpu quantity 'lots'"),
+        ({"replicas": Replicas(chief=0, workers=0)}, TFJobSpecError, "at least one replica type"),
+        ({"replicas": Replicas(workers=-1)}, KfpPachydermError, "invalid Worker replica count -1"),
+        ({"data": DataAccess(mode="nfs")}, KfpPachydermError, "invalid data mode 'nfs'"),
+        ({"data": DataAccess(mode="s3")}, KfpPachydermError, "data mode s3 needs s3_endpoint"),
+        ({"resources": Resources(cpu="lots")}, TFJobSpecError, "invalid cpu quantity 'lots'"),
     ],
 )
 def test_bad_settings_fail_before_anything_is_created(

@@ -18,7 +18,8 @@ from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.transfer import put_tree, read_tree
-from kfp_pachyderm.tfjob.run import TFJobSettings, start_tfjob
+from kfp_pachyderm.tfjob.run import start_tfjob
+from kfp_pachyderm.tfjob.settings import DataAccess, RunPolicy, TFJobSettings
 
 from .k8s_api import K8sApi
 
@@ -81,7 +82,11 @@ def operator(api: K8sApi, end: str, log: str) -> Callable[[], None]:
 
 
 def run_step(
-    client: Client, data: CommitRef, lines: list[str], inputs: list[CommitRef] = (), **overrides
+    client: Client,
+    data_commit: CommitRef,
+    lines: list[str],
+    inputs: list[CommitRef] = (),
+    **overrides,
 ):
     settings = TFJobSettings(
         image="registry.example.com/ml/trainer:1.0",
@@ -89,7 +94,7 @@ def run_step(
         args=["--epochs", "1"],
         runner="kubernetes",
         namespace=NS,
-        timeout_s=60,
+        run_policy=RunPolicy(timeout_s=60),
         **overrides,
     )
     return start_tfjob(
@@ -177,9 +182,9 @@ def test_s3_mode_names_every_input_bucket_and_takes_credentials_from_the_secret(
         data,
         [],
         [data, CommitRef("labels", branch="master")],
-        data_mode="s3",
-        s3_endpoint="pachd.example.com:30600",
-        token_secret="pachd-token",
+        data=DataAccess(
+            mode="s3", s3_endpoint="pachd.example.com:30600", token_secret="pachd-token"
+        ),
     )
     cluster.join()
 

@@ -32,6 +32,6 @@ def build_seldon_image(
     Also writes a SeldonDeployment for the image and one for the prepackaged
     TENSORFLOW_SERVER reading the model through the S3 gateway.
     """
-    from kfp_pachyderm.bodies.build_seldon_image import run_build_seldon_image
+    from kfp_pachyderm.bodies.build_seldon_image import BuildSeldonImageInputs, run
 
-    return run_build_seldon_image(locals())
+    return run(BuildSeldonImageInputs.of(locals()))

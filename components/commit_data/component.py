@@ -24,17 +24,6 @@ def commit_data(
     (repo@<commit id>[:/path]). If the branch head already holds exactly this content at
     ``dest_path``, that commit is returned and nothing is written.
     """
-    from kfp_pachyderm.bodies.steps import run_commit_data
+    from kfp_pachyderm.bodies.commit_data import CommitDataInputs, run
 
-    return run_commit_data(
-        source,
-        repo,
-        branch,
-        dest_path,
-        description,
-        create_repo,
-        project,
-        kfp_run_id,
-        kfp_task_id,
-        commit,
-    )
+    return run(CommitDataInputs.of(locals()))

@@ -13,6 +13,6 @@ def finish_open_commits(branches: str, kfp_run_id: str = "") -> int:
     step could (a pod killed by OOM or a lost node runs no cleanup of its own). Return how many
     commits were finished.
     """
-    from kfp_pachyderm.bodies.steps import run_finish_open_commits
+    from kfp_pachyderm.bodies.finish_open_commits import FinishOpenCommitsInputs, run
 
-    return run_finish_open_commits(branches, kfp_run_id)
+    return run(FinishOpenCommitsInputs.of(locals()))

@@ -18,6 +18,6 @@ def gpu_check(
     """Commit ``devices.json`` (GPUs TensorFlow sees, driver, TF build) and
     ``input-listing.txt`` (the input commit's files) to the output repo; return the commit ID.
     """
-    from kfp_pachyderm.bodies.steps import run_gpu_check
+    from kfp_pachyderm.bodies.gpu_check import GpuCheckInputs, run
 
-    return run_gpu_check(locals())
+    return run(GpuCheckInputs.of(locals()))

@@ -22,8 +22,6 @@ def inspect_provenance(
     graph drawn, which the KFP UI renders. With ``openlineage_target`` (a file path or an
     http(s) lineage endpoint) it also emits OpenLineage RunEvents, job namespace ``kfp_host``.
     """
-    from kfp_pachyderm.bodies.steps import run_inspect_provenance
+    from kfp_pachyderm.bodies.inspect_provenance import InspectProvenanceInputs, run
 
-    return run_inspect_provenance(
-        commit, commit_ref, graph_json, report_markdown, report_html, openlineage_target, kfp_host
-    )
+    return run(InspectProvenanceInputs.of(locals()))

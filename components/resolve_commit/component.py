@@ -22,6 +22,6 @@ def resolve_commit(
     ``commit_source`` (a path, URL or commit reference) the data is committed to the branch
     first, as commit_data does (idempotently).
     """
-    from kfp_pachyderm.bodies.steps import run_resolve_commit
+    from kfp_pachyderm.bodies.resolve_commit import ResolveCommitInputs, run
 
-    return run_resolve_commit(ref, commit_source, kfp_run_id, kfp_task_id, commit)
+    return run(ResolveCommitInputs.of(locals()))

@@ -44,6 +44,6 @@ def start_tfjob(
     after printing the master replica's logs and the job's events, and the output commit is
     finished with the error. ``-1`` means "not set" for the run-policy numbers.
     """
-    from kfp_pachyderm.bodies.steps import run_start_tfjob
+    from kfp_pachyderm.bodies.start_tfjob import StartTFJobInputs, run
 
-    return run_start_tfjob(locals())
+    return run(StartTFJobInputs.of(locals()))

@@ -20,9 +20,9 @@ def train(
 ) -> str:
     """Train on the input commit (mnist.npz layout); write ``/model`` (SavedModel) and
     ``/metrics.json`` into an output commit; return its ID. Ask for GPUs with
-    ``kfp_pachyderm.kfp.cluster.with_gpu(task)``: on a GPU it uses mixed precision and XLA, on a
+    ``kfp_pachyderm.with_gpu(task)``: on a GPU it uses mixed precision and XLA, on a
     CPU the same code runs unchanged; a GPU requested in a cluster but not visible fails fast.
     """
-    from kfp_pachyderm.bodies.steps import run_train
+    from kfp_pachyderm.bodies.train import TrainInputs, run
 
-    return run_train(locals())
+    return run(TrainInputs.of(locals()))

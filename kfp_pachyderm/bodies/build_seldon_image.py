@@ -1,37 +1,45 @@
-"""The ``build_seldon_image`` component's body, and the pipeline helper that gives the step its
-registry credentials."""
+"""The ``build_seldon_image`` component's body: build and push the serving image, and write
+the SeldonDeployment manifests."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from kfp import dsl
 
-from kfp_pachyderm.bodies.steps import input_of
+from kfp_pachyderm.bodies.common import ComponentInputs, input_commit, step_record
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kfp.artifacts import describe_commit
-from kfp_pachyderm.kfp.images import running_image
 from kfp_pachyderm.pfs.connection import connect
-from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.seldon.build import build_seldon_image
 from kfp_pachyderm.seldon.deploy import deployment_name_for, image_deployment, tfserving_deployment
 
-REGISTRY_MOUNT_DIR = "/var/run/secrets/kfp-pachyderm/registry"
 
+@dataclass(frozen=True)
+class BuildSeldonImageInputs(ComponentInputs):
+    """The parameters of the ``build_seldon_image`` component."""
 
-def use_registry_credentials(task, secret_name: str, mount_path: str = REGISTRY_MOUNT_DIR):
-    """Mount the ``kubernetes.io/dockerconfigjson`` Secret ``secret_name`` into the step and
-    point ``DOCKER_CONFIG`` at it; return the task, for chaining like the other helpers.
-    Create the Secret with ``kubectl create secret docker-registry``; without it the registry
-    is used anonymously."""
-    from kfp import kubernetes
-
-    kubernetes.use_secret_as_volume(
-        task, secret_name=secret_name, mount_path=mount_path, optional=True
-    )
-    task.set_env_variable("DOCKER_CONFIG", mount_path)
-    return task
+    build_commit: dsl.Artifact
+    seldon_deployment: dsl.Artifact
+    tfserving_deployment: dsl.Artifact
+    image: str
+    input_commit: dsl.Artifact | None
+    input_ref: str
+    model_path: str
+    base_image: str
+    builds_repo: str
+    builds_branch: str
+    build_image: bool
+    docker_config: str
+    plain_http: bool
+    deployment_name: str
+    namespace: str
+    s3_secret: str
+    kfp_run_id: str
+    kfp_task_id: str
 
 
 def _write_yaml(artifact, document: dict | None, note: str) -> None:
@@ -39,55 +47,54 @@ def _write_yaml(artifact, document: dict | None, note: str) -> None:
     Path(artifact.path).write_text(text)
 
 
-def run_build_seldon_image(inputs: dict) -> str:
+def run(inputs: BuildSeldonImageInputs) -> str:
     """The component: build and push the image, describe the build commit, write the two
     SeldonDeployment manifests; return the image reference with its digest ("" when
     ``build_image`` is false)."""
-    if inputs["build_image"] and not inputs["image"]:
+    if inputs.build_image and not inputs.image:
         raise KfpPachydermError(
             "build_seldon_image needs image (a repository such as registry.example.com/ml/mnist) "
             "unless build_image is false"
         )
-    model = input_of(inputs, "build_seldon_image")
+    model = input_commit(inputs.input_commit, inputs.input_ref, "build_seldon_image")
     if model.path is None:
-        model = model.with_path(inputs["model_path"])
-    builds = CommitRef(inputs["builds_repo"], branch=inputs["builds_branch"])
-    run_id, task_id = kfp_ids(inputs["kfp_run_id"], inputs["kfp_task_id"])
-    record = ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id, image=running_image())
+        model = model.with_path(inputs.model_path)
+    builds = CommitRef(inputs.builds_repo, branch=inputs.builds_branch)
+    record = step_record(inputs.kfp_run_id, inputs.kfp_task_id)
     client = connect()
     result = build_seldon_image(
         client,
         model,
-        inputs["image"],
-        base_image=inputs["base_image"],
+        inputs.image,
+        base_image=inputs.base_image,
         builds=builds,
         record=record,
-        docker_config=inputs["docker_config"] or None,
-        plain_http=True if inputs["plain_http"] else None,
-        push=inputs["build_image"],
+        docker_config=inputs.docker_config or None,
+        plain_http=True if inputs.plain_http else None,
+        push=inputs.build_image,
     )
     image = str(result.image) if result.image else ""
     describe_commit(
-        inputs["build_commit"],
+        inputs.build_commit,
         result.build_commit,
         model_commit=result.model.commit,
         image=image,
         base_image=str(result.base),
         reused=result.reused_context,
     )
-    name = inputs["deployment_name"] or deployment_name_for(
+    name = inputs.deployment_name or deployment_name_for(
         result.image.repository if result.image else result.model.repo
     )
-    namespace = inputs["namespace"]
+    namespace = inputs.namespace
     served = image_deployment(name, result.image, result.model, namespace) if image else None
-    _write_yaml(inputs["seldon_deployment"], served, "no image was built (build_image=false)")
+    _write_yaml(inputs.seldon_deployment, served, "no image was built (build_image=false)")
     prepackaged = tfserving_deployment(
-        name, result.build_commit, result.model, inputs["s3_secret"], namespace
+        name, result.build_commit, result.model, inputs.s3_secret, namespace
     )
-    _write_yaml(inputs["tfserving_deployment"], prepackaged, "")
-    for artifact in (inputs["seldon_deployment"], inputs["tfserving_deployment"]):
+    _write_yaml(inputs.tfserving_deployment, prepackaged, "")
+    for artifact in (inputs.seldon_deployment, inputs.tfserving_deployment):
         artifact.metadata.update({"name": name, "model_commit": result.model.commit})
-    inputs["seldon_deployment"].metadata["image"] = image
+    inputs.seldon_deployment.metadata["image"] = image
     print(f"build context {result.build_commit}{' (reused)' if result.reused_context else ''}")
     if result.push is not None:
         push = result.push

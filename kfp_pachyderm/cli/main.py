@@ -94,7 +94,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from kfp_pachyderm.cli.compile import compile_components, compile_pipelines
+    from kfp_pachyderm.kfp.compile import compile_components, compile_pipelines
 
     components_out = args.out_dir / "components" if args.out_dir else None
     pipelines_out = args.out_dir / "pipelines" if args.out_dir else None
@@ -103,6 +103,13 @@ def _compile(args: argparse.Namespace) -> int:
     for path in compile_pipelines(pipelines_out, args.image_registry):
         print(path)
     return 0
+
+
+def _add_submission_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--experiment", default="kfp-pachyderm", help="KFP experiment (--host)")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a pipeline parameter"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,10 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     where = run.add_mutually_exclusive_group(required=True)
     where.add_argument("--local", action="store_true", help="run here, with no cluster")
     where.add_argument("--host", help="the KFP API endpoint, e.g. http://localhost:8080")
-    run.add_argument("--experiment", default="kfp-pachyderm", help="KFP experiment (--host)")
-    run.add_argument(
-        "--param", action="append", default=[], metavar="KEY=VALUE", help="a pipeline parameter"
-    )
+    _add_submission_options(run)
     run.add_argument(
         "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
     )
@@ -164,8 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("branch", help="the data branch, e.g. mnist@master")
     watch.add_argument("--pipeline", required=True, help="the pipeline to run")
     watch.add_argument("--host", required=True, help="the KFP API endpoint")
-    watch.add_argument("--experiment", default="kfp-pachyderm", help="KFP experiment")
-    watch.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    _add_submission_options(watch)
     watch.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
     watch.set_defaults(run=_watch)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from kfp import dsl, kubernetes
 
 from kfp_pachyderm.errors import ConnectionSettingsError
+from kfp_pachyderm.kfp.pod import EXPECTED_GPUS_ENV
 from kfp_pachyderm.pfs.connection import (
     ADDRESS_ENV,
     DEFAULT_TOKEN_FILE,
@@ -18,10 +19,10 @@ from kfp_pachyderm.pfs.connection import (
     check_address,
 )
 from kfp_pachyderm.pfs.provenance import RUN_ID_ENV, TASK_ID_ENV
-from kfp_pachyderm.trainer.device import EXPECTED_GPUS_ENV
 
 TOKEN_MOUNT_DIR = str(DEFAULT_TOKEN_FILE.parent)
 SETTINGS_CONFIG_MAP = "kfp-pachyderm"
+REGISTRY_MOUNT_DIR = "/var/run/secrets/kfp-pachyderm/registry"
 
 
 def use_pachyderm(
@@ -109,4 +110,18 @@ def with_gpu(
         kubernetes.add_node_selector(task, label_key=label, label_value=value)
     if toleration:
         kubernetes.add_toleration(task, **toleration)
+    return task
+
+
+def use_registry_credentials(
+    task: dsl.PipelineTask, secret_name: str, mount_path: str = REGISTRY_MOUNT_DIR
+) -> dsl.PipelineTask:
+    """Mount the ``kubernetes.io/dockerconfigjson`` Secret ``secret_name`` into the step and
+    point ``DOCKER_CONFIG`` at it; return the task, for chaining like the other helpers.
+    Create the Secret with ``kubectl create secret docker-registry``; without it the registry
+    is used anonymously."""
+    kubernetes.use_secret_as_volume(
+        task, secret_name=secret_name, mount_path=mount_path, optional=True
+    )
+    task.set_env_variable("DOCKER_CONFIG", mount_path)
     return task

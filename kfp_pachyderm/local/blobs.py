@@ -8,8 +8,8 @@ A process killed at any moment leaves only temporaries and unreferenced blobs be
 start removes the temporaries.
 
 Ordering rule for durability: :meth:`BlobStore.flush` must return before metadata that refers to
-a blob is committed. :class:`~kfp_pachyderm.local.store.Store` does that in every transaction
-that adds files.
+a blob is committed. :class:`~kfp_pachyderm.local.store.pfs_store.Store` does that in every
+transaction that adds files.
 """
 
 from __future__ import annotations

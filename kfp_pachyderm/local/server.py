@@ -24,8 +24,11 @@ import grpc
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import metadata, pfs, version
 
-from kfp_pachyderm.local.pfs_api import PfsApi
-from kfp_pachyderm.local.store import DEFAULT_PROJECT, BranchKey, RepoKey, Store, StoreError
+from kfp_pachyderm.local.pfs_api.service import PfsApi
+from kfp_pachyderm.local.store.errors import StoreError
+from kfp_pachyderm.local.store.pfs_store import Store
+from kfp_pachyderm.local.store.records import BranchKey, RepoKey
+from kfp_pachyderm.pfs.refs import DEFAULT_PROJECT
 from kfp_pachyderm.pfs.wire import decode_modify_file
 
 log = logging.getLogger(__name__)
@@ -289,7 +292,7 @@ class LocalPachyderm:
         self.port = bound
         self._server.start()
         if self.s3_port is not None:
-            from kfp_pachyderm.local.s3gateway import S3Gateway
+            from kfp_pachyderm.local.s3.gateway import S3Gateway
 
             self.s3 = S3Gateway(self.store, host=self.host, port=self.s3_port, token=self.token)
             self.s3_port = self.s3.start()

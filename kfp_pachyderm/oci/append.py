@@ -20,19 +20,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.oci.errors import RegistryError
 from kfp_pachyderm.oci.layer import Layer
-from kfp_pachyderm.oci.registry import (
+from kfp_pachyderm.oci.media import (
     OCI,
     Descriptor,
-    ImageRef,
     Manifest,
     MediaTypes,
-    RegistryClient,
-    RegistryError,
-    digest_of,
     family_of,
     select_platform,
 )
+from kfp_pachyderm.oci.reference import ImageRef, digest_of
+from kfp_pachyderm.oci.registry import RegistryClient
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.oci.append import OCI_BASE_DIGEST, OCI_BASE_NAME, BaseImage, resolve_base
-from kfp_pachyderm.oci.registry import ImageRef, client_for, is_image_reference
+from kfp_pachyderm.oci.reference import ImageRef, is_image_reference
+from kfp_pachyderm.oci.registry import client_for
 from kfp_pachyderm.pfs.refs import CommitRef
 
 LABEL_MODEL_COMMIT = "kfp-pachyderm.model.commit"

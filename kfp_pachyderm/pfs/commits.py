@@ -81,6 +81,12 @@ def ensure_output_branch(client: Client, ref: CommitRef) -> CommitRef:
     return target
 
 
+def is_finished(info: pfs.CommitInfo) -> bool:
+    """Whether the commit is finished: the SDK reports an unset ``finished`` timestamp as
+    None or as the Unix epoch, so both mean "still open"."""
+    return info.finished is not None and info.finished.year > 1970
+
+
 def inspect_commit(client: Client, ref: CommitRef, wait: bool = False) -> pfs.CommitInfo:
     """The commit ``ref`` names (its ID, or its branch's head); with ``wait``, once finished."""
     state = pfs.CommitState.FINISHED if wait else pfs.CommitState.STARTED
@@ -129,7 +135,7 @@ def _open_commit(client: Client, ref: CommitRef, same_id_as: str | None) -> Outp
         except NotFoundError:
             info = None
         if info is not None:
-            if info.finished and info.finished.year > 1970:
+            if is_finished(info):
                 raise KfpPachydermError(
                     f"output commit {ref.at(same_id_as)} is already finished; a step writes each "
                     "output commit once (rerun on a new input commit)"
@@ -178,18 +184,41 @@ def output_commit(
         client.pfs.finish_commit(commit=out.pfs_commit(), description=description)
 
 
-def finish_abandoned(client: Client, branch: CommitRef, kfp_run_id: str) -> bool:
-    """Finish ``branch``'s head with an error if it is open and this KFP run opened it (its
-    step died without cleaning up); return whether it did. Other runs' commits are left alone."""
+def finished_head(client: Client, branch: CommitRef) -> tuple[CommitRef, ProvenanceRecord] | None:
+    """The head of ``branch`` with its provenance record, if it is the kind of commit a step
+    may reuse as its result: finished, without an error, written by this library. This is the
+    one rule for reuse; each caller then decides whether the record describes the same work."""
     try:
         info = inspect_commit(client, branch.branch_ref())
     except NotFoundError:
-        return False
-    if info.finished and info.finished.year > 1970:
-        return False
+        return None
     record = read_provenance(info)
-    if record is None or not kfp_run_id or record.kfp_run_id != kfp_run_id:
+    if info.error or not is_finished(info) or record is None:
+        return None
+    return branch.with_path(None).at(info.commit.id), record
+
+
+def open_head(client: Client, branch: CommitRef) -> tuple[pfs.CommitInfo, ProvenanceRecord] | None:
+    """The head of ``branch`` with its provenance record, if it is still open and was opened
+    by this library: the commit an interrupted step left, which its own rerun may adopt and
+    the exit handler of its run may finish."""
+    try:
+        info = inspect_commit(client, branch.branch_ref())
+    except NotFoundError:
+        return None
+    record = read_provenance(info)
+    if is_finished(info) or record is None:
+        return None
+    return info, record
+
+
+def finish_abandoned(client: Client, branch: CommitRef, kfp_run_id: str) -> bool:
+    """Finish ``branch``'s head with an error if it is open and this KFP run opened it (its
+    step died without cleaning up); return whether it did. Other runs' commits are left alone."""
+    head = open_head(client, branch)
+    if head is None or not kfp_run_id or head[1].kfp_run_id != kfp_run_id:
         return False
+    info, record = head
     message = f"KFP run {kfp_run_id} ended before step {record.step or '?'} finished this commit"
     with rpc_errors(f"finishing abandoned commit {branch.repo}@{info.commit.id}"):
         client.pfs.finish_commit(commit=info.commit, error=message)
@@ -201,20 +230,17 @@ def reusable_result(
     client: Client, target: CommitRef, record: ProvenanceRecord
 ) -> CommitRef | None:
     """The head of ``target``'s branch if a step already produced it from exactly the same
-    inputs, image and parameters (finished, no error): the step's result, reused instead of
-    recomputed. This makes every step cache-correct by construction, whatever the runner's
-    own cache does (kfp.local's cannot keep ``pfs://`` artifacts)."""
-    try:
-        info = inspect_commit(client, target.branch_ref())
-    except NotFoundError:
+    inputs, image and parameters: the step's result, reused instead of recomputed. This makes
+    every step cache-correct by construction, whatever the runner's own cache does (kfp.local's
+    cannot keep ``pfs://`` artifacts)."""
+    head = finished_head(client, target)
+    if head is None:
         return None
-    done = read_provenance(info)
-    if info.error or not info.finished or info.finished.year <= 1970 or done is None:
-        return None
+    ref, done = head
     same = (done.step, done.inputs, done.image, done.parameters) == (
         record.step,
         record.inputs,
         record.image,
         record.parameters,
     )
-    return target.with_path(None).at(info.commit.id) if same else None
+    return ref if same else None

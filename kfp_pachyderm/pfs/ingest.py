@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
-from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.pfs.commits import ensure_repo, finished_head, inspect_commit, output_commit
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance, record_provenance
 from kfp_pachyderm.pfs.refs import CommitRef, normalize_path
 from kfp_pachyderm.pfs.rpc import rpc_errors
@@ -36,17 +36,6 @@ class CommitDataResult:
     bytes: int
     digest: str
     reused: bool
-
-
-def _head_record(client: Client, target: CommitRef) -> tuple[CommitRef, ProvenanceRecord] | None:
-    try:
-        info = inspect_commit(client, target)
-    except NotFoundError:
-        return None
-    record = read_provenance(info)
-    if record is None or not info.finished or info.error:
-        return None
-    return target.at(info.commit.id), record
 
 
 def _matches(record: ProvenanceRecord, dest: str, key: str, value: str) -> bool:
@@ -78,7 +67,7 @@ def commit_data(
     if is_commit_reference(source):
         src = resolve_commit_source(client, source)
         ensure_repo(client, target, create=create_repo)
-        head = _head_record(client, target)
+        head = finished_head(client, target)
         if head and _matches(head[1], dest, "source_commit", str(src)):
             return _reused(client, head[0], dest)
         record.inputs = [str(src)]
@@ -95,7 +84,7 @@ def commit_data(
 
     opened = open_source(source)
     ensure_repo(client, target, create=create_repo)
-    head = _head_record(client, target)
+    head = finished_head(client, target)
     precomputed: TreeStats | None = None
     if opened.kind == "local":
         precomputed = tree_digest(opened.files)

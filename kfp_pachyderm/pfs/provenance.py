@@ -90,12 +90,17 @@ def kfp_ids(run_id: str = "", task_id: str = "") -> tuple[str, str]:
 
 def record_provenance(client: Client, commit: CommitRef, record: ProvenanceRecord) -> None:
     """Write ``record`` into the metadata of ``commit`` (which must name a commit ID)."""
+    edit_metadata(client, commit, record.to_metadata())
+
+
+def edit_metadata(client: Client, commit: CommitRef, values: dict[str, str]) -> None:
+    """Set ``values`` as metadata keys of ``commit`` (which must name a commit ID)."""
     picker = pfs.CommitPicker(
         id=pfs.CommitPickerCommitByGlobalId(repo=commit.pfs_repo().as_picker(), id=commit.commit)
     )
     edits = [
         metadata.Edit(commit=picker, edit_key=metadata.EditEditKey(key=k, value=v))
-        for k, v in record.to_metadata().items()
+        for k, v in values.items()
     ]
     with rpc_errors(f"recording provenance on {commit}"):
         client.metadata.edit_metadata(edits=edits)

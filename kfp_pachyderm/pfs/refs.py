@@ -40,7 +40,7 @@ COMMIT_ID_RULE = (
 _NAME_RULE = "letters, digits, '_' and '-' only"
 
 
-def check_name(kind: str, value: str, text: str | None = None) -> str:
+def check_pfs_name(kind: str, value: str, text: str | None = None) -> str:
     """Return ``value`` if it is a valid Pachyderm name, else raise naming it and the rule."""
     if not NAME_RE.match(value or ""):
         where = f" in {text!r}" if text is not None and text != value else ""
@@ -72,10 +72,10 @@ class CommitRef:
     project: str = DEFAULT_PROJECT
 
     def __post_init__(self) -> None:
-        check_name("repo", self.repo)
-        check_name("project", self.project)
+        check_pfs_name("repo", self.repo)
+        check_pfs_name("project", self.project)
         if self.branch is not None:
-            check_name("branch", self.branch)
+            check_pfs_name("branch", self.branch)
         if self.commit is not None and not is_commit_id(self.commit):
             raise InvalidReferenceError(f"invalid commit ID {self.commit!r}: {COMMIT_ID_RULE}")
         if self.path is not None:
@@ -107,12 +107,12 @@ class CommitRef:
         project = DEFAULT_PROJECT
         if "/" in repo_part:
             project, repo_part = repo_part.split("/", 1)
-            check_name("project", project, text)
-        check_name("repo", repo_part, text)
+            check_pfs_name("project", project, text)
+        check_pfs_name("repo", repo_part, text)
         branch = commit = None
         if "=" in version:
             branch, commit = version.split("=", 1)
-            check_name("branch", branch, text)
+            check_pfs_name("branch", branch, text)
             if not is_commit_id(commit):
                 raise InvalidReferenceError(
                     f"invalid commit ID {commit!r} in {text!r}: {COMMIT_ID_RULE}"
@@ -121,7 +121,7 @@ class CommitRef:
             if is_commit_id(version):
                 commit = version
             else:
-                check_name("branch or commit ID", version, text)
+                check_pfs_name("branch or commit ID", version, text)
                 branch = version
         return cls(repo=repo_part, branch=branch, commit=commit, path=path, project=project)
 

@@ -27,13 +27,20 @@ from pathlib import Path
 from pachyderm_sdk import Client
 
 from kfp_pachyderm import __version__
-from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kfp.images import image as image_name
 from kfp_pachyderm.oci.append import BaseImage, PushResult, append_layer, resolve_base
 from kfp_pachyderm.oci.labels import image_labels
 from kfp_pachyderm.oci.layer import build_layer
-from kfp_pachyderm.oci.registry import ImageRef, RegistryClient, client_for
-from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
+from kfp_pachyderm.oci.reference import ImageRef
+from kfp_pachyderm.oci.registry import RegistryClient, client_for
+from kfp_pachyderm.pfs.commits import (
+    ensure_repo,
+    finished_head,
+    inspect_commit,
+    is_finished,
+    output_commit,
+)
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance, record_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.transfer import local_files, put_tree, read_tree, tree_digest
@@ -66,11 +73,10 @@ class SeldonImageBuild:
 
 
 def _created(info) -> datetime:
-    finished = info.finished
-    if finished is None or finished.year <= 1970:
+    if not is_finished(info):
         ref = f"{info.commit.repo.name}@{info.commit.id}"
         raise KfpPachydermError(f"model commit {ref} is not finished; build from a finished one")
-    return finished.astimezone(UTC).replace(microsecond=0)
+    return info.finished.astimezone(UTC).replace(microsecond=0)
 
 
 def _check_target(image: str) -> ImageRef:
@@ -141,20 +147,14 @@ def _commit_context(
     context for the same model; return the commit, its record, and whether it was reused."""
     digest = tree_digest(local_files(context)).digest
     ensure_repo(client, builds)
-    try:
-        head = inspect_commit(client, builds)
-    except NotFoundError:
-        head = None
-    head_record = read_provenance(head) if head is not None else None
+    head = finished_head(client, builds)
     if (
-        head_record is not None
-        and not head.error
-        and head.finished
-        and head_record.step == STEP
-        and head_record.inputs == record.inputs
-        and head_record.extra.get("content_digest") == digest
+        head is not None
+        and head[1].step == STEP
+        and head[1].inputs == record.inputs
+        and head[1].extra.get("content_digest") == digest
     ):
-        ref = builds.at(head.commit.id)
+        ref, head_record = head
         log.info("%s already holds this build context; reusing it", ref)
         return ref, head_record, True
     record.extra = {**record.extra, "content_digest": digest}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kfp_pachyderm import __version__
 from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.oci.registry import ImageRef
+from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.seldon.savedmodel_server import DEFAULT_MODEL_URI, PROVENANCE_FILE
 
 MODEL_CLASS = "savedmodel_server.SavedModelServer"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.oci.registry import ImageRef
+from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.s3 import bucket_name
 from kfp_pachyderm.seldon.context import CONTEXT_MODEL_DIR

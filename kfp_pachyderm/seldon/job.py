@@ -23,7 +23,7 @@ from __future__ import annotations
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kfp.cluster import TOKEN_MOUNT_DIR
 from kfp_pachyderm.kfp.images import runtime_image
-from kfp_pachyderm.oci.registry import ImageRef
+from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.connection import ADDRESS_ENV, check_address
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.seldon.deploy import check_deployment_name

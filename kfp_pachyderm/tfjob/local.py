@@ -20,7 +20,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -129,6 +130,21 @@ class LocalTFJobExecutor:
             replica.output.append(line)
             self.log_line(f"[{replica.name}] {line.rstrip()}")
         self._exits.put((replica, process.wait()))
+
+    def prepare(self, spec: TFJobSpec) -> TFJobSpec:
+        """``spec`` unchanged: local replicas have no owner to point at."""
+        return spec
+
+    @contextmanager
+    def handle_sigterm(self) -> Iterator[None]:
+        """While entered, SIGTERM cancels the job (every replica stops) instead of killing
+        this process with the replicas still running."""
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, lambda *_: self.cancel())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     def cancel(self) -> None:
         """Stop every replica (a cancelled KFP run); ``run`` returns Cancelled."""

@@ -55,7 +55,7 @@ def check_image(image: str) -> str:
     return image
 
 
-def check_name(kind: str, value: str) -> str:
+def check_object_name(kind: str, value: str) -> str:
     """Return ``value`` if it is a valid Kubernetes object name, else raise naming it."""
     if not value or not NAME_RE.match(value):
         raise TFJobSpecError(
@@ -177,8 +177,8 @@ class TFJobSpec:
     owner: dict | None = None
 
     def __post_init__(self) -> None:
-        check_name("TFJob name", self.name)
-        check_name("namespace", self.namespace)
+        check_object_name("TFJob name", self.name)
+        check_object_name("namespace", self.namespace)
         if not self.replicas:
             raise TFJobSpecError("a TFJob needs at least one replica type (Chief or Worker)")
         unknown = [t for t in self.replicas if t not in REPLICA_TYPES]

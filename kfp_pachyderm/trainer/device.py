@@ -14,9 +14,10 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 
+from kfp_pachyderm.kfp.pod import EXPECTED_GPUS_ENV
+
 log = logging.getLogger(__name__)
 
-EXPECTED_GPUS_ENV = "KFP_PACHYDERM_EXPECTED_GPUS"
 MIXED_PRECISION_MIN_CAPABILITY = (7, 0)
 
 
@@ -82,7 +83,7 @@ def inspect_devices() -> DeviceReport:
 
 
 def expected_gpus() -> int:
-    """GPUs the pipeline asked for (set by :func:`kfp_pachyderm.kfp.cluster.with_gpu`)."""
+    """GPUs the pipeline asked for (set by :func:`kfp_pachyderm.with_gpu`)."""
     value = os.environ.get(EXPECTED_GPUS_ENV, "0")
     try:
         return int(value)

@@ -1,20 +1,21 @@
 """The ``train`` and ``gpu_check`` steps: the trainer run inside the pipeline's own pod.
 
 ``train`` uses the same model and loop as the TFJob replicas, on whatever device the pod has
-(see :mod:`.device`), and writes ``/model`` and ``/metrics.json`` into an output commit whose
-provenance names the input commit and the device. ``gpu_check`` (the seed's GPU pipeline)
-writes what TensorFlow sees and the listing of the input commit into an output commit.
+(see :mod:`kfp_pachyderm.trainer.device`), and writes ``/model`` and ``/metrics.json`` into an
+output commit whose provenance names the input commit and the device. ``gpu_check`` (the
+seed's GPU pipeline) writes what TensorFlow sees and the listing of the input commit into an
+output commit.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
 from pachyderm_sdk import Client
 
+from kfp_pachyderm.kfp.pod import in_kubernetes_pod
 from kfp_pachyderm.pfs.commits import ensure_output_branch, output_commit, resolve, reusable_result
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, record_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -23,11 +24,6 @@ from kfp_pachyderm.trainer.data import load_mnist_npz
 from kfp_pachyderm.trainer.device import inspect_devices, prepare
 from kfp_pachyderm.trainer.io import fetch_input, publish
 from kfp_pachyderm.trainer.model import train, write_metrics
-
-
-def in_cluster() -> bool:
-    """Whether this runs in a Kubernetes pod."""
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
 def train_in_pod(
@@ -41,7 +37,7 @@ def train_in_pod(
     """Train on ``source`` in this process; return the model commit and its metrics."""
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs ({epochs}) and batch size ({batch_size}) must be at least 1")
-    report = prepare(in_cluster())
+    report = prepare(in_kubernetes_pod())
     source = resolve(client, source)
     target = ensure_output_branch(client, output)
     record.step = record.step or "train"

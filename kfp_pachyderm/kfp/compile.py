@@ -1,4 +1,4 @@
-"""Regenerating the checked-in YAML of every component (and, later, pipeline).
+"""Finding, loading and compiling the package's components and pipelines to their checked-in YAML.
 
 Example:
     kfp-pachyderm compile --image-registry registry.example.com/ml
@@ -50,7 +50,7 @@ def compile_pipelines(out_dir: Path | None = None, registry: str | None = None) 
         os.environ[REGISTRY_ENV] = registry
     package = importlib.import_module(PIPELINES_PACKAGE)
     if registry:
-        for name in ("steps", *package.PIPELINES):
+        for name in ("common_tasks", *package.PIPELINES):
             importlib.reload(importlib.import_module(f"{PIPELINES_PACKAGE}.{name}"))
         package = importlib.reload(package)
     target_dir = out_dir or pipelines_dir()

@@ -1,0 +1,148 @@
+"""Branches: their heads, their provenance (a DAG of branches) and what changing it does.
+
+A branch that gains provenance gets a new open commit whose direct provenance is the current
+heads of its provenance branches, as in pachd.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from kfp_pachyderm.local.store.commit_rows import resolve_commit
+from kfp_pachyderm.local.store.commits import open_commit_set
+from kfp_pachyderm.local.store.database import Database
+from kfp_pachyderm.local.store.errors import check_name_as_pachd, invalid, not_found, precondition
+from kfp_pachyderm.local.store.lookups import (
+    branch_exists,
+    branch_key,
+    closure,
+    direct_provenance,
+    repo_id,
+)
+from kfp_pachyderm.local.store.records import BranchKey, BranchRow, RepoKey
+
+
+class BranchStore(Database):
+    """The store's branch operations."""
+
+    def inspect_branch(self, branch: BranchKey) -> BranchRow:
+        with self._lock:
+            db = self._db
+            rid = repo_id(db, branch.repo)
+            row = db.execute(
+                "SELECT head, created, updated, metadata FROM branches WHERE rid=? AND name=?",
+                (rid, branch.name),
+            ).fetchone()
+            if row is None:
+                raise not_found(f"branch {branch.name} not found in repo {branch.repo}")
+            head, created, updated, metadata = row
+            direct = direct_provenance(db, rid, branch.name)
+            return BranchRow(
+                branch,
+                head,
+                [branch_key(db, *b) for b in closure(db, [(rid, branch.name)], True)],
+                [branch_key(db, *b) for b in direct],
+                [branch_key(db, *b) for b in closure(db, [(rid, branch.name)], False)],
+                created,
+                updated,
+                json.loads(metadata),
+            )
+
+    def list_branches(self, repo: RepoKey | None) -> list[BranchRow]:
+        with self._lock:
+            if repo is None:
+                rows = self._db.execute(
+                    "SELECT rid, name FROM branches ORDER BY created DESC"
+                ).fetchall()
+            else:
+                rid = repo_id(self._db, repo)
+                rows = self._db.execute(
+                    "SELECT rid, name FROM branches WHERE rid=? ORDER BY created DESC", (rid,)
+                ).fetchall()
+            return [self.inspect_branch(branch_key(self._db, r, n)) for r, n in rows]
+
+    def create_branch(
+        self,
+        branch: BranchKey,
+        head: str | None,
+        provenance: list[BranchKey],
+        new_commit_set: bool = False,
+    ) -> None:
+        """Create or update a branch; a changed provenance opens a new commit on it.
+
+        As in pachd, a branch that gains provenance gets a new open commit (origin AUTO) whose
+        direct provenance is the current heads of its provenance branches.
+        """
+        check_name_as_pachd("branch", branch.name)
+        with self._write() as db:
+            rid = repo_id(db, branch.repo)
+            now = time.time()
+            up = []
+            for p in provenance:
+                up_rid = repo_id(db, p.repo)
+                if not branch_exists(db, up_rid, p.name):
+                    raise not_found(f"branch {p.name} not found in repo {p.repo}")
+                if (up_rid, p.name) == (rid, branch.name):
+                    raise invalid(f"branch {branch} cannot be in its own provenance")
+                up.append((up_rid, p.name))
+            if (rid, branch.name) in closure(db, up, upstream=True):
+                raise invalid(f"provenance of {branch} would create a cycle")
+            head_id = None
+            if head is not None:
+                head_id = resolve_commit(db, branch.repo, head).id
+            existed = branch_exists(db, rid, branch.name)
+            old_up = direct_provenance(db, rid, branch.name) if existed else []
+            if existed:
+                db.execute(
+                    "UPDATE branches SET updated=? WHERE rid=? AND name=?", (now, rid, branch.name)
+                )
+            else:
+                db.execute(
+                    "INSERT INTO branches (rid, name, head, created, updated) VALUES (?,?,?,?,?)",
+                    (rid, branch.name, None, now, now),
+                )
+            if head_id is not None:
+                db.execute(
+                    "UPDATE branches SET head=? WHERE rid=? AND name=?", (head_id, rid, branch.name)
+                )
+            db.execute("DELETE FROM branch_provenance WHERE rid=? AND branch=?", (rid, branch.name))
+            for up_rid, up_name in up:
+                db.execute(
+                    "INSERT INTO branch_provenance VALUES (?,?,?,?)",
+                    (rid, branch.name, up_rid, up_name),
+                )
+            current_head = db.execute(
+                "SELECT head FROM branches WHERE rid=? AND name=?", (rid, branch.name)
+            ).fetchone()[0]
+            provenance_changed = sorted(up) != sorted(old_up)
+            if head is None and (current_head is None or provenance_changed or new_commit_set):
+                commit_id = uuid.uuid4().hex
+                open_commit_set(db, [], [(rid, branch.name)], commit_id, "", now)
+                db.execute(
+                    "UPDATE commits SET finishing=?, finished=? WHERE rid=? AND id=?",
+                    (now, now, rid, commit_id),
+                )
+
+    def delete_branch(self, branch: BranchKey, force: bool) -> None:
+        with self._write() as db:
+            rid = repo_id(db, branch.repo)
+            if not branch_exists(db, rid, branch.name):
+                raise not_found(f"branch {branch.name} not found in repo {branch.repo}")
+            downstream = closure(db, [(rid, branch.name)], upstream=False)
+            if downstream and not force:
+                raise precondition(
+                    f"cannot delete branch {branch}: "
+                    f"{', '.join(str(branch_key(db, *b)) for b in downstream)} "
+                    "have it as provenance; use force"
+                )
+            db.execute("DELETE FROM branches WHERE rid=? AND name=?", (rid, branch.name))
+            db.execute(
+                "DELETE FROM branch_provenance "
+                "WHERE (rid=? AND branch=?) OR (up_rid=? AND up_branch=?)",
+                (rid, branch.name, rid, branch.name),
+            )
+            db.execute(
+                "UPDATE commits SET branch=NULL WHERE rid=? AND branch=?", (rid, branch.name)
+            )

@@ -1,0 +1,121 @@
+"""Reading commits inside a caller's transaction: full rows (provenance, subvenance and children
+included) for many commits in a fixed number of queries, and resolving a commit reference."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from kfp_pachyderm.local.store.errors import invalid, not_found
+from kfp_pachyderm.local.store.lookups import repo_id
+from kfp_pachyderm.local.store.records import CommitRow, RepoKey
+from kfp_pachyderm.pfs.refs import COMMIT_ID_RE, COMMIT_ID_RULE, NAME_RE
+
+_COLUMNS = (
+    "rid, cid, id, branch, origin, description, parent, started, finishing, finished, error, "
+    "size_bytes, metadata"
+)
+
+
+def commit_row(db: sqlite3.Connection, cid: int) -> CommitRow:
+    return commit_rows(db, [cid])[0]
+
+
+def _commit(record: sqlite3.Row, repo: RepoKey) -> CommitRow:
+    """A commit from its ``commits`` row, by column name; provenance and children come after."""
+    return CommitRow(
+        repo=repo,
+        cid=record["cid"],
+        id=record["id"],
+        branch=record["branch"],
+        origin=record["origin"],
+        description=record["description"],
+        parent=record["parent"],
+        started=record["started"],
+        finishing=record["finishing"],
+        finished=record["finished"],
+        error=record["error"],
+        size_bytes=record["size_bytes"],
+        metadata=json.loads(record["metadata"]),
+    )
+
+
+def commit_rows(db: sqlite3.Connection, cids: list[int]) -> list[CommitRow]:
+    """Rows for ``cids`` in that order, with a fixed number of queries however many."""
+    rows: dict[int, CommitRow] = {}
+    repos = {rid: RepoKey(p, n) for rid, p, n in db.execute("SELECT rid, project, name FROM repos")}
+    by_name = db.cursor()
+    by_name.row_factory = sqlite3.Row
+    for start in range(0, len(cids), 500):
+        batch = cids[start : start + 500]
+        marks = ",".join("?" * len(batch))
+        for record in by_name.execute(
+            f"SELECT {_COLUMNS} FROM commits WHERE cid IN ({marks})", batch
+        ):
+            rows[record["cid"]] = _commit(record, repos[record["rid"]])
+        for column, other, target in (
+            ("cid", "up_cid", "direct_provenance"),
+            ("up_cid", "cid", "direct_subvenance"),
+        ):
+            for cid, rid, id_, branch in db.execute(
+                f"SELECT p.{column}, c.rid, c.id, c.branch FROM commit_provenance p "
+                f"JOIN commits c ON c.cid=p.{other} WHERE p.{column} IN ({marks}) "
+                "ORDER BY c.cid",
+                batch,
+            ):
+                getattr(rows[cid], target).append((repos[rid], id_, branch))
+    by_parent: dict[tuple[RepoKey, str], list[CommitRow]] = {}
+    for row in rows.values():
+        by_parent.setdefault((row.repo, row.id), []).append(row)
+    ids = sorted({row.id for row in rows.values()})
+    for start in range(0, len(ids), 500):
+        batch_ids = ids[start : start + 500]
+        marks = ",".join("?" * len(batch_ids))
+        for rid, parent, child in db.execute(
+            f"SELECT rid, parent, id FROM commits WHERE parent IN ({marks}) ORDER BY cid",
+            batch_ids,
+        ):
+            for row in by_parent.get((repos[rid], parent), []):
+                row.children.append(child)
+    return [rows[c] for c in cids]
+
+
+def resolve_commit(
+    db: sqlite3.Connection, repo: RepoKey, id_: str | None, branch: str | None = None
+) -> CommitRow:
+    """Find a commit by ID (with ``^N`` ancestry), or a branch's head."""
+    rid = repo_id(db, repo)
+    ancestors = 0
+    if id_ and "^" in id_:
+        id_, _, count = id_.partition("^")
+        ancestors = int(count or 1)
+    if id_ and not COMMIT_ID_RE.match(id_) and NAME_RE.match(id_):
+        branch, id_ = id_, None
+    if id_:
+        if not COMMIT_ID_RE.match(id_):
+            raise invalid(f"commit ID {id_!r} is invalid: {COMMIT_ID_RULE}")
+        row = db.execute("SELECT cid FROM commits WHERE rid=? AND id=?", (rid, id_)).fetchone()
+        if row is None:
+            raise not_found(f"commit {repo}@{id_} not found")
+        cid = row[0]
+    elif branch:
+        row = db.execute(
+            "SELECT head FROM branches WHERE rid=? AND name=?", (rid, branch)
+        ).fetchone()
+        if row is None:
+            raise not_found(f"branch {branch} not found in repo {repo}")
+        if row[0] is None:
+            raise not_found(f"branch {branch} in repo {repo} has no head commit")
+        cid = db.execute("SELECT cid FROM commits WHERE rid=? AND id=?", (rid, row[0])).fetchone()[
+            0
+        ]
+    else:
+        raise invalid(f"a commit in repo {repo} needs an ID or a branch")
+    for _ in range(ancestors):
+        parent = db.execute("SELECT parent FROM commits WHERE cid=?", (cid,)).fetchone()[0]
+        if parent is None:
+            raise not_found(f"commit {repo}@{id_ or branch}^{ancestors} not found")
+        cid = db.execute("SELECT cid FROM commits WHERE rid=? AND id=?", (rid, parent)).fetchone()[
+            0
+        ]
+    return commit_row(db, cid)

@@ -1,0 +1,64 @@
+"""Projects: creating, inspecting, listing and deleting them (with their repos, when forced)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from kfp_pachyderm.local.store.database import Database
+from kfp_pachyderm.local.store.errors import (
+    StoreError,
+    check_name_as_pachd,
+    not_found,
+    precondition,
+)
+from kfp_pachyderm.local.store.records import RepoKey
+from kfp_pachyderm.local.store.repos import delete_repo_tree
+
+
+class ProjectStore(Database):
+    """The store's project operations."""
+
+    def create_project(self, name: str, description: str, update: bool) -> None:
+        check_name_as_pachd("project", name)
+        with self._write() as db:
+            exists = db.execute("SELECT 1 FROM projects WHERE name=?", (name,)).fetchone()
+            if exists and not update:
+                raise StoreError("ALREADY_EXISTS", f"project {name} already exists")
+            if exists:
+                db.execute("UPDATE projects SET description=? WHERE name=?", (description, name))
+            else:
+                db.execute(
+                    "INSERT INTO projects (name, description, created) VALUES (?, ?, ?)",
+                    (name, description, time.time()),
+                )
+
+    def inspect_project(self, name: str) -> tuple[str, str, float, dict[str, str]]:
+        rows = self._query(
+            "SELECT name, description, created, metadata FROM projects WHERE name=?", (name,)
+        )
+        if not rows:
+            raise not_found(f"project {name} not found")
+        name, description, created, metadata = rows[0]
+        return name, description, created, json.loads(metadata)
+
+    def list_projects(self) -> list[tuple[str, str, float, dict[str, str]]]:
+        return [
+            (n, d, c, json.loads(m))
+            for n, d, c, m in self._query(
+                "SELECT name, description, created, metadata FROM projects ORDER BY name"
+            )
+        ]
+
+    def delete_project(self, name: str, force: bool) -> None:
+        with self._write() as db:
+            self.inspect_project(name)
+            repos = db.execute("SELECT name FROM repos WHERE project=?", (name,)).fetchall()
+            if repos and not force:
+                raise precondition(
+                    f"cannot delete project {name}: it still has repos "
+                    f"{', '.join(r[0] for r in repos)}"
+                )
+            for (repo,) in repos:
+                delete_repo_tree(db, RepoKey(name, repo), force=True)
+            db.execute("DELETE FROM projects WHERE name=?", (name,))

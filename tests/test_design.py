@@ -1,0 +1,149 @@
+"""The package's structure holds: imports go only down the layers, each component's inputs
+dataclass has exactly the component's parameters, and the public API imports."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+import typing
+from pathlib import Path
+
+import pytest
+from kfp import dsl
+
+import kfp_pachyderm
+from kfp_pachyderm.kfp.compile import component_names, load_component
+
+PACKAGE = Path(kfp_pachyderm.__file__).parent
+ROOT = PACKAGE.parent
+
+# Lower numbers are lower layers; a module may import its own layer or a lower one.
+LAYERS = {
+    "kfp_pachyderm.errors": 0,
+    "kfp_pachyderm.pfs": 1,
+    "kfp_pachyderm.oci": 2,
+    "kfp_pachyderm.kfp": 3,
+    "kfp_pachyderm.lineage": 3,
+    "kfp_pachyderm.local": 4,
+    "kfp_pachyderm.tfjob": 4,
+    "kfp_pachyderm.seldon": 4,
+    "kfp_pachyderm.trainer": 5,
+    "kfp_pachyderm.bodies": 6,
+    "kfp_pachyderm.components": 7,
+    "kfp_pachyderm.pipelines": 8,
+    "kfp_pachyderm.cli": 9,
+}
+
+
+def layer_of(module: str) -> int | None:
+    matches = [name for name in LAYERS if module == name or module.startswith(name + ".")]
+    return LAYERS[max(matches, key=len)] if matches else None
+
+
+def sources() -> list[tuple[str, Path]]:
+    found = []
+    for folder, package in (
+        (PACKAGE, "kfp_pachyderm"),
+        (ROOT / "components", "kfp_pachyderm.components"),
+        (ROOT / "pipelines", "kfp_pachyderm.pipelines"),
+    ):
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
+            found.append((".".join((package, *parts)).removesuffix(".__init__"), path))
+    return found
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name.startswith("kfp_pachyderm.")}
+
+
+def test_every_module_belongs_to_a_layer():
+    loose = [module for module, _ in sources() if module != "kfp_pachyderm"]
+    assert [m for m in loose if layer_of(m) is None] == []
+
+
+def test_no_module_imports_from_a_higher_layer():
+    upward = []
+    for module, path in sources():
+        own = layer_of(module)
+        if own is None:
+            continue
+        for imported in imported_modules(path):
+            theirs = layer_of(imported)
+            if theirs is not None and theirs > own:
+                upward.append(f"{module} imports {imported}")
+    assert upward == []
+
+
+def test_no_relative_imports():
+    relative = []
+    for module, path in sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                relative.append(module)
+    assert relative == []
+
+
+def test_modules_stay_small_or_say_why():
+    large = []
+    for module, path in sources():
+        lines = len(path.read_text().splitlines())
+        docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
+        if lines > 550 and "over 500 lines" not in docstring:
+            large.append(f"{module}: {lines} lines")
+    assert large == []
+
+
+def _inputs_class(component: str) -> type:
+    body = importlib.import_module(f"kfp_pachyderm.bodies.{component}")
+    classes = [
+        value
+        for value in vars(body).values()
+        if dataclasses.is_dataclass(value) and value.__module__ == body.__name__
+    ]
+    assert len(classes) == 1, f"bodies/{component}.py defines {len(classes)} inputs dataclasses"
+    return classes[0]
+
+
+def _plain(annotation) -> object:
+    """The type a body sees for a component parameter annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is not None and getattr(origin, "__name__", "") in ("Annotated",):
+        annotation = typing.get_args(annotation)[0]
+    for wrapper in ("Input", "Output"):
+        wrapped = getattr(dsl, wrapper)
+        if typing.get_origin(annotation) is typing.get_origin(wrapped[dsl.Artifact]):
+            args = typing.get_args(annotation)
+            return args[0] if args else annotation
+    return annotation
+
+
+@pytest.mark.parametrize("component", component_names())
+def test_inputs_dataclass_matches_the_component_signature(component: str):
+    signature = inspect.signature(load_component(component).python_func)
+    inputs = _inputs_class(component)
+    assert inputs.__dataclass_params__.frozen
+    hints = typing.get_type_hints(inputs)
+    fields = [f.name for f in dataclasses.fields(inputs)]
+    assert fields == list(signature.parameters), "same names, in the same order"
+    for name, parameter in signature.parameters.items():
+        expected = hints[name]
+        if typing.get_origin(expected) in (typing.Union, type(int | None)):
+            expected = next(a for a in typing.get_args(expected) if a is not type(None))
+        annotation = parameter.annotation
+        if isinstance(annotation, str):
+            annotation = eval(annotation, {"dsl": dsl})  # noqa: S307 - the component's own text
+        assert _plain(annotation) in (expected, typing.get_origin(expected)), name
+
+
+def test_public_api_imports_from_the_package_root():
+    for name in kfp_pachyderm.__all__:
+        assert getattr(kfp_pachyderm, name) is not None, name
