@@ -47,6 +47,8 @@ _EXPORTS = {
     "use_registry_credentials": "kfp_pachyderm.kfp.cluster",
     "with_gpu": "kfp_pachyderm.kfp.cluster",
     "LocalPachyderm": "kfp_pachyderm.local.server",
+    "pfs_step": "kfp_pachyderm.steps.component",
+    "PfsStep": "kfp_pachyderm.steps.component",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -24,3 +24,6 @@ def test_quickstart_notebook_executes(tmp_path: Path, monkeypatch):
         for o in cell.outputs
     )
     assert "default/quickstart-model@" in outputs and "<- default/mnist@" in outputs
+    assert "words: 3 datum(s) ran, 0 carried over" in outputs
+    assert "words: 1 datum(s) ran, 2 carried over" in outputs
+    assert "default/report@" in outputs and "<- default/notes@" in outputs

@@ -103,6 +103,24 @@ def resolve(client: Client, ref: CommitRef) -> CommitRef:
     return ref.at(info.commit.id)
 
 
+def resolve_input(client: Client, ref: CommitRef) -> CommitRef:
+    """``ref`` pinned to a commit a step may read: finished and without an error. An errored
+    commit (a failed or interrupted step's output) is never silently used as an input."""
+    info = inspect_commit(client, ref)
+    pinned = ref if ref.commit else ref.at(info.commit.id)
+    if not is_finished(info):
+        raise KfpPachydermError(
+            f"input {pinned.with_path(None)} is still open: a step reads finished commits only "
+            "(finish it, or pass the commit of a finished run)"
+        )
+    if info.error:
+        raise KfpPachydermError(
+            f"input {pinned.with_path(None)} was finished with an error ({info.error}); pass a "
+            "commit without an error, e.g. an earlier one of the same branch"
+        )
+    return pinned
+
+
 def inspect_commit_set(client: Client, commit_id: str, wait: bool = False) -> list[pfs.CommitInfo]:
     """Every commit with global ID ``commit_id``; with ``wait``, once all have finished."""
     with rpc_errors(f"inspecting commit set {commit_id}"):
@@ -237,10 +255,11 @@ def reusable_result(
     if head is None:
         return None
     ref, done = head
-    same = (done.step, done.inputs, done.image, done.parameters) == (
+    same = (done.step, done.inputs, done.image, done.code, done.parameters) == (
         record.step,
         record.inputs,
         record.image,
+        record.code,
         record.parameters,
     )
     return ref if same else None

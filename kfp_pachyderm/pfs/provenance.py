@@ -38,6 +38,7 @@ class ProvenanceRecord:
     kfp_task_id: str = ""
     kfp_pipeline: str = ""
     image: str = ""
+    code: str = ""
     parameters: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -67,7 +67,7 @@ class _TreeDigest:
 
 class BytesChannel:
     """A gRPC channel to the SDK client's pachd for the RPCs that carry bulk data: file bytes,
-    and commit listings (parsed with :mod:`kfp_pachyderm.pfs.fastproto`)."""
+    and commit and file listings (parsed with :mod:`kfp_pachyderm.pfs.fastproto`)."""
 
     def __init__(self, client: Client, read_streams_on_caller: bool = False):
         """``read_streams_on_caller`` reads streamed responses on the calling thread instead of
@@ -116,6 +116,16 @@ class BytesChannel:
             response_deserializer=fast_class(pfs.CommitInfo).FromString,
         )
         return call(pfs.ListCommitRequest(repo=repo, all=True), metadata=self._metadata)
+
+    def glob_file(self, commit: pfs.Commit, pattern: str) -> Iterator:
+        """The files and directories of ``commit`` that ``pattern`` matches, parsed with the
+        fast FileInfo class."""
+        call = self._channel.unary_stream(
+            "/pfs_v2.API/GlobFile",
+            request_serializer=pfs.GlobFileRequest.SerializeToString,
+            response_deserializer=fast_class(pfs.FileInfo).FromString,
+        )
+        return call(pfs.GlobFileRequest(commit=commit, pattern=pattern), metadata=self._metadata)
 
     def inspect_commit(self, commit: pfs.Commit):
         """One commit, parsed with the fast CommitInfo class."""

@@ -1,0 +1,47 @@
+"""The body of every component made with ``pfs_step``: its inputs to commits, then the step."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.kfp.artifacts import commit_of, describe_commit
+from kfp_pachyderm.kfp.images import running_image
+from kfp_pachyderm.pfs.connection import connect
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.steps.run import StepDefinition, run_step
+from kfp_pachyderm.steps.signature import REF_SUFFIX
+
+
+def _input(namespace: dict[str, Any], name: str, step: str) -> CommitRef:
+    artifact, ref = namespace[name], namespace[name + REF_SUFFIX]
+    if (artifact is None) == (not ref):
+        raise KfpPachydermError(
+            f"{step} needs its input {name} as exactly one of a commit artifact ({name}=...) or "
+            f"a commit reference ({name}='repo@branch'); got "
+            f"{'both' if artifact is not None else 'neither'}"
+        )
+    return commit_of(artifact) if artifact is not None else CommitRef.parse(ref)
+
+
+def run(payload: str, namespace: dict[str, Any]) -> str:
+    """Run the step the component's ``payload`` defines on the component's inputs
+    (``namespace`` is its ``locals()``); describe the output commit and return its ID."""
+    fields = json.loads(payload)
+    step = StepDefinition(**{**fields, "inputs": tuple(fields["inputs"])})
+    inputs = {name: _input(namespace, name, step.name) for name in step.inputs}
+    names = {"commit", *step.inputs, *(n + REF_SUFFIX for n in step.inputs)}
+    parameters = {k: v for k, v in namespace.items() if k not in names and k != "run"}
+    run_id, task_id = kfp_ids()
+    record = ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id, image=running_image())
+    result = run_step(connect(), step, inputs, parameters, record)
+    describe_commit(
+        namespace["commit"],
+        result.ref,
+        datums_ran=len(result.ran),
+        datums_carried=len(result.carried),
+        reused=result.reused,
+    )
+    return result.ref.commit

@@ -1,0 +1,160 @@
+"""``pfs_step``: a plain Python function over directories becomes a KFP lightweight component
+whose inputs and output are Pachyderm commits.
+
+The component is an ordinary KFP Python component: its source, shipped in the compiled YAML as
+KFP ships any lightweight component, holds the user's function as text and calls the library,
+which pins the inputs, splits them into datums, runs the function per datum and writes one
+output commit (:mod:`kfp_pachyderm.steps.run`). Each input directory ``x`` of the function
+becomes two component inputs, ``x`` (a commit artifact) and ``x_ref`` (a commit reference);
+calling the step with ``x=<artifact>`` or ``x="repo@branch"`` picks the right one.
+
+Example:
+    >>> @pfs_step(output_repo="split", glob="/*")                       # doctest: +SKIP
+    ... def split(raw, out, test_fraction: float = 0.2):
+    ...     ...
+    >>> split(raw=data.outputs["commit"], test_fraction=0.1)            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import linecache
+import textwrap
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from kfp import dsl
+from kfp.dsl.pipeline_channel import PipelineArtifactChannel
+from kfp.dsl.python_component import PythonComponent
+
+from kfp_pachyderm.kfp.images import runtime_image
+from kfp_pachyderm.pfs.refs import CommitRef, check_pfs_name
+from kfp_pachyderm.steps.datums import check_glob
+from kfp_pachyderm.steps.run import StepDefinition
+from kfp_pachyderm.steps.signature import REF_SUFFIX, StepDefinitionError, read_signature
+
+BODY_MODULE = "kfp_pachyderm.bodies.pfs_step"
+
+
+class PfsStep(PythonComponent):
+    """The component ``pfs_step`` makes; the user's function stays available as
+    ``function``, and ``definition`` says how it runs."""
+
+    def __init__(self, component: PythonComponent, function: Callable, definition: StepDefinition):
+        super().__init__(component.component_spec, component.python_func)
+        self.function = function
+        self.definition = definition
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dsl.PipelineTask:
+        """A task of this step; an input given as a commit reference (a string, a pipeline
+        parameter or a :class:`CommitRef`) goes to its ``_ref`` input, an artifact to the
+        input itself."""
+        routed = {}
+        for key, value in kwargs.items():
+            if key in self.definition.inputs and not _is_artifact(value):
+                routed[key + REF_SUFFIX] = str(value) if isinstance(value, CommitRef) else value
+            else:
+                routed[key] = value
+        return super().__call__(*args, **routed)
+
+
+def _is_artifact(value: Any) -> bool:
+    return isinstance(value, PipelineArtifactChannel | dsl.Artifact)
+
+
+def _source_of(function: Callable) -> str:
+    lines = textwrap.dedent(inspect.getsource(function)).split("\n")
+    while lines and not lines[0].startswith(("def ", "async def ")):
+        lines.pop(0)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _component_source(definition: StepDefinition, parameters, doc: str) -> str:
+    required = [p for p in parameters if p.default is inspect.Parameter.empty]
+    optional = [p for p in parameters if p.default is not inspect.Parameter.empty]
+    lines = ["    commit: dsl.Output[dsl.Artifact],"]
+    lines += [f"    {p.name}: {p.type.__name__}," for p in required]
+    for name in definition.inputs:
+        lines.append(f"    {name}: dsl.Input[dsl.Artifact] = None,")
+        lines.append(f'    {name}{REF_SUFFIX}: str = "",')
+    lines += [f"    {p.name}: {p.type.__name__} = {p.default!r}," for p in optional]
+    payload = json.dumps(asdict(definition), sort_keys=True)
+    return (
+        f"def {definition.name}(\n"
+        + "\n".join(lines)
+        + "\n) -> str:\n"
+        + f"    {doc!r}\n"
+        + f"    from {BODY_MODULE} import run\n\n"
+        + f"    return run({payload!r}, locals())\n"
+    )
+
+
+def _define(source: str, name: str) -> Callable:
+    """Define the generated component function so that ``inspect.getsource`` finds its text
+    (KFP reads the source of the function it is given)."""
+    filename = f"<kfp-pachyderm step {name} {hash(source) & 0xFFFFFFFF:08x}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {"dsl": dsl}
+    exec(compile(source, filename, "exec", dont_inherit=True), namespace)
+    return namespace[name]
+
+
+def pfs_step(
+    output_repo: str,
+    glob: str | dict[str, str] = "/",
+    *,
+    output_branch: str = "master",
+    output: str = "out",
+    parallelism: int = 1,
+    incremental: bool = True,
+    image: str | None = None,
+) -> Callable[[Callable], PfsStep]:
+    """Turn a function over directories into a Pachyderm-native KFP component.
+
+    The function's parameters without a default are directories: the one named ``output``
+    receives the files it writes, each other one is an input commit. Parameters with a default
+    and a type (str, int, float, bool, list, dict) are KFP parameters. ``glob`` (one pattern
+    for every input, or one per input name) splits inputs into datums as Pachyderm does; the
+    function runs once per datum, in ``parallelism`` worker processes, and with
+    ``incremental`` only datums whose content changed since the last output run again. The
+    component runs on ``image`` (default: the runtime image of this library version).
+    """
+    check_pfs_name("output repo", output_repo)
+    check_pfs_name("output branch", output_branch)
+    if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
+        raise StepDefinitionError(f"invalid parallelism {parallelism!r}: a whole number >= 1")
+
+    def decorate(function: Callable) -> PfsStep:
+        signature = read_signature(function, output)
+        globs = glob if isinstance(glob, dict) else dict.fromkeys(signature.inputs, glob)
+        unknown = sorted(set(globs) - set(signature.inputs))
+        if unknown:
+            raise StepDefinitionError(
+                f"glob names {', '.join(unknown)}, which {function.__name__} does not take as an "
+                f"input directory (its inputs: {', '.join(signature.inputs)})"
+            )
+        for name, pattern in globs.items():
+            check_glob(name, pattern)
+        definition = StepDefinition(
+            name=function.__name__,
+            source=_source_of(function),
+            inputs=signature.inputs,
+            output=signature.output,
+            output_repo=output_repo,
+            output_branch=output_branch,
+            globs=globs,
+            parallelism=parallelism,
+            incremental=incremental,
+        )
+        doc = inspect.getdoc(function) or f"The {function.__name__} step."
+        source = _component_source(definition, signature.parameters, doc)
+        component = dsl.component(
+            _define(source, function.__name__),
+            base_image=image or runtime_image(),
+            install_kfp_package=False,
+        )
+        return PfsStep(component, function, definition)
+
+    return decorate

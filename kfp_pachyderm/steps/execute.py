@@ -1,0 +1,88 @@
+"""Running a step function once per datum, each in its own directories, serially or in a pool
+of worker processes.
+
+The function travels as source text (as KFP ships a lightweight component), so a worker
+process defines it afresh from that text and never inherits the parent's gRPC channels. Each
+datum sees only its own input files, at the paths they have in the commit (as under
+Pachyderm's ``/pfs/<input>``), and writes into an empty output directory of its own.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kfp_pachyderm.errors import KfpPachydermError
+
+
+@dataclass(frozen=True)
+class DatumWork:
+    """One datum's call: its directories and the parameters."""
+
+    datum_id: str
+    inputs: dict[str, str]
+    output: str
+    output_name: str
+    parameters: dict[str, Any]
+
+
+def define(source: str, name: str) -> Callable:
+    """The function ``name`` defined by ``source`` in a fresh namespace, as KFP runs a
+    lightweight component's source."""
+    namespace: dict[str, Any] = {"__name__": f"kfp_pachyderm_step_{name}"}
+    exec(compile(source, f"<step {name}>", "exec", dont_inherit=True), namespace)
+    return namespace[name]
+
+
+def _call(function: Callable, work: DatumWork) -> None:
+    try:
+        function(**work.inputs, **{work.output_name: work.output}, **work.parameters)
+    except Exception as err:
+        raise KfpPachydermError(
+            f"datum {work.datum_id} failed: {type(err).__name__}: {err}"
+        ) from err
+
+
+_WORKER_FUNCTION: Callable | None = None
+
+
+def _init_worker(source: str, name: str) -> None:
+    global _WORKER_FUNCTION
+    _WORKER_FUNCTION = define(source, name)
+
+
+def _run_in_worker(work: DatumWork) -> str:
+    _call(_WORKER_FUNCTION, work)
+    return work.datum_id
+
+
+def run_datums(source: str, name: str, works: list[DatumWork], parallelism: int = 1) -> None:
+    """Call the function on every datum; with ``parallelism`` > 1 in that many worker
+    processes. Raises on the first datum that fails, naming it."""
+    if parallelism <= 1 or len(works) <= 1:
+        function = define(source, name)
+        for work in works:
+            _call(function, work)
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = min(parallelism, len(works), os.cpu_count() or 1) or 1
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(source, name)
+    ) as pool:
+        for _ in pool.map(_run_in_worker, works):
+            pass
+
+
+def written_files(output: Path) -> list[str]:
+    """The files a datum wrote, as commit paths (``/a/b.txt``), in path order."""
+    found = []
+    for root, dirs, files in os.walk(output):
+        dirs.sort()
+        for file in sorted(files):
+            found.append("/" + (Path(root) / file).relative_to(output).as_posix())
+    return sorted(found)
