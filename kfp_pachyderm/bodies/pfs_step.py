@@ -11,7 +11,8 @@ from kfp_pachyderm.kfp.images import running_image
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids
 from kfp_pachyderm.pfs.refs import CommitRef
-from kfp_pachyderm.steps.run import StepDefinition, run_step
+from kfp_pachyderm.steps.definition import StepDefinition
+from kfp_pachyderm.steps.run import run_step
 from kfp_pachyderm.steps.signature import REF_SUFFIX
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import inspect
 import json
 import linecache
-import textwrap
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -30,10 +29,9 @@ from kfp.dsl.pipeline_channel import PipelineArtifactChannel
 from kfp.dsl.python_component import PythonComponent
 
 from kfp_pachyderm.kfp.images import runtime_image
-from kfp_pachyderm.pfs.refs import CommitRef, check_pfs_name
-from kfp_pachyderm.steps.datums import check_glob
-from kfp_pachyderm.steps.run import StepDefinition
-from kfp_pachyderm.steps.signature import REF_SUFFIX, StepDefinitionError, read_signature
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.steps.definition import StepDefinition, define_step
+from kfp_pachyderm.steps.signature import REF_SUFFIX
 
 BODY_MODULE = "kfp_pachyderm.bodies.pfs_step"
 
@@ -62,13 +60,6 @@ class PfsStep(PythonComponent):
 
 def _is_artifact(value: Any) -> bool:
     return isinstance(value, PipelineArtifactChannel | dsl.Artifact)
-
-
-def _source_of(function: Callable) -> str:
-    lines = textwrap.dedent(inspect.getsource(function)).split("\n")
-    while lines and not lines[0].startswith(("def ", "async def ")):
-        lines.pop(0)
-    return "\n".join(lines).rstrip() + "\n"
 
 
 def _component_source(definition: StepDefinition, parameters, doc: str) -> str:
@@ -121,32 +112,10 @@ def pfs_step(
     ``incremental`` only datums whose content changed since the last output run again. The
     component runs on ``image`` (default: the runtime image of this library version).
     """
-    check_pfs_name("output repo", output_repo)
-    check_pfs_name("output branch", output_branch)
-    if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
-        raise StepDefinitionError(f"invalid parallelism {parallelism!r}: a whole number >= 1")
 
     def decorate(function: Callable) -> PfsStep:
-        signature = read_signature(function, output)
-        globs = glob if isinstance(glob, dict) else dict.fromkeys(signature.inputs, glob)
-        unknown = sorted(set(globs) - set(signature.inputs))
-        if unknown:
-            raise StepDefinitionError(
-                f"glob names {', '.join(unknown)}, which {function.__name__} does not take as an "
-                f"input directory (its inputs: {', '.join(signature.inputs)})"
-            )
-        for name, pattern in globs.items():
-            check_glob(name, pattern)
-        definition = StepDefinition(
-            name=function.__name__,
-            source=_source_of(function),
-            inputs=signature.inputs,
-            output=signature.output,
-            output_repo=output_repo,
-            output_branch=output_branch,
-            globs=globs,
-            parallelism=parallelism,
-            incremental=incremental,
+        definition, signature = define_step(
+            function, output_repo, glob, output_branch, output, parallelism, incremental
         )
         doc = inspect.getdoc(function) or f"The {function.__name__} step."
         source = _component_source(definition, signature.parameters, doc)

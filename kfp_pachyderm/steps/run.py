@@ -20,12 +20,11 @@ Order of work, so that a failure leaves nothing half-made and a rerun does only 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pachyderm_sdk import Client
@@ -53,37 +52,10 @@ from kfp_pachyderm.steps.datums import (
     encode_index,
     matched_entries,
 )
+from kfp_pachyderm.steps.definition import StepDefinition
 from kfp_pachyderm.steps.execute import DatumWork, run_datums, written_files
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StepDefinition:
-    """A step as declared: the function's source and name, its directories, the output, how
-    inputs split into datums, and how datums run."""
-
-    name: str
-    source: str
-    inputs: tuple[str, ...]
-    output: str
-    output_repo: str
-    output_branch: str = "master"
-    globs: dict[str, str] = field(default_factory=dict)
-    parallelism: int = 1
-    incremental: bool = True
-
-    def glob_of(self, input_name: str) -> str:
-        """The glob of one input (``/`` when none was given for it)."""
-        return self.globs.get(input_name, "/")
-
-    @property
-    def code_digest(self) -> str:
-        """Changes when the function or how its inputs split into datums changes."""
-        text = json.dumps(
-            {"source": self.source, "output": self.output, "globs": self.globs}, sort_keys=True
-        )
-        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
