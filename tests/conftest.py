@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kfp import local
 from pachyderm_sdk import Client
 
 from kfp_pachyderm.local.server import LocalPachyderm
@@ -30,6 +31,17 @@ def server(tmp_path: Path):
 def client(server: LocalPachyderm) -> Client:
     """The real pachyderm_sdk client, connected over gRPC to ``server``."""
     return Client.from_pachd_address(server.address)
+
+
+@pytest.fixture
+def kfp_local(tmp_path: Path, monkeypatch):
+    """kfp.local in subprocess mode, with PACHD_ADDRESS pointing at a real local server."""
+    with LocalPachyderm(tmp_path / "pfs") as server:
+        monkeypatch.setenv("PACHD_ADDRESS", server.address)
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root")
+        )
+        yield Client.from_pachd_address(server.address)
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from kfp import components, dsl, local
+from kfp import components, dsl
 from pachyderm_sdk import Client
 
 from kfp_pachyderm.kfp.compile import (
@@ -16,7 +16,6 @@ from kfp_pachyderm.kfp.compile import (
     components_dir,
     pipelines_dir,
 )
-from kfp_pachyderm.local.server import LocalPachyderm
 from kfp_pachyderm.pfs.provenance import read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 
@@ -61,17 +60,6 @@ def test_every_component_has_a_readme_with_inputs_outputs_rbac_and_an_example():
         readme = (components_dir() / name / "README.md").read_text()
         for heading in ("## Inputs", "## Outputs", "## RBAC", "## Example"):
             assert heading in readme, f"{name}/README.md lacks {heading}"
-
-
-@pytest.fixture
-def kfp_local(tmp_path: Path, monkeypatch):
-    """kfp.local in subprocess mode, with PACHD_ADDRESS pointing at a real local server."""
-    with LocalPachyderm(tmp_path / "pfs") as server:
-        monkeypatch.setenv("PACHD_ADDRESS", server.address)
-        local.init(
-            runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root")
-        )
-        yield Client.from_pachd_address(server.address)
 
 
 def load(name: str):

@@ -11,13 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-from kfp import compiler, components, dsl, local
+from kfp import compiler, components, dsl
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm import (
     CommitRef,
-    LocalPachyderm,
     commit_data,
     inspect_commit,
     pfs_step,
@@ -69,17 +68,6 @@ def fragile(raw, out):
         (Path(out) / path.name).write_text("ok")
         if path.name == "bad.txt":
             raise ValueError("this datum is bad on purpose")
-
-
-@pytest.fixture
-def kfp_local(tmp_path: Path, monkeypatch):
-    """kfp.local in subprocess mode, with PACHD_ADDRESS pointing at a real local server."""
-    with LocalPachyderm(tmp_path / "pfs") as server:
-        monkeypatch.setenv("PACHD_ADDRESS", server.address)
-        local.init(
-            runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root")
-        )
-        yield Client.from_pachd_address(server.address)
 
 
 def put(client: Client, tmp_path: Path, repo: str, files: dict[str, str]) -> CommitRef:
