@@ -7,6 +7,7 @@ Each module defines one pipeline; its compiled YAML, for the KFP UI, sits beside
 """
 
 from kfp_pachyderm.pipelines.gpu_check import gpu_check
+from kfp_pachyderm.pipelines.issue_summarization import issue_summarization
 from kfp_pachyderm.pipelines.mnist_gpu import mnist_gpu
 from kfp_pachyderm.pipelines.mnist_tfjob import mnist_tfjob
 from kfp_pachyderm.pipelines.tf_distributed_sample import tf_distributed_sample
@@ -16,6 +17,14 @@ PIPELINES = {
     "mnist_gpu": mnist_gpu,
     "tf_distributed_sample": tf_distributed_sample,
     "gpu_check": gpu_check,
+    "issue_summarization": issue_summarization,
 }
 
-__all__ = ["PIPELINES", "gpu_check", "mnist_gpu", "mnist_tfjob", "tf_distributed_sample"]
+__all__ = [
+    "PIPELINES",
+    "gpu_check",
+    "issue_summarization",
+    "mnist_gpu",
+    "mnist_tfjob",
+    "tf_distributed_sample",
+]

@@ -9,11 +9,12 @@ _resolve_commit = load_component("resolve_commit")
 _finish_open_commits = load_component("finish_open_commits")
 
 
-def finish_on_exit(output_repo, token_secret) -> dsl.ExitHandler:
-    """An exit handler that finishes whatever commit of this run ``output_repo@master`` still
-    has open when the run ends."""
+def finish_on_exit(token_secret, *output_repos) -> dsl.ExitHandler:
+    """An exit handler that finishes whatever commit of this run each ``<repo>@master`` of
+    ``output_repos`` still has open when the run ends."""
+    branches = ",".join(f"{repo}@master" for repo in output_repos)
     cleanup = use_pachyderm(
-        _finish_open_commits(branches=f"{output_repo}@master").set_caching_options(False),
+        _finish_open_commits(branches=branches).set_caching_options(False),
         token_secret=token_secret,
     )
     return dsl.ExitHandler(cleanup, name="finish-open-commits")

@@ -26,7 +26,7 @@ def gpu_check(
         output_repo: where the report commit goes (devices.json, input-listing.txt).
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
-    with finish_on_exit(output_repo, token_secret):
+    with finish_on_exit(token_secret, output_repo):
         pinned = pinned_input(input_data, token_secret)
         with_gpu(
             use_pachyderm(

@@ -35,7 +35,7 @@ def mnist_gpu(
     The GPU request is fixed at compile time (one ``nvidia.com/gpu``); recompile with another
     ``with_gpu`` call for other accelerators or node selectors.
     """
-    with finish_on_exit(model_repo, token_secret):
+    with finish_on_exit(token_secret, model_repo):
         pinned = pinned_input(data, token_secret, commit_source)
         model = with_gpu(
             use_pachyderm(

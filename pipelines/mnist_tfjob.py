@@ -62,7 +62,7 @@ def mnist_tfjob(
         registry_secret: a ``docker-registry`` Secret with push credentials; optional.
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
-    with finish_on_exit(model_repo, token_secret):
+    with finish_on_exit(token_secret, model_repo):
         pinned = pinned_input(data, token_secret, commit_source)
         model = use_pachyderm(
             start_tfjob(

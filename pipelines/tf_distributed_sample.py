@@ -33,7 +33,7 @@ def tf_distributed_sample(
         runner: ``auto`` (Kubernetes in a cluster), ``kubernetes`` or ``local``.
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
-    with finish_on_exit(output_repo, token_secret):
+    with finish_on_exit(token_secret, output_repo):
         pinned = pinned_input(input_data, token_secret)
         use_pachyderm(
             start_tfjob(

@@ -30,6 +30,7 @@ LAYERS = {
     "kfp_pachyderm.tfjob": 4,
     "kfp_pachyderm.seldon": 4,
     "kfp_pachyderm.steps": 4,
+    "kfp_pachyderm.summarizer": 4,
     "kfp_pachyderm.trainer": 5,
     "kfp_pachyderm.bodies": 6,
     "kfp_pachyderm.components": 7,

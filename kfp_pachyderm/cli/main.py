@@ -83,13 +83,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from kfp_pachyderm.cli.watch import kfp_submitter, watch
+    from kfp_pachyderm.cli.watch import kfp_submitter, local_submitter, watch
     from kfp_pachyderm.pfs.connection import connect
     from kfp_pachyderm.pfs.refs import CommitRef
 
     params = _parse_params(args.param)
-    submit = kfp_submitter(args.host, args.pipeline, args.experiment, params)
-    watch(connect(args.address), CommitRef.parse(args.branch), args.pipeline, submit)
+    branch = CommitRef.parse(args.branch)
+    if args.host:
+        submit = kfp_submitter(args.host, args.pipeline, args.experiment, params)
+        watch(connect(args.address), branch, args.pipeline, submit, args.max_runs)
+        return 0
+    from kfp_pachyderm.cli.run_local import local_session, pipeline_named
+    from kfp_pachyderm.pfs.commits import ensure_repo
+
+    pipeline_named(args.pipeline)
+    with local_session(args.data_dir, args.port) as server:
+        client = connect(server.address)
+        ensure_repo(client, branch)  # a new server: the repo to commit to
+        print(f"watching {branch.branch_ref()}: commit to it at {server.address}", flush=True)
+        submit = local_submitter(args.pipeline, server, params)
+        watch(client, branch, args.pipeline, submit, args.max_runs)
     return 0
 
 
@@ -143,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run a pipeline locally (--local) or on a KFP cluster (--host)",
-        description="Run PIPELINE (mnist_tfjob, mnist_gpu, tf_distributed_sample, gpu_check). "
+        description="Run PIPELINE (mnist_tfjob, mnist_gpu, tf_distributed_sample, gpu_check, "
+        "issue_summarization). "
         "With --local: start the local Pachyderm server and S3 gateway, seed the demo data, run "
         "the pipeline with kfp.local and print the result's provenance. With --host: submit it "
         "with kfp.Client and follow the run to its end (exit 1 if it fails).",
@@ -161,15 +175,30 @@ def build_parser() -> argparse.ArgumentParser:
     watch = commands.add_parser(
         "watch",
         help="submit one pipeline run per new commit on a branch",
-        description="Subscribe to REPO@BRANCH and submit PIPELINE to the KFP cluster at --host "
-        "once for every finished commit, with its data parameter pinned to that commit. Marks "
-        "each commit in Pachyderm first, so a restarted watcher never submits a commit twice.",
+        description="Subscribe to REPO@BRANCH and run PIPELINE once for every finished commit, "
+        "with its data parameter pinned to that commit: on the KFP cluster at --host, or here "
+        "with --local (kfp.local on the local Pachyderm server, which the watcher starts and "
+        "whose address it prints). Marks each commit in Pachyderm first, so a restarted "
+        "watcher never runs a commit twice.",
     )
     watch.add_argument("branch", help="the data branch, e.g. mnist@master")
     watch.add_argument("--pipeline", required=True, help="the pipeline to run")
-    watch.add_argument("--host", required=True, help="the KFP API endpoint")
+    where = watch.add_mutually_exclusive_group(required=True)
+    where.add_argument("--host", help="the KFP API endpoint: submit each run there")
+    where.add_argument(
+        "--local", action="store_true", help="run each here with kfp.local, on the local server"
+    )
     _add_submission_options(watch)
-    watch.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
+    watch.add_argument("--address", help="pachd address (--host; default: PACHD_ADDRESS etc.)")
+    watch.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
+    )
+    watch.add_argument(
+        "--port", type=int, default=0, help="the local server's gRPC port (--local; 0: any free)"
+    )
+    watch.add_argument(
+        "--max-runs", type=int, default=None, help="stop after this many runs (default: never)"
+    )
     watch.set_defaults(run=_watch)
 
     trace = commands.add_parser(

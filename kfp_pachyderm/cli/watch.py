@@ -71,6 +71,25 @@ def watch(
     return submitted
 
 
+def local_submitter(pipeline: str, server, params: dict[str, str]) -> Callable[[CommitRef], str]:
+    """A ``submit`` for :func:`watch` that runs ``pipeline`` here, with kfp.local against the
+    local ``server``, with its data parameter pinned to the new commit."""
+    from kfp_pachyderm.cli.run_local import DEMO_INPUTS, run_once
+
+    data_param = DEMO_INPUTS[pipeline][0]
+
+    def submit(commit: CommitRef) -> str:
+        try:
+            run_id, _ = run_once(pipeline, server, {**params, data_param: str(commit)})
+        except Exception as err:  # a failed run is that commit's result; the watch goes on
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            print(f"{commit}: the run of {pipeline} failed: {message}", flush=True)
+            return f"failed: {message}"[:200]
+        return run_id
+
+    return submit
+
+
 def kfp_submitter(host: str, pipeline: str, experiment: str, params: dict[str, str]):
     """A ``submit`` for :func:`watch` that starts ``pipeline`` on a KFP cluster with its data
     parameter pinned to the new commit."""

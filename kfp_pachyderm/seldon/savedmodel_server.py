@@ -51,8 +51,9 @@ class SavedModelServer:
     """A SavedModel behind Seldon's Python wrapper contract (``load``, ``predict``,
     ``init_metadata``, ``health_status``, ``tags``).
 
-    The served signature must take one tensor; a request's array is cast to its dtype, and
-    flattened rows (e.g. 784 values for a 28x28 input) are reshaped to it. With several
+    The served signature must take one tensor; a request's array is cast to its dtype (text
+    for a string input), and flattened rows (e.g. 784 values for a 28x28 input) are reshaped
+    to it; string outputs come back as text. With several
     outputs, ``output`` picks one (default: the only one, else the first by name).
     """
 
@@ -136,11 +137,14 @@ class SavedModelServer:
         if self._signature is None:
             self.load()
         outputs = self._signature(**{self._input_name: tf.constant(self._batch(X))})
-        if self.output:
-            if self.output not in outputs:
-                raise KeyError(f"output {self.output!r} is not among {', '.join(sorted(outputs))}")
-            return outputs[self.output].numpy()
-        return outputs[sorted(outputs)[0]].numpy()
+        if self.output and self.output not in outputs:
+            raise KeyError(f"output {self.output!r} is not among {', '.join(sorted(outputs))}")
+        result = outputs[self.output or sorted(outputs)[0]].numpy()
+        if result.dtype == object:  # tf.string: bytes, which JSON cannot carry; text it is
+            return np.array([v.decode("utf-8", "replace") for v in result.ravel()]).reshape(
+                result.shape
+            )
+        return result
 
     def init_metadata(self) -> dict:
         """Seldon's model metadata (``/api/v1.0/metadata``): the model commit is the version."""

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -73,6 +73,13 @@ def tf_config(spec: TFJobSpec, ports: dict[tuple[str, int], int], task: tuple[st
     }
     config = {"cluster": cluster, "task": {"type": task[0].lower(), "index": task[1]}}
     return json.dumps({**config, "environment": "cloud"})
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    """Signal a replica's process group; one that has just exited (and been reaped by its
+    output pump) is already stopped."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
 
 
 class LocalTFJobExecutor:
@@ -154,7 +161,7 @@ class LocalTFJobExecutor:
     def _stop_all(self) -> None:
         for replica in self._replicas:
             if replica.process and replica.process.poll() is None:
-                os.killpg(replica.process.pid, signal.SIGTERM)
+                _signal_group(replica.process, signal.SIGTERM)
         deadline = self.clock() + STOP_GRACE_S
         for replica in self._replicas:
             if replica.process is None:
@@ -162,7 +169,7 @@ class LocalTFJobExecutor:
             try:
                 replica.process.wait(timeout=max(0.0, deadline - self.clock()))
             except subprocess.TimeoutExpired:
-                os.killpg(replica.process.pid, signal.SIGKILL)
+                _signal_group(replica.process, signal.SIGKILL)
                 replica.process.wait()
 
     def run(self, spec: TFJobSpec, timeout_s: float, delete_after: bool = True) -> TFJobOutcome:

@@ -1,0 +1,118 @@
+"""issue_summarization: Pachyderm's seed 004 on KFP. GitHub issues are split, pre-processed,
+used to train a model that writes an issue's title from its body, and the model is built into
+a Seldon serving image tagged with its commit ID; every stage writes its own repo, so the image
+traces back through build, train, pre_process and split to the raw data commit."""
+
+from kfp import dsl
+from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input
+
+from kfp_pachyderm.kfp.cluster import use_pachyderm, use_registry_credentials
+from kfp_pachyderm.kfp.compile import load_component
+from kfp_pachyderm.kfp.images import image
+from kfp_pachyderm.steps.component import pfs_step
+
+inspect_provenance = load_component("inspect_provenance")
+build_seldon_image = load_component("build_seldon_image")
+
+STAGE_REPOS = ("split", "pre_process", "train", "build")
+
+
+@pfs_step(output_repo="split", glob="/*")
+def split(raw, out, seed: int = 42, test_fraction: float = 0.1):
+    """Split each CSV of issues into train/ and test/ rows, the same way for the same seed."""
+    from pathlib import Path
+
+    from kfp_pachyderm.summarizer.stages import split_issues
+
+    split_issues(Path(raw), Path(out), seed, test_fraction)
+
+
+@pfs_step(output_repo="pre_process", glob="/*/*")
+def pre_process(split, out):
+    """Clean the titles and bodies of each split file."""
+    from pathlib import Path
+
+    from kfp_pachyderm.summarizer.stages import pre_process_issues
+
+    pre_process_issues(Path(split), Path(out))
+
+
+@pfs_step(output_repo="train", image=image("kfp-pachyderm-trainer-gpu"))
+def train(pre_process, out, epochs: int = 2, batch_size: int = 64):
+    """Fit the vocabularies on the training split and train the title writer; on a GPU with
+    mixed precision and XLA, as the train component does."""
+    from pathlib import Path
+
+    from kfp_pachyderm.kfp.pod import in_kubernetes_pod
+    from kfp_pachyderm.summarizer.stages import train_title_writer
+    from kfp_pachyderm.trainer.device import prepare
+
+    prepare(in_kubernetes_pod())
+    train_title_writer(Path(pre_process), Path(out), epochs, batch_size)
+
+
+@dsl.pipeline(
+    name="issue-summarization",
+    description="Seed 004: split GitHub issues, pre-process them, train a model that writes an "
+    "issue's title from its body, and build its Seldon serving image tagged with the model's "
+    "commit ID; retrain on every new data commit (kfp-pachyderm watch).",
+)
+def issue_summarization(
+    data: str = "raw_data@master",
+    source: str = "",
+    seed: int = 42,
+    test_fraction: float = 0.1,
+    epochs: int = 10,
+    batch_size: int = 64,
+    serving_image: str = "",
+    push_image: bool = False,
+    base_image: str = "",
+    registry_secret: str = "registry-credentials",
+    token_secret: str = "pachd-token",
+):
+    """Train the issue summarizer on ``data``; the model commit lands on ``train@master``.
+
+    Args:
+        data: the raw data branch (``repo@branch``): CSVs of issues with the columns
+            issue_url, issue_title, body; its head is pinned once, uncached.
+        source: a CSV (or folder of CSVs) to commit to ``data`` first, as a path, http(s)
+            URL or s3:// URL; empty to use what ``data`` holds.
+        seed: the seed of the train/test split.
+        test_fraction: the share of issues held out for testing.
+        epochs: training epochs.
+        batch_size: training batch size.
+        serving_image: the Seldon image repository (``registry/path``, no tag); the image is
+            pushed as ``<serving_image>:<model commit ID>``.
+        push_image: build and push the image; otherwise only its build context is committed
+            (to ``build``).
+        base_image: the Seldon base image (images/seldon); empty for this version's default.
+        registry_secret: a ``docker-registry`` Secret with push credentials; optional.
+        token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
+    """
+    with finish_on_exit(token_secret, *STAGE_REPOS):
+        raw = pinned_input(data, token_secret, source)
+        parts = use_pachyderm(
+            split(raw=raw.outputs["commit"], seed=seed, test_fraction=test_fraction),
+            token_secret=token_secret,
+        )
+        cleaned = use_pachyderm(
+            pre_process(split=parts.outputs["commit"]), token_secret=token_secret
+        )
+        model = use_pachyderm(
+            train(pre_process=cleaned.outputs["commit"], epochs=epochs, batch_size=batch_size),
+            token_secret=token_secret,
+        )
+        use_pachyderm(inspect_provenance(commit=model.outputs["commit"]), token_secret=token_secret)
+        use_registry_credentials(
+            use_pachyderm(
+                build_seldon_image(
+                    input_commit=model.outputs["commit"],
+                    image=serving_image,
+                    build_image=push_image,
+                    base_image=base_image,
+                    builds_repo="build",
+                ),
+                token_secret=token_secret,
+            ),
+            registry_secret,
+        )
