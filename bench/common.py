@@ -41,7 +41,7 @@ def start_server(data_dir: Path, s3: bool = False) -> tuple[subprocess.Popen, st
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "kfp_pachyderm.cli", "local", "serve"]
     command += ["--port", str(grpc_port), "--data-dir", str(data_dir)]
-    command += ["--address-file", str(address_file)]
+    command += ["--address-file", str(address_file), "--create"]
     if s3_port:
         command += ["--s3-port", str(s3_port)]
     proc = subprocess.Popen(

@@ -17,3 +17,12 @@ class ConnectionSettingsError(KfpPachydermError):
 
 class NotFoundError(KfpPachydermError, LookupError):
     """A repo, branch, commit or path that does not exist."""
+
+
+class RunFailed(Exception):
+    """A pipeline run that started and failed (exit code 1): the message is the failing
+    step's own error."""
+
+
+class RunCancelled(RunFailed):
+    """A run stopped by SIGINT or SIGTERM (exit code 130); its open commits were finished."""

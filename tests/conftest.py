@@ -107,6 +107,7 @@ class ServerProcess:
                 str(self.data_dir),
                 "--address-file",
                 str(address_file),
+                "--create",
             ],
             env=self.env,
             stdout=subprocess.PIPE,

@@ -47,4 +47,4 @@ def test_local_serve_prints_its_address_and_serves(server_process):
 
 def test_bad_usage_exits_2(tmp_path: Path):
     result = subprocess.run([*CLI, "local", "serve", "--port", "x"], capture_output=True, text=True)
-    assert result.returncode == 2 and "invalid int value: 'x'" in result.stderr
+    assert result.returncode == 2 and "'x' is not a port number (0 to 65535)" in result.stderr

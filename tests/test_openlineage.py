@@ -118,6 +118,7 @@ def test_a_broken_event_fails_the_schema():
 def test_emit_to_a_file_and_to_http(client: Client, tmp_path: Path, monkeypatch):
     graph, _, _ = make_graph(client)
     events = run_events(graph, kfp_host="kfp", pachd="local")
+    (tmp_path / "ol").mkdir()
     emit(events, str(tmp_path / "ol" / "events.jsonl"))
     lines = (tmp_path / "ol" / "events.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [

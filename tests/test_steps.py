@@ -199,8 +199,12 @@ def test_a_failing_datum_finishes_the_commit_with_the_error_and_nothing_in_it(
         file=CommitRef("fragile", commit=failed.commit.id, path="/").pfs_file()
     )
     assert [f.file.path for f in listed if f.file_type == pfs.FileType.FILE] == []
-    with pytest.raises(KfpPachydermError, match="finished with an error"):
-        run(client, shout, {"raw": CommitRef("fragile", commit=failed.commit.id)})
+    with pytest.raises(
+        KfpPachydermError, match=f"at commit {failed.commit.id}, which was finished"
+    ):
+        run(client, shout, {"raw": CommitRef("fragile", branch="master")})
+    on_purpose = run(client, shout, {"raw": CommitRef("fragile", commit=failed.commit.id)})
+    assert contents(client, on_purpose.ref, tmp_path) == {}
 
 
 def test_a_glob_that_matches_nothing_gives_an_empty_commit_and_says_so(

@@ -16,7 +16,7 @@ from kfp import dsl
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kfp.artifacts import commit_of
 from kfp_pachyderm.kfp.images import running_image
-from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids, local_run_extra
 from kfp_pachyderm.pfs.refs import CommitRef
 
 T = TypeVar("T", int, str)
@@ -51,6 +51,11 @@ def input_commit(artifact: dsl.Artifact | None, ref: str, component: str) -> Com
 
 
 def step_record(kfp_run_id: str, kfp_task_id: str, **fields: Any) -> ProvenanceRecord:
-    """The provenance record of this step: its KFP run and task and the image it runs in."""
+    """The provenance record of this step: its KFP run and task, the image it runs in, and
+    for a local run the process that runs it."""
     run_id, task_id = kfp_ids(kfp_run_id, kfp_task_id)
-    return ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id, image=running_image(), **fields)
+    record = ProvenanceRecord(
+        kfp_run_id=run_id, kfp_task_id=task_id, image=running_image(), **fields
+    )
+    record.extra = {**local_run_extra(), **record.extra}
+    return record

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kfp_pachyderm.bodies.common import step_record
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kfp.artifacts import commit_of, describe_commit
-from kfp_pachyderm.kfp.images import running_image
 from kfp_pachyderm.pfs.connection import connect
-from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.steps.definition import StepDefinition
 from kfp_pachyderm.steps.run import run_step
@@ -35,8 +34,7 @@ def run(payload: str, namespace: dict[str, Any]) -> str:
     inputs = {name: _input(namespace, name, step.name) for name in step.inputs}
     names = {"commit", *step.inputs, *(n + REF_SUFFIX for n in step.inputs)}
     parameters = {k: v for k, v in namespace.items() if k not in names and k != "run"}
-    run_id, task_id = kfp_ids()
-    record = ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id, image=running_image())
+    record = step_record("", "")
     result = run_step(connect(), step, inputs, parameters, record)
     describe_commit(
         namespace["commit"],

@@ -9,7 +9,7 @@ from kfp import dsl
 from kfp_pachyderm.bodies.common import ComponentInputs
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kfp.artifacts import describe_commit
-from kfp_pachyderm.pfs.commits import resolve
+from kfp_pachyderm.pfs.commits import resolve_input
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.ingest import commit_data
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids
@@ -39,7 +39,9 @@ def run(inputs: ResolveCommitInputs) -> str:
         run_id, task_id = kfp_ids(inputs.kfp_run_id, inputs.kfp_task_id)
         record = ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id)
         commit_data(client, inputs.commit_source, target, target.path or "/", "", True, record)
-    pinned = resolve(client, target if target.commit else target.on(target.branch or "master"))
+    pinned = resolve_input(
+        client, target if target.commit else target.on(target.branch or "master")
+    )
     describe_commit(inputs.commit, pinned)
     print(f"{inputs.ref} is {pinned}")
     return pinned.commit

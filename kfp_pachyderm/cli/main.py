@@ -12,10 +12,22 @@ import signal
 import sys
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.cli.pfs_commands import add_pfs_commands
+from kfp_pachyderm.errors import KfpPachydermError, RunCancelled, RunFailed
 
 DEFAULT_DATA_DIR = Path(os.environ.get("KFP_PACHYDERM_HOME", "~/.kfp-pachyderm")).expanduser()
 LOCAL_TOKEN_ENV = "KFP_PACHYDERM_LOCAL_TOKEN"
+
+
+def port_number(text: str) -> int:
+    """A TCP port for argparse: 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range: 0 to 65535")
+    return port
 
 
 def _local_serve(args: argparse.Namespace) -> int:
@@ -23,7 +35,22 @@ def _local_serve(args: argparse.Namespace) -> int:
 
     token = os.environ.get(LOCAL_TOKEN_ENV) or None
     if args.token_file:
-        token = Path(args.token_file).read_text().strip()
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as err:
+            raise KfpPachydermError(
+                f"cannot read --token-file {args.token_file}: {err.strerror}"
+            ) from None
+        if not token:
+            raise KfpPachydermError(
+                f"--token-file {args.token_file} is empty: put the token in it, or leave the "
+                "option out to run without a token check"
+            )
+    if not (args.data_dir.is_dir() or args.create):
+        raise KfpPachydermError(
+            f"no local Pachyderm data at {args.data_dir}: pass the --data-dir of an earlier run "
+            "(run --local keeps it in <data dir>/pfs), or --create to start an empty one"
+        )
     server = LocalPachyderm(
         args.data_dir, port=args.port, host=args.host, token=token, s3_port=args.s3_port
     )
@@ -48,8 +75,12 @@ def _trace(args: argparse.Namespace) -> int:
     import json
 
     from kfp_pachyderm.lineage.trace import trace
+    from kfp_pachyderm.oci.reference import is_image_reference
     from kfp_pachyderm.pfs.connection import connect
+    from kfp_pachyderm.pfs.refs import CommitRef
 
+    if not is_image_reference(args.ref):
+        CommitRef.parse(args.ref)  # a malformed reference fails before any connection
     client = connect(args.address)
     graph = trace(client, args.ref)
     print(json.dumps(graph.to_json(), indent=2) if args.json else graph.to_text())
@@ -60,26 +91,23 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_params(pairs: list[str]) -> dict[str, str]:
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise KfpPachydermError(f"invalid --param {pair!r}: expected key=value")
-        params[key] = value
-    return params
+def _arguments(args: argparse.Namespace) -> dict:
+    from kfp_pachyderm.cli.params import parse_pairs, pipeline_arguments
+    from kfp_pachyderm.cli.run_local import pipeline_named
+
+    return pipeline_arguments(args.pipeline, pipeline_named(args.pipeline), parse_pairs(args.param))
 
 
 def _run(args: argparse.Namespace) -> int:
-    params = _parse_params(args.param)
+    arguments = _arguments(args)
     if args.local:
         from kfp_pachyderm.cli.run_local import run_local
 
-        run_local(args.pipeline, args.data_dir, params)
+        run_local(args.pipeline, args.data_dir, arguments, args.verbose)
         return 0
     from kfp_pachyderm.cli.run_remote import submit_and_follow
 
-    return 0 if submit_and_follow(args.pipeline, args.host, args.experiment, params) else 1
+    return 0 if submit_and_follow(args.pipeline, args.host, args.experiment, arguments) else 1
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -87,22 +115,43 @@ def _watch(args: argparse.Namespace) -> int:
     from kfp_pachyderm.pfs.connection import connect
     from kfp_pachyderm.pfs.refs import CommitRef
 
-    params = _parse_params(args.param)
+    params = _arguments(args)
     branch = CommitRef.parse(args.branch)
     if args.host:
         submit = kfp_submitter(args.host, args.pipeline, args.experiment, params)
         watch(connect(args.address), branch, args.pipeline, submit, args.max_runs)
         return 0
-    from kfp_pachyderm.cli.run_local import local_session, pipeline_named
+    from kfp_pachyderm.cli.run_local import local_session
     from kfp_pachyderm.pfs.commits import ensure_repo
 
-    pipeline_named(args.pipeline)
     with local_session(args.data_dir, args.port) as server:
         client = connect(server.address)
         ensure_repo(client, branch)  # a new server: the repo to commit to
         print(f"watching {branch.branch_ref()}: commit to it at {server.address}", flush=True)
         submit = local_submitter(args.pipeline, server, params)
         watch(client, branch, args.pipeline, submit, args.max_runs)
+    return 0
+
+
+def _finish_open(args: argparse.Namespace) -> int:
+    from kfp_pachyderm.pfs.commits import finish_abandoned, open_head
+    from kfp_pachyderm.pfs.connection import connect
+    from kfp_pachyderm.pfs.refs import CommitRef
+
+    branch = CommitRef.parse(args.branch).branch_ref()
+    client = connect(args.address)
+    head = open_head(client, branch)
+    if head is None:
+        print(f"{branch} has no open commit written by kfp-pachyderm; nothing to finish")
+        return 0
+    info, record = head
+    if record.kfp_run_id != args.run_id:
+        raise KfpPachydermError(
+            f"the open commit {info.commit.id} on {branch} was opened by run "
+            f"{record.kfp_run_id or '(none)'}, not --run {args.run_id}; pass that run's ID"
+        )
+    finish_abandoned(client, branch, args.run_id)
+    print(f"finished {branch.repo}@{info.commit.id} with an error: run {args.run_id} is over")
     return 0
 
 
@@ -131,7 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kfp-pachyderm",
         description="Kubeflow Pipelines components whose artifacts are Pachyderm commits.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug messages; stream every step's log"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     commands = parser.add_subparsers(dest="command", required=True)
 
     local = commands.add_parser("local", help="the embedded local Pachyderm server")
@@ -143,8 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"for the real pachyderm_sdk client. A token in ${LOCAL_TOKEN_ENV} or --token-file "
         "turns on the token check.",
     )
-    serve.add_argument("--port", type=int, default=30650, help="gRPC port (0: any free port)")
-    serve.add_argument("--s3-port", type=int, default=None, help="S3 gateway port")
+    serve.add_argument("--port", type=port_number, default=30650, help="gRPC port (0: any free)")
+    serve.add_argument("--s3-port", type=port_number, default=None, help="S3 gateway port")
+    serve.add_argument(
+        "--create", action="store_true", help="start an empty store when --data-dir has none"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind")
     serve.add_argument(
         "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "pfs", help="where data is kept"
@@ -194,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
     )
     watch.add_argument(
-        "--port", type=int, default=0, help="the local server's gRPC port (--local; 0: any free)"
+        "--port", type=port_number, default=0, help="the local server's gRPC port (--local)"
     )
     watch.add_argument(
         "--max-runs", type=int, default=None, help="stop after this many runs (default: never)"
@@ -242,11 +297,29 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of the repository",
     )
     compile_.set_defaults(run=_compile)
+
+    finish = commands.add_parser(
+        "finish-open",
+        help="finish the commit a run that is over left open on a branch",
+        description="A step killed before it could finish its output commit (kill -9, a KFP "
+        "run terminated before its exit handler ran) leaves the branch's head open, and the "
+        "next write there stops with this command in its message. Finish that commit with an "
+        "error, after checking that run --run opened it.",
+    )
+    finish.add_argument("branch", help="the branch, e.g. model@master")
+    finish.add_argument(
+        "--run", dest="run_id", required=True, help="the ID of the run that opened it"
+    )
+    finish.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
+    finish.set_defaults(run=_finish_open)
+    add_pfs_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``kfp-pachyderm`` command."""
+    """Entry point of the ``kfp-pachyderm`` command: exit code 0 on success, 1 when a run
+    failed (its failing step's own error last), 2 for bad usage or input (one line), 130 when
+    cancelled; ``--debug`` shows the traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -254,10 +327,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.run(args)
-    except KfpPachydermError as err:
-        print(f"kfp-pachyderm: error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:
+        if args.debug:
+            raise
+        code, kind = _exit_code(err)
+        text = " ".join(str(err).split()) or type(err).__name__
+        print(f"kfp-pachyderm: {kind}: {text}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("kfp-pachyderm: cancelled", file=sys.stderr)
+        return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _exit_code(err: Exception) -> tuple[int, str]:
+    if isinstance(err, RunCancelled):
+        return 130, "cancelled"
+    if isinstance(err, RunFailed):
+        return 1, "failed"
+    if isinstance(err, KfpPachydermError | OSError):
+        return 2, "error"
+    return 1, f"failed ({type(err).__name__}; --debug shows where)"

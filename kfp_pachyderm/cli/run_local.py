@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.cli.step_log import plain, step_lines
+from kfp_pachyderm.errors import KfpPachydermError, NotFoundError, RunCancelled, RunFailed
 from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
 from kfp_pachyderm.pfs.commits import inspect_commit
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.ingest import commit_data
-from kfp_pachyderm.pfs.provenance import RUN_ID_ENV, read_provenance
+from kfp_pachyderm.pfs.provenance import LOCAL_RUN_PID_ENV, RUN_ID_ENV, read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.transfer import read_tree
 
@@ -58,23 +61,12 @@ def _seed(client, ref: CommitRef, kind: str, scratch: Path) -> None:
     print(f"demo data {'already in' if result.reused else 'committed to'} {result.ref}")
 
 
-def _arguments(pipeline, overrides: dict[str, str], server: LocalPachyderm) -> dict:
+def _local_arguments(pipeline, arguments: dict, server: LocalPachyderm) -> dict:
+    """The validated ``arguments`` over the local defaults (local runner, one worker, no token
+    Secret, this server's S3 gateway), for the parameters ``pipeline`` takes."""
     accepted = inspect.signature(pipeline.pipeline_func).parameters
-    arguments = {**LOCAL_ARGUMENTS, "s3_endpoint": server.s3_endpoint}
-    unknown = sorted(set(overrides) - set(accepted))
-    if unknown:
-        raise KfpPachydermError(
-            f"unknown parameter {unknown[0]!r} for this pipeline: one of {', '.join(accepted)}"
-        )
-    arguments.update(overrides)
-    return {k: _typed(accepted[k], v) for k, v in arguments.items() if k in accepted}
-
-
-def _typed(parameter: inspect.Parameter, value):
-    kind = type(parameter.default) if parameter.default is not inspect.Parameter.empty else str
-    if isinstance(value, str) and kind is int:
-        return int(value)
-    return value
+    merged = {**LOCAL_ARGUMENTS, "s3_endpoint": server.s3_endpoint, **arguments}
+    return {key: value for key, value in merged.items() if key in accepted}
 
 
 def _predict(client, model: CommitRef, data: CommitRef, scratch: Path) -> None:
@@ -152,16 +144,34 @@ def _check_issues_source(source: str) -> None:
 
 
 @contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """``values`` in this process's environment (which the steps inherit) while the block
+    runs; what was there before comes back afterwards."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
 def local_session(data_dir: Path, port: int = 0) -> Iterator[LocalPachyderm]:
     """The local Pachyderm server (and S3 gateway) on ``data_dir``, with ``kfp.local`` set up
     to run pipelines against it, for as long as the block runs."""
     from kfp import local
 
     data_dir = Path(data_dir)
-    with LocalPachyderm(data_dir / "pfs", port=port, s3_port=0) as server:
+    with (
+        LocalPachyderm(data_dir / "pfs", port=port, s3_port=0) as server,
+        _environment(PACHD_ADDRESS=server.address),
+    ):
         print(f"local Pachyderm server (development default, not pachd) at {server.address}")
         print(f"S3 gateway at {server.s3_endpoint}")
-        os.environ["PACHD_ADDRESS"] = server.address
         local.init(
             runner=local.SubprocessRunner(use_venv=False),
             pipeline_root=str(data_dir / "kfp"),
@@ -179,15 +189,91 @@ def pipeline_named(name: str):
     return PIPELINES[name]
 
 
-def run_once(name: str, server: LocalPachyderm, overrides: dict[str, str]) -> tuple[str, CommitRef]:
+@contextmanager
+def _cancellable(client, run_id: str) -> Iterator[None]:
+    """While the run is in progress, SIGINT and SIGTERM stop it; either way, every commit the
+    run left open is finished with an error, so nothing blocks the next run."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise RunCancelled(f"run {run_id} cancelled by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except BaseException as err:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        finished = finish_run_commits(client, run_id)
+        if finished:
+            print(f"finished {len(finished)} commit(s) the run left open: {', '.join(finished)}")
+        if isinstance(err, KeyboardInterrupt):
+            raise RunCancelled(f"run {run_id} cancelled by SIGINT") from None
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def finish_run_commits(client, run_id: str) -> list[str]:
+    """Finish, with an error, the head of every repo's ``master`` that run ``run_id`` opened
+    and left open; return them."""
+    from kfp_pachyderm.pfs.commits import finish_abandoned
+
+    finished = []
+    for info in client.pfs.list_repo():
+        branch = CommitRef(info.repo.name, branch="master", project=info.repo.project.name)
+        if finish_abandoned(client, branch, run_id):
+            finished.append(f"{branch.repo}@master")
+    return finished
+
+
+def _failure_of(client, run_id: str) -> str:
+    """The error of the step of run ``run_id`` that failed, from the commit it finished."""
+    for info in client.pfs.list_repo():
+        branch = CommitRef(info.repo.name, branch="master", project=info.repo.project.name)
+        try:
+            head = inspect_commit(client, branch)
+        except NotFoundError:
+            continue
+        record = read_provenance(head)
+        if head.error and record is not None and record.kfp_run_id == run_id:
+            return f"step {record.step or branch.repo} failed: {head.error}"
+    return ""
+
+
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception|Failed)): (.+)$")
+
+
+def _failure_in_log(log_path: Path) -> str:
+    """The last exception a step raised, from the run's log (for a step that failed before
+    it opened a commit)."""
+    if not log_path.is_file():
+        return ""
+    found = ""
+    for line in log_path.read_text(errors="replace").splitlines():
+        if match := _EXCEPTION_LINE.match(plain(line)):
+            found = f"{match.group(1)}: {match.group(2)}"
+    return found
+
+
+def run_once(
+    name: str, server: LocalPachyderm, arguments: dict, verbose: bool = False
+) -> tuple[str, CommitRef]:
     """One run of pipeline ``name`` in a :func:`local_session`; return its run ID and the
-    commit it produced (after printing that commit's provenance)."""
+    commit it produced (after printing that commit's provenance). SIGINT or SIGTERM cancels
+    the run and finishes its open commits (:class:`RunCancelled`)."""
     pipeline = pipeline_named(name)
     run_id = f"local-{uuid.uuid4().hex[:12]}"
-    os.environ[RUN_ID_ENV] = run_id
-    arguments = _arguments(pipeline, overrides, server)
-    pipeline(**arguments)
     client = connect(server.address)
+    log_path = Path(server.data_dir).parent / "logs" / f"{run_id}.log"
+    print(f"run {run_id} of {name}")
+    steps_see = {RUN_ID_ENV: run_id, LOCAL_RUN_PID_ENV: str(os.getpid())}
+    try:
+        with _environment(**steps_see), _cancellable(client, run_id), step_lines(log_path, verbose):
+            pipeline(**_local_arguments(pipeline, arguments, server))
+    except RuntimeError as err:  # kfp.local's wrapper; the step's own error is on its commit
+        cause = _failure_of(client, run_id) or _failure_in_log(log_path) or plain(str(err))
+        raise RunFailed(f"{cause} (full log: {log_path})") from None
     output_repo = _output_repo(name, pipeline, arguments)
     try:
         info = inspect_commit(client, CommitRef(output_repo, branch="master"), wait=True)
@@ -200,19 +286,46 @@ def run_once(name: str, server: LocalPachyderm, overrides: dict[str, str]) -> tu
     return run_id, result
 
 
-def run_local(name: str, data_dir: Path, overrides: dict[str, str]) -> CommitRef:
-    """Run pipeline ``name`` locally on its demo data (or ``source``); return the commit it
-    produced."""
+def _input_branch(client, name: str, arguments: dict, scratch: Path) -> CommitRef:
+    """The branch the run reads. One the user named is used as it is (its repo must exist);
+    the demo's own default is seeded with the demo data only while it is missing or empty."""
+    input_param, default_ref, kind = DEMO_INPUTS[name]
+    if input_param in arguments:
+        named = CommitRef.parse(arguments[input_param])
+        if not client.pfs.repo_exists(named.pfs_repo()):
+            raise KfpPachydermError(
+                f"input repo {named.repo!r} ({input_param}={arguments[input_param]}) does not "
+                f"exist on the local server: commit data to it first, or leave out {input_param} "
+                "to run on the demo data"
+            )
+        return named
+    demo = CommitRef.parse(default_ref)
+    if arguments.get("source") or _holds_files(client, demo):
+        print(f"using the data on {demo} as it is")
+        return demo
+    _seed(client, demo, kind, scratch)
+    return demo
+
+
+def _holds_files(client, branch: CommitRef) -> bool:
+    try:
+        inspect_commit(client, branch)
+    except NotFoundError:
+        return False
+    return any(True for _ in client.pfs.list_file(file=branch.with_path("/").pfs_file()))
+
+
+def run_local(name: str, data_dir: Path, arguments: dict, verbose: bool = False) -> CommitRef:
+    """Run pipeline ``name`` locally on its demo data, or on the input the user named;
+    return the commit it produced."""
     pipeline_named(name)
-    input_param, input_ref, kind = DEMO_INPUTS[name]
-    if kind == "issues" and overrides.get("source"):
-        _check_issues_source(overrides["source"])
+    kind = DEMO_INPUTS[name][2]
+    if kind == "issues" and arguments.get("source"):
+        _check_issues_source(arguments["source"])
     with local_session(data_dir) as server, tempfile.TemporaryDirectory() as tmp:
         client = connect(server.address)
-        source = CommitRef.parse(overrides.get(input_param, input_ref))
-        if not overrides.get("source"):
-            _seed(client, source, kind, Path(tmp))
-        _, result = run_once(name, server, overrides)
+        source = _input_branch(client, name, arguments, Path(tmp))
+        _, result = run_once(name, server, arguments, verbose)
         if name == "mnist_tfjob":
             _report_serving(client, result)
         if kind == "issues":
@@ -220,4 +333,9 @@ def run_local(name: str, data_dir: Path, overrides: dict[str, str]) -> CommitRef
             _summarize(client, result, Path(tmp))
         if kind == "mnist" and client.pfs.path_exists(result.with_path("/model").pfs_file()):
             _predict(client, result, source.at(inspect_commit(client, source).commit.id), Path(tmp))
+        print(
+            f"\nthe data is in {Path(data_dir) / 'pfs'}; look at it with: kfp-pachyderm local "
+            f"serve --data-dir {Path(data_dir) / 'pfs'} (then PACHD_ADDRESS=grpc://127.0.0.1:"
+            "30650 kfp-pachyderm pfs list-repo)"
+        )
         return result

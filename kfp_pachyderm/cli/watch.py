@@ -17,6 +17,7 @@ import grpc
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import metadata, pfs
 
+from kfp_pachyderm.errors import RunCancelled
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
 
@@ -81,6 +82,8 @@ def local_submitter(pipeline: str, server, params: dict[str, str]) -> Callable[[
     def submit(commit: CommitRef) -> str:
         try:
             run_id, _ = run_once(pipeline, server, {**params, data_param: str(commit)})
+        except RunCancelled:
+            raise
         except Exception as err:  # a failed run is that commit's result; the watch goes on
             message = str(err).splitlines()[0] if str(err) else type(err).__name__
             print(f"{commit}: the run of {pipeline} failed: {message}", flush=True)

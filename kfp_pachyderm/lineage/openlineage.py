@@ -138,7 +138,11 @@ def emit(events: list[dict], target: str) -> None:
             "https://"
         )
     path = Path(target.removeprefix("file://"))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        raise KfpPachydermError(
+            f"cannot write OpenLineage events to {path}: no directory {path.parent} (create it "
+            "first; a typo in the target should not create directories)"
+        )
     with open(path, "a") as out:
         for event in events:
             out.write(json.dumps(event, sort_keys=True) + "\n")

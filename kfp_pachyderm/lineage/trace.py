@@ -289,6 +289,10 @@ def trace(client: Client, ref: CommitRef | str) -> Lineage:
 
         ref = commit_or_image(ref)
     root = resolve(client, ref)
+    if root.path not in (None, "", "/"):
+        with rpc_errors(f"checking {root}"):
+            if not client.pfs.path_exists(root.pfs_file()):
+                raise NotFoundError(f"{root} does not exist: no path {root.path} in that commit")
     cache = _CommitCache(client)
     try:
         return _walk(cache, root)

@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -104,8 +106,10 @@ def resolve(client: Client, ref: CommitRef) -> CommitRef:
 
 
 def resolve_input(client: Client, ref: CommitRef) -> CommitRef:
-    """``ref`` pinned to a commit a step may read: finished and without an error. An errored
-    commit (a failed or interrupted step's output) is never silently used as an input."""
+    """``ref`` pinned to a commit a step may read: finished, and, when ``ref`` names a branch,
+    without an error: a branch whose head a failed or interrupted step finished with an error
+    is refused, naming the commit and its error. A commit named by its ID is read as it is
+    (pinning an errored commit on purpose is allowed)."""
     info = inspect_commit(client, ref)
     pinned = ref if ref.commit else ref.at(info.commit.id)
     if not is_finished(info):
@@ -113,11 +117,14 @@ def resolve_input(client: Client, ref: CommitRef) -> CommitRef:
             f"input {pinned.with_path(None)} is still open: a step reads finished commits only "
             "(finish it, or pass the commit of a finished run)"
         )
-    if info.error:
+    if info.error and not ref.commit:
         raise KfpPachydermError(
-            f"input {pinned.with_path(None)} was finished with an error ({info.error}); pass a "
-            "commit without an error, e.g. an earlier one of the same branch"
+            f"input {ref.with_path(None)} is at commit {info.commit.id}, which was finished "
+            f"with an error ({info.error}); pass an earlier commit of the branch, or this one "
+            f"by its ID ({ref.repo}@{info.commit.id}) to read it on purpose"
         )
+    if info.error:
+        log.warning("reading %s, which was finished with an error: %s", pinned, info.error)
     return pinned
 
 
@@ -146,7 +153,9 @@ class OutputCommit:
         return self.ref.with_path(None).pfs_commit()
 
 
-def _open_commit(client: Client, ref: CommitRef, same_id_as: str | None) -> OutputCommit:
+def _open_commit(
+    client: Client, ref: CommitRef, same_id_as: str | None, record: ProvenanceRecord | None
+) -> OutputCommit:
     if same_id_as:
         try:
             info = inspect_commit(client, ref.at(same_id_as))
@@ -159,9 +168,57 @@ def _open_commit(client: Client, ref: CommitRef, same_id_as: str | None) -> Outp
                     "output commit once (rerun on a new input commit)"
                 )
             return OutputCommit(ref.at(same_id_as), native=True)
+    _clear_abandoned_head(client, ref, record)
     with rpc_errors(f"starting a commit on {ref.with_path(None)}"):
         commit = client.pfs.start_commit(branch=ref.pfs_branch())
     return OutputCommit(ref.at(commit.id), native=False)
+
+
+def _process_gone(record: ProvenanceRecord) -> bool:
+    """Whether the local run that opened a commit is known to be over: its process, on this
+    host, no longer exists."""
+    pid, host = record.extra.get("local_run_pid", ""), record.extra.get("local_run_host", "")
+    if not pid.isdigit() or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _clear_abandoned_head(client: Client, ref: CommitRef, record: ProvenanceRecord | None) -> None:
+    """Before a new commit on ``ref``'s branch: an open head that an interrupted run left
+    (a killed process, a terminated KFP run) would block it forever. Finish it when its run is
+    known to be over, or when it is an earlier attempt of this very task; otherwise say what
+    is there and the command that finishes it."""
+    head = open_head(client, ref)
+    if head is None:
+        return
+    info, opener = head
+    branch = ref.branch_ref().with_path(None)
+    same_task = (
+        record is not None
+        and record.kfp_run_id
+        and ((opener.kfp_run_id, opener.kfp_task_id) == (record.kfp_run_id, record.kfp_task_id))
+    )
+    found = (
+        f"{branch} has an open commit {info.commit.id}, opened by step {opener.step or '?'} of "
+        f"run {opener.kfp_run_id or '?'} at {info.started}"
+    )
+    if _process_gone(opener) or same_task:
+        why = "an earlier attempt of this task" if same_task else "a local run that is gone"
+        message = f"abandoned by {why} (run {opener.kfp_run_id or '?'})"
+        with rpc_errors(f"finishing abandoned commit {branch.repo}@{info.commit.id}"):
+            client.pfs.finish_commit(commit=info.commit, error=message)
+        log.warning("%s; finished it with the error: %s", found, message)
+        return
+    raise KfpPachydermError(
+        f"{found}; if that run is over, finish it with: kfp-pachyderm finish-open "
+        f"{branch.repo}@{branch.branch} --run {opener.kfp_run_id or '<run id>'}"
+    )
 
 
 @contextmanager
@@ -182,7 +239,7 @@ def output_commit(
     the commit is finished with the error (``pachctl inspect commit`` shows it) and the
     exception propagates.
     """
-    out = _open_commit(client, ref, same_id_as)
+    out = _open_commit(client, ref, same_id_as, provenance)
     log.info("writing %s", out.ref.with_path(None))
     try:
         if clean:

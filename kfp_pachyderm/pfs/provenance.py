@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 from dataclasses import asdict, dataclass, field, fields
 
 from pachyderm_sdk import Client
@@ -77,6 +78,14 @@ class ProvenanceRecord:
 
 RUN_ID_ENV = "KFP_RUN_ID"
 TASK_ID_ENV = "KFP_TASK_ID"
+LOCAL_RUN_PID_ENV = "KFP_PACHYDERM_LOCAL_RUN_PID"
+
+
+def local_run_extra() -> dict[str, str]:
+    """For a step of a local run (``run --local``): the host and process of that run, so a
+    later writer can tell whether a commit it left open belongs to a run that is gone."""
+    pid = os.environ.get(LOCAL_RUN_PID_ENV, "")
+    return {"local_run_host": socket.gethostname(), "local_run_pid": pid} if pid else {}
 
 
 def kfp_ids(run_id: str = "", task_id: str = "") -> tuple[str, str]:

@@ -1,0 +1,85 @@
+"""Output a person reads during ``run --local``: one line per step as it starts and ends (name,
+status, duration, output), while kfp.local's full output (executor inputs, every step's own
+log) goes to a file whose path is printed. ``--verbose`` streams everything instead.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_STARTED = re.compile(r"Executing task '([^']+)'")
+_ENDED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_OUTPUT = re.compile(r"^\s+Output: '?([^'\s]+)'?\s*$")
+
+
+def plain(text: str) -> str:
+    """``text`` without terminal colour codes."""
+    return _ANSI.sub("", text)
+
+
+class StepReporter:
+    """A text stream standing in for ``sys.stdout``: everything goes to ``log``; step starts,
+    ends and outputs are summarised on ``console``."""
+
+    def __init__(self, log: TextIO, console: TextIO):
+        self.log = log
+        self.console = console
+        self._started: dict[str, float] = {}
+        self._last_ended = ""
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._summarise(plain(line))
+        return len(text)
+
+    def _say(self, text: str) -> None:
+        self.console.write(text + "\n")
+        self.console.flush()
+
+    def _summarise(self, line: str) -> None:
+        if started := _STARTED.search(line):
+            self._started[started.group(1)] = time.monotonic()
+            self._say(f"  {started.group(1)}: started")
+        elif ended := _ENDED.search(line):
+            name, status = ended.groups()
+            took = time.monotonic() - self._started.get(name, time.monotonic())
+            self._say(f"  {name}: {status.lower()} in {took:.1f} s")
+            self._last_ended = name if status == "SUCCESS" else ""
+        elif self._last_ended and (output := _OUTPUT.match(line)):
+            self._say(f"  {self._last_ended}: output {output.group(1)}")
+            self._last_ended = ""
+
+    def flush(self) -> None:
+        self.log.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextmanager
+def step_lines(log_path: Path, verbose: bool) -> Iterator[None]:
+    """While the block runs, summarise kfp.local's output per step and keep all of it in
+    ``log_path`` (or, with ``verbose``, let it all through, in colour only on a terminal)."""
+    if verbose:
+        yield
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    console = sys.stdout
+    with log_path.open("w", encoding="utf-8") as log:
+        print(f"full logs: {log_path}", flush=True)
+        sys.stdout = StepReporter(log, console)
+        try:
+            yield
+        finally:
+            sys.stdout = console

@@ -1,0 +1,304 @@
+"""Off the happy path: bad input refused in one line before any side effect, interrupted runs
+that leave nothing blocking, user data left alone, errored commits refused as inputs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from pachyderm_sdk import Client
+
+from kfp_pachyderm import CommitRef, LocalPachyderm, commit_data, inspect_commit
+from kfp_pachyderm.cli.main import main
+from kfp_pachyderm.pfs.commits import ensure_repo
+
+from .conftest import CLI
+
+RUN = ["run", "mnist_tfjob", "--local"]
+BAD_PARAMS = [
+    # (pipeline, --param, what the one line must name)
+    ("mnist_tfjob", "nope=1", "unknown parameter 'nope'"),
+    ("mnist_tfjob", "workers=abc", "workers='abc': expected a whole number"),
+    ("mnist_tfjob", "workers=-1", "workers=-1: must be at least 0"),
+    ("mnist_tfjob", "workers=1.5", "workers='1.5'"),
+    ("mnist_tfjob", "epochs=0", "epochs=0: must be at least 1"),
+    ("mnist_tfjob", "epochs=", "epochs=''"),
+    ("mnist_tfjob", "data_mode=nfs", "data_mode='nfs': one of pfs, s3"),
+    ("mnist_tfjob", "runner=docker", "runner='docker': one of auto, kubernetes, local"),
+    ("mnist_tfjob", "push_image=maybe", "push_image='maybe': expected true or false"),
+    ("mnist_tfjob", "push_image=true", "push_image=true needs serving_image"),
+    ("mnist_tfjob", "serving_image=registry.example.com/ml/m:v1", "without a tag"),
+    ("mnist_tfjob", "serving_image=UPPER/case", "serving_image"),
+    ("mnist_tfjob", "trainer_image=not an image", "invalid image reference 'not an image'"),
+    ("mnist_tfjob", "base_image=bad image", "invalid image reference 'bad image'"),
+    ("mnist_tfjob", "data=bad ref!", "parameter data"),
+    ("mnist_tfjob", "data=repo@", "parameter data"),
+    ("mnist_tfjob", "data=@master", "parameter data"),
+    ("mnist_tfjob", "model_repo=bad repo", "invalid repo name 'bad repo'"),
+    ("mnist_tfjob", "model_repo=", "invalid repo name ''"),
+    ("mnist_tfjob", "s3_endpoint=ftp://x", "s3_endpoint='ftp://x'"),
+    ("mnist_tfjob", "s3_endpoint=localhost:30600", "s3_endpoint='localhost:30600'"),
+    ("mnist_tfjob", "namespace=Bad_NS", "namespace"),
+    ("mnist_tfjob", "token_secret=Not_A_Name", "token_secret"),
+    ("mnist_tfjob", "registry_secret=a_b", "registry_secret"),
+    ("mnist_tfjob", "commit_source=/no/such/path", "commit_source='/no/such/path'"),
+    ("mnist_tfjob", "commit_source=ftp://host/x", "commit_source='ftp://host/x'"),
+    ("mnist_gpu", "epochs=-3", "epochs=-3"),
+    ("mnist_gpu", "batch_size=0", "batch_size=0"),
+    ("mnist_gpu", "batch_size=big", "batch_size='big'"),
+    ("mnist_gpu", "model_repo=a/b", "invalid repo name 'a/b'"),
+    ("mnist_gpu", "workers=2", "unknown parameter 'workers'"),
+    ("gpu_check", "input_data=x@y@z", "parameter input_data"),
+    ("gpu_check", "output_repo=", "invalid repo name ''"),
+    ("gpu_check", "epochs=1", "unknown parameter 'epochs'"),
+    ("tf_distributed_sample", "runner=many", "runner='many'"),
+    ("tf_distributed_sample", "output_repo=white space", "invalid repo name 'white space'"),
+    ("issue_summarization", "test_fraction=1.5", "test_fraction=1.5"),
+    ("issue_summarization", "test_fraction=0", "test_fraction=0"),
+    ("issue_summarization", "test_fraction=half", "test_fraction='half'"),
+    ("issue_summarization", "seed=x", "seed='x'"),
+    ("issue_summarization", "source=/no/such.csv", "source='/no/such.csv'"),
+    ("issue_summarization", "data=raw data@master", "parameter data"),
+    ("issue_summarization", "epochs=-1", "epochs=-1"),
+    ("issue_summarization", "push_image=yes", "push_image=true needs serving_image"),
+]
+BAD_USAGE = [
+    # (arguments, what the one line must name)
+    (["run", "nope", "--local"], "unknown pipeline 'nope'"),
+    (["run", "mnist_tfjob", "--local", "--param", "epochs"], "invalid --param 'epochs'"),
+    (["run", "mnist_tfjob", "--local", "--param", "=3"], "invalid --param '=3'"),
+    (["watch", "mnist@master", "--pipeline", "nope", "--host", "http://127.0.0.1:9"], "'nope'"),
+    (
+        [
+            "watch",
+            "mnist@master",
+            "--pipeline",
+            "mnist_tfjob",
+            "--host",
+            "http://127.0.0.1:9",
+            "--param",
+            "workers=x",
+        ],
+        "workers='x'",
+    ),  # fmt: skip
+    (["watch", "bad ref!", "--pipeline", "mnist_tfjob", "--local"], "bad ref!"),
+    (["finish-open", "bad ref!", "--run", "r"], "bad ref!"),
+    (["trace", "not a ref!"], "not a ref!"),
+    (["trace", "repo@"], "repo@"),
+]
+ARGPARSE = [
+    ["local", "serve", "--port", "70000"],
+    ["local", "serve", "--port", "-1"],
+    ["local", "serve", "--s3-port", "abc"],
+    ["watch", "mnist@master", "--pipeline", "mnist_tfjob", "--local", "--port", "99999"],
+    ["run", "mnist_tfjob"],
+    ["run", "mnist_tfjob", "--local", "--host", "http://x"],
+    ["watch", "mnist@master", "--pipeline", "mnist_tfjob"],
+    ["finish-open", "model@master"],
+    ["nosuchcommand"],
+]
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("kfp-pachyderm:")]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("pipeline", "param", "named"), BAD_PARAMS)
+def test_a_bad_parameter_is_refused_before_anything_starts(
+    pipeline, param, named, tmp_path: Path, capsys
+):
+    data_dir = tmp_path / "run"
+    code = main(["run", pipeline, "--local", "--data-dir", str(data_dir), "--param", param])
+    assert code == 2
+    assert named in one_error_line(capsys)
+    assert not data_dir.exists()
+
+
+@pytest.mark.parametrize(("argv", "named"), BAD_USAGE)
+def test_bad_usage_is_one_line_naming_the_value(argv, named, tmp_path: Path, capsys):
+    data_dir = tmp_path / "run"
+    extra = (
+        ["--data-dir", str(data_dir)] if argv[0] in ("run", "watch") and "--local" in argv else []
+    )
+    assert main([*argv, *extra]) == 2
+    assert named in one_error_line(capsys)
+    assert not data_dir.exists()
+
+
+@pytest.mark.parametrize("argv", ARGPARSE)
+def test_argparse_errors_exit_2_without_a_traceback(argv, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error:" in err
+
+
+def test_local_serve_refuses_bad_token_files_and_a_missing_store(tmp_path: Path, capsys):
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    store = tmp_path / "store"
+    for argv, named in (
+        (["--token-file", str(empty), "--create"], "is empty"),
+        (["--token-file", str(tmp_path / "missing"), "--create"], "cannot read --token-file"),
+        ([], f"no local Pachyderm data at {store}"),
+    ):
+        assert main(["local", "serve", "--port", "0", "--data-dir", str(store), *argv]) == 2
+        assert named in one_error_line(capsys)
+    assert not store.exists()
+
+
+def test_local_serve_on_a_port_in_use_fails_in_one_line(tmp_path: Path, server: LocalPachyderm):
+    port = server.address.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [*CLI, "local", "serve", "--port", port, "--data-dir", str(tmp_path / "s"), "--create"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr
+    assert len([x for x in result.stderr.splitlines() if x.startswith("kfp-pachyderm:")]) == 1
+
+
+def snapshot(client: Client) -> set:
+    return {
+        (c.commit.repo.name, c.commit.id, bool(c.finished), c.error)
+        for repo in client.pfs.list_repo()
+        for c in client.pfs.list_commit(repo=repo.repo)
+    }
+
+
+def test_server_commands_refuse_bad_input_and_change_nothing(
+    client: Client, server: LocalPachyderm, tmp_path: Path, capsys, monkeypatch
+):
+    monkeypatch.setenv("PACHD_ADDRESS", server.address)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("a")
+    commit_data(client, str(data), CommitRef("images", branch="master"))
+    before = snapshot(client)
+    for argv, named in (
+        (["trace", "images@master:/missing/path"], "/missing/path"),
+        (["trace", "ghost@master"], "ghost"),
+        (["trace", "images@0123456789ab4def0123456789abcdef"], "0123456789ab4def0123456789abcdef"),
+        (
+            ["trace", "images@master", "--openlineage", str(tmp_path / "no" / "dir.jsonl")],
+            "no directory",
+        ),
+        (["finish-open", "images@master", "--run", "r1"], None),
+        (["trace", "images@master", "--address", "notaport:xx"], "notaport:xx"),
+    ):
+        code = main(argv)
+        if named is None:
+            assert code == 0
+            capsys.readouterr()
+            continue
+        assert code == 2, argv
+        assert named in one_error_line(capsys)
+    assert snapshot(client) == before
+    assert not (tmp_path / "no").exists()
+
+
+def test_an_open_commit_of_a_gone_local_run_is_finished_by_the_next_writer(
+    client: Client, tmp_path: Path, monkeypatch
+):
+    from kfp_pachyderm.pfs.commits import output_commit
+    from kfp_pachyderm.pfs.provenance import ProvenanceRecord, record_provenance
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    ensure_repo(client, CommitRef("model"))
+    stuck = client.pfs.start_commit(branch=CommitRef("model", branch="master").pfs_branch())
+    record = ProvenanceRecord(step="train", kfp_run_id="local-old")
+    record.extra = {"local_run_pid": str(gone.pid), "local_run_host": os.uname().nodename}
+    record_provenance(client, CommitRef("model", commit=stuck.id), record)
+    with output_commit(client, CommitRef("model", branch="master")) as out:
+        pass
+    assert (
+        "abandoned by a local run that is gone"
+        in client.pfs.inspect_commit(commit=CommitRef("model", commit=stuck.id).pfs_commit()).error
+    )
+    assert out.commit != stuck.id
+
+
+def test_an_open_commit_of_a_live_run_names_the_command_that_finishes_it(
+    client: Client, capsys, server: LocalPachyderm, monkeypatch
+):
+    from kfp_pachyderm.errors import KfpPachydermError
+    from kfp_pachyderm.pfs.commits import output_commit
+    from kfp_pachyderm.pfs.provenance import ProvenanceRecord, record_provenance
+
+    ensure_repo(client, CommitRef("model"))
+    stuck = client.pfs.start_commit(branch=CommitRef("model", branch="master").pfs_branch())
+    record_provenance(
+        client,
+        CommitRef("model", commit=stuck.id),
+        ProvenanceRecord(step="train", kfp_run_id="run-7"),
+    )
+    with (
+        pytest.raises(
+            KfpPachydermError, match="kfp-pachyderm finish-open model@master --run run-7"
+        ),
+        output_commit(client, CommitRef("model", branch="master")),
+    ):
+        pass
+    monkeypatch.setenv("PACHD_ADDRESS", server.address)
+    assert main(["finish-open", "model@master", "--run", "other"]) == 2
+    assert "opened by run run-7" in one_error_line(capsys)
+    assert main(["finish-open", "model@master", "--run", "run-7"]) == 0
+    assert "run-7" in inspect_commit(client, CommitRef("model", commit=stuck.id)).error
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_an_interrupted_run_leaves_nothing_blocking_the_next(how: str, tmp_path: Path):
+    data_dir = tmp_path / "run"
+    command = [*CLI, *RUN, "--data-dir", str(data_dir), "--param", "epochs=1"]
+    first = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    for line in first.stdout:
+        if "start-tfjob: started" in line:
+            break
+    time.sleep(3)  # mid-training
+    os.killpg(first.pid, getattr(signal, how))
+    rest, _ = first.communicate(timeout=120)
+    if how == "SIGINT":
+        assert first.returncode == 130, rest[-2000:]
+        assert "cancelled" in rest and "Traceback" not in rest
+    second = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "result: pfs://default/mnist-model@" in second.stdout
+
+
+def test_user_data_on_the_input_branch_survives_and_an_errored_head_is_refused(
+    tmp_path: Path, capsys
+):
+    data_dir = tmp_path / "run"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "my-own.txt").write_text("not demo data")
+    with LocalPachyderm(data_dir / "pfs") as server:
+        client = Client.from_pachd_address(server.address)
+        user = commit_data(client, str(mine), CommitRef("images", branch="master")).ref
+    assert main(["run", "gpu_check", "--local", "--data-dir", str(data_dir)]) == 0
+    assert "using the data on images@master as it is" in capsys.readouterr().out
+    with LocalPachyderm(data_dir / "pfs") as server:
+        client = Client.from_pachd_address(server.address)
+        head = inspect_commit(client, CommitRef("images", branch="master"))
+        assert head.commit.id == user.commit
+        bad = client.pfs.start_commit(branch=CommitRef("images", branch="master").pfs_branch())
+        client.pfs.finish_commit(commit=bad, error="upload interrupted")
+    assert main(["run", "gpu_check", "--local", "--data-dir", str(data_dir)]) == 1
+    err = capsys.readouterr().err
+    failed = [line for line in err.splitlines() if line.startswith("kfp-pachyderm:")]
+    assert len(failed) == 1 and bad.id in failed[0] and "upload interrupted" in failed[0]
+    assert main(["run", "gpu_check", "--local", "--data-dir", str(data_dir),
+                 "--param", "input_data=ghost@master"]) == 2  # fmt: skip
+    assert "input repo 'ghost'" in one_error_line(capsys)
