@@ -51,9 +51,13 @@ def test_checked_in_pipeline_yaml_matches_the_code(tmp_path: Path):
 
 def test_image_registry_is_settable_at_compile_time(tmp_path: Path, monkeypatch):
     monkeypatch.delenv("KFP_PACHYDERM_IMAGE_REGISTRY", raising=False)
-    (path, *_) = compile_components(tmp_path, registry="registry.example.com/ml")
+    (path, *_) = compile_components(tmp_path / "c", registry="registry.example.com/ml")
     assert "image: registry.example.com/ml/kfp-pachyderm-runtime:" in path.read_text()
+    pipelines = compile_pipelines(tmp_path / "p", registry="registry.example.com/ml")
+    compiled = [*(tmp_path / "c").rglob("*.yaml"), *pipelines]
+    assert [p.name for p in compiled if "ghcr.io" in p.read_text()] == []
     compile_components(tmp_path / "default", registry="ghcr.io/kfp-pachyderm")
+    compile_pipelines(tmp_path / "default-p", registry="ghcr.io/kfp-pachyderm")
 
 
 def test_every_component_has_a_readme_with_inputs_outputs_rbac_and_an_example():

@@ -78,3 +78,10 @@ def test_missing_token_file_is_named(monkeypatch, tmp_path: Path):
         ConnectionSettingsError, match="absent' \\(from KFP_PACHYDERM_TOKEN_FILE\\) does not exist"
     ):
         resolve_settings("h:1")
+
+
+def test_tls_against_a_plain_text_server_says_so(server: LocalPachyderm):
+    plain = server.address.removeprefix("grpc://")
+    with pytest.raises(ConnectionSettingsError, match=f"use grpc://{plain}") as raised:
+        connect(f"grpcs://{plain}")
+    assert "is it running" not in str(raised.value)

@@ -12,7 +12,7 @@ def start_tfjob(
     input_commit: dsl.Input[dsl.Artifact] = None,
     input_ref: str = "",
     extra_input_refs: str = "",
-    trainer_image: str = "ghcr.io/kfp-pachyderm/kfp-pachyderm-trainer:latest",
+    trainer_image: str = "",
     command: str = "python -m kfp_pachyderm.trainer",
     args: str = "--epochs 2",
     output_branch: str = "master",
@@ -42,7 +42,9 @@ def start_tfjob(
     comma-separated commit references) and whose chief writes the output commit; return the
     output commit ID. A failed, timed-out or cancelled job fails the step
     after printing the master replica's logs and the job's events, and the output commit is
-    finished with the error. ``-1`` means "not set" for the run-policy numbers.
+    finished with the error. ``-1`` means "not set" for the run-policy numbers; an empty
+    ``trainer_image`` is this library version's trainer image from the registry this step's
+    own image came from.
     """
     from kfp_pachyderm.bodies.start_tfjob import StartTFJobInputs, run
 

@@ -9,6 +9,7 @@ from kfp import dsl
 
 from kfp_pachyderm.bodies.common import ComponentInputs, input_commit, step_record, unset_to_none
 from kfp_pachyderm.kfp.artifacts import describe_commit
+from kfp_pachyderm.kfp.images import sibling_image
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.tfjob.run import start_tfjob, tfjob_name
@@ -53,7 +54,7 @@ class StartTFJobInputs(ComponentInputs):
     def settings(self) -> TFJobSettings:
         """The grouped TFJob settings these parameters describe."""
         return TFJobSettings(
-            image=self.trainer_image,
+            image=self.trainer_image or sibling_image("kfp-pachyderm-trainer"),
             command=shlex.split(self.command),
             args=shlex.split(self.args),
             replicas=Replicas(self.chief, self.workers, self.ps, self.evaluators),

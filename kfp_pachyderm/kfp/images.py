@@ -40,3 +40,11 @@ def running_image() -> str:
     image build time, ideally to the pushed reference with its digest), else the runtime image
     this version of the library names."""
     return os.environ.get(RUNNING_IMAGE_ENV) or runtime_image()
+
+
+def sibling_image(name: str) -> str:
+    """Image ``name`` of this library version, from the registry the running step's own image
+    came from (``KFP_PACHYDERM_IMAGE``), so a default image follows the registry the YAML was
+    compiled for; else as :func:`image` names it."""
+    running = os.environ.get(RUNNING_IMAGE_ENV, "")
+    return image(name, running.rsplit("/", 1)[0] if "/" in running else None)

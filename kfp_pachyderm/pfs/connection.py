@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -135,10 +136,25 @@ def connect(address: str | None = None, token: str | None = None, verify: bool =
     return client
 
 
+def _listening(address: str) -> bool:
+    """Whether something accepts TCP connections at ``host:port``."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def _verify(client: Client, where: str, settings: Settings) -> None:
     try:
         client.pfs.inspect_project(project=pfs.Project(name="default"))
     except ConnectionError as err:
+        if (settings.address or "").startswith("grpcs://") and _listening(client.address):
+            raise ConnectionSettingsError(
+                f"{where} accepts connections but the TLS handshake failed: if it serves plain "
+                f"text (as the local server does), use grpc://{client.address}"
+            ) from err
         raise ConnectionSettingsError(f"cannot reach {where}: is it running?") from err
     except grpc.RpcError as err:
         code = err.code()
