@@ -2,11 +2,13 @@
 
 from kfp import dsl
 
-from kfp_pachyderm.kfp.cluster import use_pachyderm
+from kfp_pachyderm.kfp.cluster import use_pachyderm, use_registry_credentials
 from kfp_pachyderm.kfp.compile import load_component
 
 _resolve_commit = load_component("resolve_commit")
 _finish_open_commits = load_component("finish_open_commits")
+_inspect_provenance = load_component("inspect_provenance")
+_build_seldon_image = load_component("build_seldon_image")
 
 
 def finish_on_exit(token_secret, *output_repos) -> dsl.ExitHandler:
@@ -26,3 +28,29 @@ def pinned_input(ref, token_secret, commit_source="") -> dsl.PipelineTask:
     return use_pachyderm(
         _resolve_commit(ref=ref, commit_source=commit_source), token_secret=token_secret
     ).set_caching_options(False)
+
+
+def trace_and_build_image(
+    model: dsl.PipelineTask,
+    serving_image,
+    push_image,
+    base_image,
+    registry_secret,
+    token_secret,
+    **build_options: str,
+) -> dsl.PipelineTask:
+    """The closing steps of a training pipeline: trace the model commit, and build its Seldon
+    serving context (and with ``push_image`` the image tagged with the model's commit ID);
+    ``build_options`` go to build_seldon_image as they are (e.g. ``builds_repo``)."""
+    model_commit = model.outputs["commit"]
+    use_pachyderm(_inspect_provenance(commit=model_commit), token_secret=token_secret)
+    build = _build_seldon_image(
+        input_commit=model_commit,
+        image=serving_image,
+        build_image=push_image,
+        base_image=base_image,
+        **build_options,
+    )
+    return use_registry_credentials(
+        use_pachyderm(build, token_secret=token_secret), registry_secret
+    )

@@ -4,15 +4,11 @@ a Seldon serving image tagged with its commit ID; every stage writes its own rep
 traces back through build, train, pre_process and split to the raw data commit."""
 
 from kfp import dsl
-from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input
+from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input, trace_and_build_image
 
-from kfp_pachyderm.kfp.cluster import use_pachyderm, use_registry_credentials
-from kfp_pachyderm.kfp.compile import load_component
+from kfp_pachyderm.kfp.cluster import use_pachyderm
 from kfp_pachyderm.kfp.images import image
 from kfp_pachyderm.steps.component import pfs_step
-
-inspect_provenance = load_component("inspect_provenance")
-build_seldon_image = load_component("build_seldon_image")
 
 STAGE_REPOS = ("split", "pre_process", "train", "build")
 
@@ -102,17 +98,12 @@ def issue_summarization(
             train(pre_process=cleaned.outputs["commit"], epochs=epochs, batch_size=batch_size),
             token_secret=token_secret,
         )
-        use_pachyderm(inspect_provenance(commit=model.outputs["commit"]), token_secret=token_secret)
-        use_registry_credentials(
-            use_pachyderm(
-                build_seldon_image(
-                    input_commit=model.outputs["commit"],
-                    image=serving_image,
-                    build_image=push_image,
-                    base_image=base_image,
-                    builds_repo="build",
-                ),
-                token_secret=token_secret,
-            ),
+        trace_and_build_image(
+            model,
+            serving_image,
+            push_image,
+            base_image,
             registry_secret,
+            token_secret,
+            builds_repo="build",
         )

@@ -1,15 +1,13 @@
 """mnist_tfjob: the seeds' MNIST TFJob reading and writing Pachyderm, with provenance."""
 
 from kfp import dsl
-from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input
+from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input, trace_and_build_image
 
-from kfp_pachyderm.kfp.cluster import use_pachyderm, use_registry_credentials
+from kfp_pachyderm.kfp.cluster import use_pachyderm
 from kfp_pachyderm.kfp.compile import load_component
 from kfp_pachyderm.kfp.images import image
 
 start_tfjob = load_component("start_tfjob")
-inspect_provenance = load_component("inspect_provenance")
-build_seldon_image = load_component("build_seldon_image")
 
 DEFAULT_S3 = "http://pachd.pachyderm.svc.cluster.local:30600"
 
@@ -79,16 +77,6 @@ def mnist_tfjob(
             ),
             token_secret=token_secret,
         )
-        use_pachyderm(inspect_provenance(commit=model.outputs["commit"]), token_secret=token_secret)
-        use_registry_credentials(
-            use_pachyderm(
-                build_seldon_image(
-                    input_commit=model.outputs["commit"],
-                    image=serving_image,
-                    build_image=push_image,
-                    base_image=base_image,
-                ),
-                token_secret=token_secret,
-            ),
-            registry_secret,
+        trace_and_build_image(
+            model, serving_image, push_image, base_image, registry_secret, token_secret
         )
