@@ -14,6 +14,7 @@ from pathlib import Path
 from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+from kfp_pachyderm.kfp.pod import in_kubernetes_pod
 from kfp_pachyderm.tfjob.k8s_api import TFJobApiError, api_message
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -39,7 +40,7 @@ def launcher_pod_from_env(
     namespace comes from the service account's namespace file, else ``NAMESPACE`` (set by newer
     KFP backends).
     """
-    in_pod = bool(environ.get("KUBERNETES_SERVICE_HOST"))
+    in_pod = in_kubernetes_pod(environ)
     name = environ.get("KFP_POD_NAME") or (environ.get("HOSTNAME") if in_pod else None)
     if not name:
         return None
