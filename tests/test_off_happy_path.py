@@ -302,3 +302,10 @@ def test_user_data_on_the_input_branch_survives_and_an_errored_head_is_refused(
     assert main(["run", "gpu_check", "--local", "--data-dir", str(data_dir),
                  "--param", "input_data=ghost@master"]) == 2  # fmt: skip
     assert "input repo 'ghost'" in one_error_line(capsys)
+
+
+def test_verbose_streams_every_step_log_without_colour_codes_off_a_terminal(tmp_path: Path, capsys):
+    assert main(["-v", "run", "gpu_check", "--local", "--data-dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "Executing task 'gpu-check'" in out and "\x1b[" not in out
+    assert "full logs:" not in out

@@ -67,15 +67,36 @@ class StepReporter:
         return False
 
 
+class PlainText:
+    """A text stream that drops terminal colour codes on their way to ``target``."""
+
+    def __init__(self, target: TextIO):
+        self.target = target
+
+    def write(self, text: str) -> int:
+        self.target.write(plain(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 @contextmanager
 def step_lines(log_path: Path, verbose: bool) -> Iterator[None]:
     """While the block runs, summarise kfp.local's output per step and keep all of it in
     ``log_path`` (or, with ``verbose``, let it all through, in colour only on a terminal)."""
+    console = sys.stdout
     if verbose:
-        yield
+        sys.stdout = console if console.isatty() else PlainText(console)
+        try:
+            yield
+        finally:
+            sys.stdout = console
         return
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    console = sys.stdout
     with log_path.open("w", encoding="utf-8") as log:
         print(f"full logs: {log_path}", flush=True)
         sys.stdout = StepReporter(log, console)
