@@ -23,9 +23,9 @@ def test_the_main_job_trains_traces_and_predicts(tmp_path: Path):
     assert "step start_tfjob" in out and "<- default/mnist@" in out and "step commit_data" in out
     predicted = [line for line in out.splitlines() if line.startswith("prediction from")]
     assert len(predicted) == 1
-    assert "  start-tfjob: success in" in out and "executorInput" not in out
+    assert "  start-tfjob: success in" in out and "executor_input" not in out
     [log] = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("full logs:")]
-    assert "executorInput" in Path(log).read_text()
+    assert "executor_input" in Path(log).read_text()
 
 
 def test_run_rejects_unknown_pipelines_and_parameters(tmp_path: Path):

@@ -405,11 +405,11 @@ def test_token_auth(token_server: LocalPachyderm, tmp_path: Path):
     v2_url = v2.generate_presigned_url("get_object", Params={"Bucket": "data", "Key": "v2"})
     assert "AWSAccessKeyId=" in v2_url
     assert urllib.request.urlopen(v2_url).read() == b"signed v2"
-    odd = "a b+c/ü~!'()*=&?#%.txt"  # signatures cover the encoded path and query
+    odd = "a b,c/~'=&#%;$.txt"  # signatures cover the encoded path; pachd refuses glob chars
     for client in (good, v2):
         client.put_object(Bucket="data", Key=odd, Body=b"odd")
         assert client.get_object(Bucket="data", Key=odd)["Body"].read() == b"odd"
-        listed = client.list_objects_v2(Bucket="data", Prefix="a b+")["Contents"]
+        listed = client.list_objects_v2(Bucket="data", Prefix="a b,")["Contents"]
         assert [o["Key"] for o in listed] == [odd]
     v2_wrong = make_s3(token_server, TOKEN, "nope", signature_version="s3")
     assert error_of(lambda: v2_wrong.list_buckets()) == ("SignatureDoesNotMatch", 403)
@@ -544,10 +544,10 @@ def test_error_codes(s3, pach: Client):
         400,
     )
     assert error_of(lambda: s3.get_bucket_acl(Bucket="data")) == ("NotImplemented", 501)
-    assert error_of(lambda: s3.copy_object(Bucket="data", Key="g", CopySource="data/f")) == (
-        "NotImplemented",
-        501,
-    )
+    assert error_of(lambda: s3.copy_object(Bucket="data", Key="f", CopySource="data/f")) == (
+        "InvalidRequest",
+        400,
+    )  # a copy onto itself without a version, as pachd's gateway refuses it
     assert error_of(lambda: s3.list_object_versions(Bucket="data"))[1] == 501
     assert error_of(lambda: s3.get_object(Bucket="data", Key="f", VersionId=uuid.uuid4().hex)) == (
         "NoSuchVersion",

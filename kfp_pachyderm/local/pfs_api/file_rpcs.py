@@ -13,7 +13,8 @@ from pachyderm_sdk.api import pfs
 from kfp_pachyderm.local.pfs_api.messages import commit_target, file_info, out
 from kfp_pachyderm.local.pfs_api.modify_file import ModifyFileSession
 from kfp_pachyderm.local.pfs_api.trees import GET_FILE_CHUNK, Tree, coalesce, glob_regex, tar_stream
-from kfp_pachyderm.local.store.errors import StoreError, clean_path, not_found
+from kfp_pachyderm.local.store.errors import StoreError, not_found
+from kfp_pachyderm.local.store.paths import clean_path
 from kfp_pachyderm.local.store.pfs_store import Store
 from kfp_pachyderm.local.store.records import CommitRow
 from kfp_pachyderm.pfs.wire import encode_bytes_value

@@ -10,13 +10,8 @@ import grpc
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.local.pfs_api.messages import commit_target
-from kfp_pachyderm.local.store.errors import (
-    StoreError,
-    already_finished,
-    clean_path,
-    invalid,
-    not_found,
-)
+from kfp_pachyderm.local.store.errors import StoreError, already_finished, invalid
+from kfp_pachyderm.local.store.paths import clean_path, writable_path
 from kfp_pachyderm.local.store.pfs_store import Store
 from kfp_pachyderm.local.store.records import BranchKey, CommitRow, FileChange
 from kfp_pachyderm.pfs.wire import RawAddFile
@@ -62,7 +57,7 @@ class ModifyFileSession:
         try:
             for msg in requests:
                 if isinstance(msg, RawAddFile):
-                    self._add(clean_path(msg.path), msg.data)
+                    self._add(writable_path(msg.path), msg.data)
                     continue
                 kind, body = betterproto.which_one_of(msg, "body")
                 self._flush()
@@ -76,9 +71,9 @@ class ModifyFileSession:
                             f"add_file from a URL ({body.url.url}) is not supported by the local "
                             "server; upload the bytes instead",
                         )
-                    self._add(clean_path(body.path), body.raw or b"")
+                    self._add(writable_path(body.path), body.raw or b"")
                 elif kind == "delete_file":
-                    self._delete(clean_path(body.path))
+                    self._delete(writable_path(body.path))
                 elif kind == "copy_file":
                     self._copy(body)
             self._flush()
@@ -149,21 +144,16 @@ class ModifyFileSession:
     def _copy(self, body: pfs.CopyFile) -> None:
         self._require_commit()
         src_commit = self.store.resolve(*commit_target(body.src.commit))
-        src = clean_path(body.src.path)
-        dst = clean_path(body.dst)
-        files = self.store.files_under(src_commit, src)
-        if not files:
-            raise not_found(f"file {src} not found in commit {src_commit}")
-        for path, blob, size in files:
-            target = dst if path == src else clean_path(dst + "/" + path[len(src) :])
-            existing = self._current(target) if body.append else None
+        src, dst = clean_path(body.src.path), clean_path(body.dst)
+        for change in self.store.copied_files(src_commit, src, dst):
+            existing = self._current(change.path) if body.append else None
             if existing is not None:
                 with self.store.blobs.writer() as writer:
                     writer.copy_from(existing[0])
-                    writer.copy_from(blob)
-                    blob, size = writer.commit()
-            self.changes.append(FileChange("put", target, blob, size))
-            self.overlay[target] = (blob, size)
+                    writer.copy_from(change.blob)
+                    change.blob, change.size = writer.commit()
+            self.changes.append(change)
+            self.overlay[change.path] = (change.blob, change.size)
 
     def _apply(self) -> None:
         if self.commit is not None and self.changes:

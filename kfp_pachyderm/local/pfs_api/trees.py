@@ -10,7 +10,8 @@ import tarfile
 from collections.abc import Iterable, Iterator
 
 from kfp_pachyderm.local.pfs_api.messages import display_path
-from kfp_pachyderm.local.store.errors import clean_path, invalid
+from kfp_pachyderm.local.store.errors import invalid
+from kfp_pachyderm.local.store.paths import clean_path
 from kfp_pachyderm.local.store.pfs_store import Store
 from kfp_pachyderm.local.store.records import CommitRow
 

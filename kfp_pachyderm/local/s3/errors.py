@@ -20,6 +20,7 @@ STATUS = {
     "InvalidBucketName": 400,
     "InvalidBucketState": 409,
     "InvalidDigest": 400,
+    "InvalidFilePath": 400,
     "InvalidPart": 400,
     "InvalidPartOrder": 400,
     "InvalidRange": 416,

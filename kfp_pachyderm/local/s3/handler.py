@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from kfp_pachyderm.local.s3.auth import StreamSigner
 from kfp_pachyderm.local.s3.bucket_ops import BucketOperations
 from kfp_pachyderm.local.s3.buckets import Bucket
+from kfp_pachyderm.local.s3.copy_ops import CopyOperations
 from kfp_pachyderm.local.s3.errors import STORE_ERRORS, S3Error
 from kfp_pachyderm.local.s3.multipart import MultipartOperations
 from kfp_pachyderm.local.s3.object_ops import ObjectOperations
@@ -46,7 +47,7 @@ LIST_PARAMS = (
 )
 
 
-class Handler(BucketOperations, ObjectOperations, MultipartOperations):
+class Handler(BucketOperations, ObjectOperations, MultipartOperations, CopyOperations):
     """One connection: parses each request, authenticates it and runs its S3 operation."""
 
     def do_GET(self) -> None:
@@ -137,7 +138,8 @@ class Handler(BucketOperations, ObjectOperations, MultipartOperations):
                 self._only(req, "uploadId", "max-parts", "part-number-marker")
                 return self._list_parts(req, bucket, key)
             if method == "PUT" and req.header("x-amz-copy-source") is not None:
-                raise S3Error("NotImplemented", "copying objects is not supported by this gateway")
+                self._only(req)
+                return self._copy_object(req, bucket, key)
             if method == "PUT" and "uploadId" in q:
                 self._only(req, "uploadId", "partNumber")
                 return self._upload_part(req, bucket, key, signer)

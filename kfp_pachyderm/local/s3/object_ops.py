@@ -20,7 +20,7 @@ from kfp_pachyderm.local.s3.documents import (
 )
 from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.s3.request import MAX_KEYS, RESPONSE_OVERRIDES, Request
-from kfp_pachyderm.local.s3.targets import CommitTargets
+from kfp_pachyderm.local.s3.targets import CommitTargets, invalid_file_path
 from kfp_pachyderm.local.store.records import FileChange
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -44,9 +44,9 @@ class ObjectOperations(CommitTargets):
             "Accept-Ranges": "bytes",
             "Content-Type": "application/octet-stream",
         }
-        if (if_match := req.header("If-Match")) is not None and not _etag_matches(etag, if_match):
+        if (if_match := req.header("If-Match")) is not None and not etag_matches(etag, if_match):
             raise S3Error("PreconditionFailed", f"the ETag is {etag}, not {if_match}")
-        if (if_none := req.header("If-None-Match")) is not None and _etag_matches(etag, if_none):
+        if (if_none := req.header("If-None-Match")) is not None and etag_matches(etag, if_none):
             self._send(304, b"", headers)
             return
         for param, header in RESPONSE_OVERRIDES.items():
@@ -74,6 +74,9 @@ class ObjectOperations(CommitTargets):
         self._send(200, b"", {"ETag": quoted_etag(digest), "x-amz-version-id": commit_id})
 
     def _delete_object(self, bucket: Bucket, key: str) -> None:
+        refused = invalid_file_path(key) if key_path(key) is not None else None
+        if refused is not None:
+            raise refused
         commit_id = self._delete_keys(bucket, [key])
         self._send(204, b"", {"x-amz-version-id": commit_id} if commit_id else {})
 
@@ -89,6 +92,8 @@ class ObjectOperations(CommitTargets):
         return self._write(bucket, changes) if changes else None
 
     def _delete_objects(self, bucket: Bucket, signer: StreamSigner | None) -> None:
+        """DeleteObjects; a key pachd refuses to delete is reported in an <Error> of the
+        result, as pachd's gateway reports each key it fails, and the others are deleted."""
         document = parse_xml(Body(self, signer).read_all(), "Delete")
         objects = xml_children(document, "Object")
         if not 1 <= len(objects) <= MAX_KEYS:
@@ -101,13 +106,26 @@ class ObjectOperations(CommitTargets):
             if not key:
                 raise S3Error("MalformedXML", "every <Object> of a Delete needs a <Key>")
             keys.append(key)
-        self._delete_keys(bucket, keys)
+        refused = {
+            key: error
+            for key in keys
+            if key_path(key) is not None and (error := invalid_file_path(key)) is not None
+        }
+        self._delete_keys(bucket, [key for key in keys if key not in refused])
         quiet = (xml_text(document, "Quiet") or "").strip().lower() == "true"
-        deleted = "" if quiet else "".join(f"<Deleted>{el('Key', k)}</Deleted>" for k in keys)
-        self._send(200, xml_document("DeleteResult", deleted))
+        deleted = (
+            ""
+            if quiet
+            else "".join(f"<Deleted>{el('Key', k)}</Deleted>" for k in keys if k not in refused)
+        )
+        errors = "".join(
+            f"<Error>{el('Key', k)}{el('Code', e.code)}{el('Message', e.message)}</Error>"
+            for k, e in refused.items()
+        )
+        self._send(200, xml_document("DeleteResult", deleted, errors))
 
 
-def _etag_matches(etag: str, condition: str) -> bool:
+def etag_matches(etag: str, condition: str) -> bool:
     return bool({etag, "*"} & {tag.strip() for tag in condition.split(",")})
 
 

@@ -9,6 +9,7 @@ from kfp_pachyderm.local.s3.buckets import Bucket, branch_bucket, key_path
 from kfp_pachyderm.local.s3.connection import Connection
 from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.store.errors import StoreError
+from kfp_pachyderm.local.store.paths import filename_error
 from kfp_pachyderm.local.store.records import CommitRow, FileChange
 from kfp_pachyderm.pfs.refs import COMMIT_ID_RE, COMMIT_ID_RULE
 
@@ -72,7 +73,8 @@ class CommitTargets(Connection):
         self.store.apply_changes(target, changes)
         return target.id
 
-    def _writable_path(self, key: str) -> str:
+    def _object_path(self, key: str) -> str:
+        """The PFS path of object ``key``; InvalidArgument when no file can have that key."""
         path = key_path(key)
         if path is None:
             raise S3Error(
@@ -81,6 +83,14 @@ class CommitTargets(Connection):
                 "empty, '.' or '..' parts and no trailing '/'",
                 Key=key,
             )
+        return path
+
+    def _writable_path(self, key: str) -> str:
+        """The PFS path a put of ``key`` names, refused as :func:`invalid_file_path` says."""
+        path = self._object_path(key)
+        refused = invalid_file_path(key)
+        if refused is not None:
+            raise refused
         return path
 
     def _receive_blob(self, signer: StreamSigner | None) -> tuple[str, int]:
@@ -96,3 +106,14 @@ class CommitTargets(Connection):
                 "the body's SHA-256 is not the x-amz-content-sha256 the request declared",
             )
         return digest, size
+
+
+def invalid_file_path(key: str) -> S3Error | None:
+    """InvalidFilePath (400) for a key pachd's ``ValidateFilename`` refuses, the error pachd's
+    gateway maps that refusal to; None for a valid key."""
+    error = filename_error(key)
+    return (
+        None
+        if error is None
+        else S3Error("InvalidFilePath", f"Invalid file path: {error}", Key=key)
+    )

@@ -13,7 +13,13 @@ import uuid
 from kfp_pachyderm.local.store.commit_rows import resolve_commit
 from kfp_pachyderm.local.store.commits import open_commit_set
 from kfp_pachyderm.local.store.database import Database
-from kfp_pachyderm.local.store.errors import check_name_as_pachd, invalid, not_found, precondition
+from kfp_pachyderm.local.store.errors import (
+    check_name_as_pachd,
+    invalid,
+    not_found,
+    precondition,
+    refuse_commit_id_as_branch,
+)
 from kfp_pachyderm.local.store.lookups import (
     branch_exists,
     branch_key,
@@ -78,6 +84,7 @@ class BranchStore(Database):
         check_name_as_pachd("branch", branch.name)
         with self._write() as db:
             rid = repo_id(db, branch.repo)
+            refuse_commit_id_as_branch(branch.name, "create branch")
             now = time.time()
             up = []
             for p in provenance:

@@ -18,6 +18,7 @@ from kfp_pachyderm.local.store.errors import (
     check_name_as_pachd,
     not_found,
     precondition,
+    refuse_commit_id_as_branch,
 )
 from kfp_pachyderm.local.store.files import apply_file_changes
 from kfp_pachyderm.local.store.lookups import branch_exists, closure, direct_provenance, repo_id
@@ -111,13 +112,24 @@ class CommitStore(Database):
     ) -> CommitRow:
         """Open a commit on ``branch`` (created if missing) and on every branch downstream."""
         with self._write() as db:
-            return commit_row(db, self._start_commit(db, branch, parent, description))
+            cid = self._start_commit(
+                db, branch, parent, description, "start commit in transaction: create commit"
+            )
+            return commit_row(db, cid)
 
     def _start_commit(
-        self, db: sqlite3.Connection, branch: BranchKey, parent: str | None, description: str
+        self,
+        db: sqlite3.Connection,
+        branch: BranchKey,
+        parent: str | None,
+        description: str,
+        context: str,
     ) -> int:
+        """Open the commit; ``context`` is the start of pachd's wording for an error on the
+        branch, which depends on the RPC that starts the commit."""
         check_name_as_pachd("branch", branch.name)
         rid = repo_id(db, branch.repo)
+        refuse_commit_id_as_branch(branch.name, f"{context}: create commit")
         now = time.time()
         parent_id = None
         if parent is not None:
@@ -149,7 +161,7 @@ class CommitStore(Database):
         """Start, fill and finish a commit on ``branch`` in one transaction (a write addressed
         to a branch whose head is finished, as pachd does for ``put file repo@branch``)."""
         with self._write() as db:
-            cid = self._start_commit(db, branch, None, "")
+            cid = self._start_commit(db, branch, None, "", "create commit")
             apply_file_changes(db, cid, changes)
             now = time.time()
             db.execute("UPDATE commits SET finishing=?, finished=? WHERE cid=?", (now, now, cid))

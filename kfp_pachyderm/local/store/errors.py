@@ -1,4 +1,4 @@
-"""The errors the store raises, and the checks on names and paths that raise them.
+"""The errors the store raises, and the checks on names that raise them.
 
 Each error carries the gRPC status name pachd would answer with, so the gRPC API passes it on
 as is and the S3 gateway maps it to an S3 error code.
@@ -6,8 +6,7 @@ as is and the S3 gateway maps it to an S3 error code.
 
 from __future__ import annotations
 
-from kfp_pachyderm.errors import InvalidReferenceError
-from kfp_pachyderm.pfs.refs import NAME_RE, normalize_path
+from kfp_pachyderm.pfs.refs import COMMIT_ID_RE, NAME_RE
 
 
 class StoreError(Exception):
@@ -46,9 +45,10 @@ def check_name_as_pachd(kind: str, name: str) -> None:
         )
 
 
-def clean_path(path: str) -> str:
-    """Normalise a PFS path the way pachd does: absolute, no duplicate or trailing slashes."""
-    try:
-        return normalize_path(path or "")
-    except InvalidReferenceError as err:
-        raise invalid(str(err)) from err
+def refuse_commit_id_as_branch(name: str, context: str) -> None:
+    """Refuse a new or moved branch whose name is a commit ID (a UUID v4 without dashes), as
+    pachd's ``pfsdb.UpsertBranch`` does, since ``repo@<id>`` would read as that commit. pachd's
+    error has no status code (gRPC UNKNOWN) and the wrapping of the RPC that got there:
+    ``context``."""
+    if COMMIT_ID_RE.match(name):
+        raise StoreError("UNKNOWN", f"{context}: update head: branch name cannot be a UUID V4")

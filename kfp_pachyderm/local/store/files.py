@@ -10,6 +10,7 @@ import sqlite3
 
 from kfp_pachyderm.local.store.database import Database
 from kfp_pachyderm.local.store.errors import already_finished, not_found
+from kfp_pachyderm.local.store.paths import clean_path
 from kfp_pachyderm.local.store.records import CommitRow, FileChange
 
 
@@ -70,3 +71,16 @@ class FileStore(Database):
             "ORDER BY path",
             (commit.cid, path, path + "/", path + "0"),
         )
+
+    def copied_files(self, commit: CommitRow, src: str, dst: str) -> list[FileChange]:
+        """The puts that copy the file or directory at clean path ``src`` of ``commit`` to
+        ``dst``, reusing its blobs, as pachd's CopyFile maps each path (``path.Join(dst,
+        rel(src, path))``); NOT_FOUND when nothing is there. ``dst`` is not validated:
+        pachd's ``copyFile`` only cleans it."""
+        files = self.files_under(commit, src)
+        if not files:
+            raise not_found(f"file {src} not found in commit {commit}")
+        return [
+            FileChange("put", clean_path(dst + "/" + path[len(src) :]), blob, size)
+            for path, blob, size in files
+        ]
