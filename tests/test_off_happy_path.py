@@ -100,6 +100,11 @@ ARGPARSE = [
     ["watch", "mnist@master", "--pipeline", "mnist_tfjob"],
     ["finish-open", "model@master"],
     ["nosuchcommand"],
+    ["run", "mnist_tfjob", "--host", "notaurl"],
+    ["watch", "mnist@master", "--pipeline", "mnist_tfjob", "--local", "--max-runs", "0"],
+    ["run", "mnist_tfjob", "--local", "--data-dir", "/etc/passwd"],
+    ["local", "serve", "--data-dir", "/etc/passwd", "--create"],
+    ["compile", "--image-registry", "bad registry!!"],
 ]
 
 
@@ -161,8 +166,9 @@ def test_local_serve_on_a_port_in_use_fails_in_one_line(tmp_path: Path, server: 
         [*CLI, "local", "serve", "--port", port, "--data-dir", str(tmp_path / "s"), "--create"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert result.returncode in (1, 2) and "Traceback" not in result.stderr
-    assert len([x for x in result.stderr.splitlines() if x.startswith("kfp-pachyderm:")]) == 1
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("kfp-pachyderm:")]
+    assert f"cannot listen on 127.0.0.1:{port}" in line
 
 
 def snapshot(client: Client) -> set:
@@ -191,6 +197,7 @@ def test_server_commands_refuse_bad_input_and_change_nothing(
             "no directory",
         ),
         (["finish-open", "images@master", "--run", "r1"], None),
+        (["finish-open", "ghost@master", "--run", "r1"], "repo 'ghost' does not exist"),
         (["trace", "images@master", "--address", "notaport:xx"], "notaport:xx"),
     ):
         code = main(argv)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +18,9 @@ from kfp_pachyderm.errors import KfpPachydermError, RunCancelled, RunFailed
 
 DEFAULT_DATA_DIR = Path(os.environ.get("KFP_PACHYDERM_HOME", "~/.kfp-pachyderm")).expanduser()
 LOCAL_TOKEN_ENV = "KFP_PACHYDERM_LOCAL_TOKEN"
+_REGISTRY_RE = re.compile(
+    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*/?$"
+)
 
 
 def port_number(text: str) -> int:
@@ -28,6 +32,40 @@ def port_number(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port {port} is out of range: 0 to 65535")
     return port
+
+
+def kfp_host(text: str) -> str:
+    """A KFP API endpoint for argparse: an http(s) URL."""
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a KFP API URL: http(s)://host[:port], e.g. http://localhost:8080"
+        )
+    return text
+
+
+def directory(text: str) -> Path:
+    """A directory for argparse: one that exists, or a path where one can be made."""
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return path
+
+
+def positive(text: str) -> int:
+    """A whole number >= 1 for argparse."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def image_registry(text: str) -> str:
+    """A registry and organisation for argparse, e.g. registry.example.com/ml."""
+    if not _REGISTRY_RE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a registry: host[:port][/path] in lower case, e.g. "
+            "registry.example.com/ml"
+        )
+    return text.rstrip("/")
 
 
 def _local_serve(args: argparse.Namespace) -> int:
@@ -140,6 +178,8 @@ def _finish_open(args: argparse.Namespace) -> int:
 
     branch = CommitRef.parse(args.branch).branch_ref()
     client = connect(args.address)
+    if not client.pfs.repo_exists(branch.pfs_repo()):
+        raise KfpPachydermError(f"repo {branch.repo!r} does not exist on {client.address}")
     head = open_head(client, branch)
     if head is None:
         print(f"{branch} has no open commit written by kfp-pachyderm; nothing to finish")
@@ -202,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind")
     serve.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "pfs", help="where data is kept"
+        "--data-dir", type=directory, default=DEFAULT_DATA_DIR / "pfs", help="where data is kept"
     )
     serve.add_argument("--token-file", help="file holding the token clients must send")
     serve.add_argument("--address-file", help="write the address here once listening")
@@ -220,10 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("pipeline", help="the pipeline's name")
     where = run.add_mutually_exclusive_group(required=True)
     where.add_argument("--local", action="store_true", help="run here, with no cluster")
-    where.add_argument("--host", help="the KFP API endpoint, e.g. http://localhost:8080")
+    where.add_argument(
+        "--host", type=kfp_host, help="the KFP API endpoint, e.g. http://localhost:8080"
+    )
     _add_submission_options(run)
     run.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
+        "--data-dir", type=directory, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
     )
     run.set_defaults(run=_run)
 
@@ -239,20 +281,20 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("branch", help="the data branch, e.g. mnist@master")
     watch.add_argument("--pipeline", required=True, help="the pipeline to run")
     where = watch.add_mutually_exclusive_group(required=True)
-    where.add_argument("--host", help="the KFP API endpoint: submit each run there")
+    where.add_argument("--host", type=kfp_host, help="the KFP API endpoint: submit each run there")
     where.add_argument(
         "--local", action="store_true", help="run each here with kfp.local, on the local server"
     )
     _add_submission_options(watch)
     watch.add_argument("--address", help="pachd address (--host; default: PACHD_ADDRESS etc.)")
     watch.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
+        "--data-dir", type=directory, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
     )
     watch.add_argument(
         "--port", type=port_number, default=0, help="the local server's gRPC port (--local)"
     )
     watch.add_argument(
-        "--max-runs", type=int, default=None, help="stop after this many runs (default: never)"
+        "--max-runs", type=positive, default=None, help="stop after this many runs (default: never)"
     )
     watch.set_defaults(run=_watch)
 
@@ -288,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compile_.add_argument(
         "--image-registry",
+        type=image_registry,
         help="registry/organisation of the runtime image, e.g. registry.example.com/ml",
     )
     compile_.add_argument(
@@ -325,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # grpc and urllib3 log a refused call before we report it ourselves
+        for noisy in ("grpc._channel", "urllib3.connectionpool"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     try:
         return args.run(args)
     except Exception as err:

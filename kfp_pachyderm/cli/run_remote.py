@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from kfp_pachyderm.errors import KfpPachydermError
 
 TERMINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED"}
 POLL_S = 5.0
+
+
+@contextmanager
+def kfp_api_errors(host: str) -> Iterator[None]:
+    """A KFP API that cannot be reached becomes one line naming the host."""
+    import urllib3
+
+    try:
+        yield
+    except (OSError, urllib3.exceptions.HTTPError) as err:
+        reason = str(getattr(err, "reason", "") or err).split(":")[-1].strip()
+        raise KfpPachydermError(f"cannot reach the KFP API at {host}: {reason}") from None
 
 
 def submit_and_follow(
@@ -27,10 +40,11 @@ def submit_and_follow(
 
     if name not in PIPELINES:
         raise KfpPachydermError(f"unknown pipeline {name!r}: one of {', '.join(PIPELINES)}")
-    client = (client_factory or kfp.Client)(host=host)
-    run = client.create_run_from_pipeline_func(
-        PIPELINES[name], arguments=params, experiment_name=experiment
-    )
+    with kfp_api_errors(host):
+        client = (client_factory or kfp.Client)(host=host)
+        run = client.create_run_from_pipeline_func(
+            PIPELINES[name], arguments=params, experiment_name=experiment
+        )
     print(f"submitted run {run.run_id} of {name} to {host}")
     last = None
     while True:

@@ -17,6 +17,7 @@ import grpc
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import metadata, pfs
 
+from kfp_pachyderm.cli.run_remote import kfp_api_errors
 from kfp_pachyderm.errors import RunCancelled
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
@@ -102,15 +103,17 @@ def kfp_submitter(host: str, pipeline: str, experiment: str, params: dict[str, s
     from kfp_pachyderm.pipelines import PIPELINES
 
     data_param = DEMO_INPUTS[pipeline][0]
-    client = kfp.Client(host=host)
+    with kfp_api_errors(host):
+        client = kfp.Client(host=host)
 
     def submit(commit: CommitRef) -> str:
-        run = client.create_run_from_pipeline_func(
-            PIPELINES[pipeline],
-            arguments={**params, data_param: str(commit)},
-            experiment_name=experiment,
-            run_name=f"{pipeline}-{commit.repo}-{commit.commit[:12]}",
-        )
+        with kfp_api_errors(host):
+            run = client.create_run_from_pipeline_func(
+                PIPELINES[pipeline],
+                arguments={**params, data_param: str(commit)},
+                experiment_name=experiment,
+                run_name=f"{pipeline}-{commit.repo}-{commit.commit[:12]}",
+            )
         return run.run_id
 
     return submit

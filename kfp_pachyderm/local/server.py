@@ -5,7 +5,8 @@ library and pachyderm_sdk's PFS helpers use, plus ``/metadata.API/EditMetadata``
 ``/versionpb_v2.API/GetVersion``. Every other RPC answers UNIMPLEMENTED with its name.
 
 Example:
-    >>> from kfp_pachyderm.local.server import LocalPachyderm
+    >>> from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.local.server import LocalPachyderm
     >>> with LocalPachyderm(tmp_path) as server:           # doctest: +SKIP
     ...     client = pachyderm_sdk.Client.from_pachd_address(server.address)
 """
@@ -24,6 +25,7 @@ import grpc
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import metadata, pfs, version
 
+from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.local.pfs_api.service import PfsApi
 from kfp_pachyderm.local.store.errors import StoreError
 from kfp_pachyderm.local.store.pfs_store import Store
@@ -241,6 +243,13 @@ class _Handlers(grpc.GenericRpcHandler):
         return grpc.stream_stream_rpc_method_handler(unimplemented)
 
 
+def _cannot_listen(host: str, port: int, option: str) -> KfpPachydermError:
+    return KfpPachydermError(
+        f"cannot listen on {host}:{port}: the port is in use or {host} is not an address of "
+        f"this machine (choose another --{option}, or 0 for any free port)"
+    )
+
+
 class LocalPachyderm:
     """The local server over ``data_dir``; ``start()`` binds and returns the address.
 
@@ -286,16 +295,23 @@ class LocalPachyderm:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        bound = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        try:
+            bound = self._server.add_insecure_port(f"{self.host}:{self.port}")
+        except RuntimeError:
+            bound = 0
         if bound == 0:
-            raise OSError(f"cannot bind the local Pachyderm server to {self.host}:{self.port}")
+            raise _cannot_listen(self.host, self.port, "port")
         self.port = bound
         self._server.start()
         if self.s3_port is not None:
             from kfp_pachyderm.local.s3.gateway import S3Gateway
 
             self.s3 = S3Gateway(self.store, host=self.host, port=self.s3_port, token=self.token)
-            self.s3_port = self.s3.start()
+            try:
+                self.s3_port = self.s3.start()
+            except OSError:
+                self._server.stop(None)
+                raise _cannot_listen(self.host, self.s3_port, "s3-port") from None
         log.info("local Pachyderm server listening on %s (data in %s)", self.address, self.data_dir)
         return self.address
 
