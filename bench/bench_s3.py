@@ -4,7 +4,9 @@ Prints one JSON line: MB/s of writing and reading one object (1 GiB unless ``BEN
 through boto3 (``put_object``, ``get_object``, and the transfer manager's multipart
 ``upload_file`` / ranged ``download_file``) and through pachyderm_sdk over gRPC
 (``put_file_from_file`` in a commit, ``pfs_file`` read), plus the server's peak RSS after the S3
-operations (they run first), which shows that no request holds a whole object in memory. The
+operations (they run first), which shows that no request holds a whole object in memory, and
+the median latency of PutObject, GetObject and HeadObject on 200 objects of 4 KiB (target:
+GetObject within 2x of HeadObject, measured in the same run). The
 server runs as its own process (``kfp-pachyderm local serve --s3-port``); the client is this
 process.
 
@@ -17,13 +19,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 from common import peak_rss_mb, start_server, timed
 
 SIZE_MB = int(os.environ.get("BENCH_S3_MB", "1024"))
 MB = 1 << 20
+SMALL_OBJECTS, SMALL_BYTES = 200, 4096
+
+
+def median_ms(call, count: int = SMALL_OBJECTS) -> float:
+    """The median time of ``call(i)`` for i in range(count), in milliseconds."""
+    times = []
+    for i in range(count):
+        start = time.perf_counter()
+        call(i)
+        times.append((time.perf_counter() - start) * 1000)
+    return round(statistics.median(times), 2)
 
 
 def main() -> None:
@@ -98,6 +113,18 @@ def main() -> None:
             }
             head = s3.head_object(Bucket="s3bench", Key="upload.bin")
             assert head["ETag"] == expected_etag, head["ETag"]
+            small = b"x" * SMALL_BYTES
+            latency_ms = {
+                "put_object": median_ms(
+                    lambda i: s3.put_object(Bucket="s3bench", Key=f"small/{i}", Body=small)
+                ),
+                "get_object": median_ms(
+                    lambda i: s3.get_object(Bucket="s3bench", Key=f"small/{i}")["Body"].read()
+                ),
+                "head_object": median_ms(
+                    lambda i: s3.head_object(Bucket="s3bench", Key=f"small/{i}")
+                ),
+            }
             rss_after_s3 = peak_rss_mb(proc.pid)
             seconds["grpc_put"] = timed(grpc_put)
             seconds["grpc_get"] = timed(grpc_get)
@@ -117,6 +144,11 @@ def main() -> None:
                     "ratio_s3_get_object_vs_grpc": round(
                         mb_s["s3_get_object_mb_s"] / mb_s["grpc_get_mb_s"], 2
                     ),
+                    "small_object_p50_ms": latency_ms,
+                    "get_vs_head_p50": round(
+                        latency_ms["get_object"] / latency_ms["head_object"], 2
+                    ),
+                    "target_get_vs_head_p50": 2.0,
                     "server_peak_rss_mb_s3": round(rss_after_s3, 1),
                     "server_peak_rss_mb_s3_and_grpc": round(rss_after_all, 1),
                     "cpus": os.cpu_count(),

@@ -30,6 +30,9 @@ class Connection(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kfp-pachyderm-s3"
     rbufsize = 64 << 10
+    # A response's headers and a small body go out as separate small writes; with Nagle's
+    # algorithm the second waits for the client's delayed ACK (about 40 ms a request).
+    disable_nagle_algorithm = True
     timeout = IDLE_CONNECTION_TIMEOUT_S
     server: GatewayServer
     _request_id: str
