@@ -7,6 +7,7 @@ the real local server.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -22,6 +23,8 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.local.server import LocalPachyderm
+from kfp_pachyderm.pfs.commits import ensure_branch, ensure_repo, output_commit
+from kfp_pachyderm.pfs.refs import CommitRef
 
 from .conftest import ready_client
 
@@ -334,3 +337,128 @@ def test_s3_copy_object(s3, pach: Client):
             Bucket=f"{open_commit.id}.master.data", Key="late", CopySource="data/g"
         )
     ) == ("InvalidBucketState", 409)
+
+
+def head(client: Client, uri: str) -> pfs.CommitInfo:
+    return client.pfs.inspect_commit(commit=pfs.Commit(branch=pfs.Branch.from_uri(uri)))
+
+
+def commit_ids(client: Client, repo: str) -> list[str]:
+    return [c.commit.id for c in client.pfs.list_commit(repo=pfs.Repo(name=repo))]
+
+
+def test_create_branch_with_provenance_leaves_its_new_head_open(client: Client):
+    """pachd's ``createBranch`` (src/server/pfs/server/server_branch.go) makes a new head with
+    ``makeEmptyCommit`` (server_commit.go) when the branch has no head, or when its provenance
+    changes to a non-empty one (not when it is set again unchanged, nor when it is removed):
+    origin AUTO, parent the current head, direct provenance the provenance branches' heads,
+    finished only without provenance. An upstream commit then opens a commit whose parent is
+    that open head and leaves the head open (``propagateBranches``, server_branch.go). pachd's
+    tests: TestToggleBranchProvenance, TestUpdateBranchNewOutputCommit (server_test.go)."""
+    for name in ("in", "in2", "out"):
+        client.pfs.create_repo(repo=pfs.Repo(name=name))
+    client.pfs.create_branch(branch=pfs.Branch.from_uri("in@master"))
+    upstream = head(client, "in@master")
+    assert upstream.finished.year > 1970 and upstream.origin.kind == pfs.OriginKind.AUTO
+    prov = [pfs.Branch.from_uri("in@master")]
+    client.pfs.create_branch(branch=pfs.Branch.from_uri("out@master"), provenance=prov)
+    empty = head(client, "out@master")
+    assert empty.finished.year == 1970 and empty.origin.kind == pfs.OriginKind.AUTO
+    assert not empty.parent_commit or not empty.parent_commit.id
+    assert [c.id for c in empty.direct_provenance] == [upstream.commit.id]
+    client.pfs.create_branch(branch=pfs.Branch.from_uri("out@master"), provenance=prov)
+    assert commit_ids(client, "out") == [empty.commit.id]
+
+    with client.pfs.commit(branch=pfs.Branch.from_uri("in@master")) as written:
+        written.put_file_from_bytes("/x", b"1")
+    propagated = head(client, "out@master")
+    assert propagated.commit.id == written.id and propagated.parent_commit.id == empty.commit.id
+    assert client.pfs.inspect_commit(commit=empty.commit).finished.year == 1970
+    client.pfs.finish_commit(commit=propagated.commit)
+    client.pfs.finish_commit(commit=empty.commit)
+
+    other = [pfs.Branch.from_uri("in2@master")]
+    client.pfs.create_branch(branch=pfs.Branch.from_uri("out@master"), provenance=other)
+    changed = head(client, "out@master")
+    assert changed.finished.year == 1970 and changed.parent_commit.id == written.id
+    client.pfs.finish_commit(commit=changed.commit)
+    client.pfs.create_branch(branch=pfs.Branch.from_uri("out@master"), new_commit_set=True)
+    assert head(client, "out@master").commit.id == changed.commit.id
+    assert len(commit_ids(client, "out")) == 3
+
+
+def test_create_branch_with_head_and_new_provenance_adds_a_commit_on_that_head(client: Client):
+    """With a head and a changed provenance, pachd's ``createBranch`` still makes the new
+    empty commit, its parent the given head (server_branch.go; TestRecreateBranchProvenance,
+    server_test.go). pachd refuses a provenance branch in the branch's own repo, with no
+    status code: "repo ... cannot be in the provenance of its own branch" (server_branch.go)."""
+    for name in ("in", "out"):
+        client.pfs.create_repo(repo=pfs.Repo(name=name))
+    with client.pfs.commit(branch=pfs.Branch.from_uri("out@side")) as side:
+        pass
+    client.pfs.create_branch(
+        branch=pfs.Branch.from_uri("out@master"),
+        head=pfs.Commit(repo=pfs.Repo(name="out"), id=side.id),
+        provenance=[pfs.Branch.from_uri("in@master")],
+    )
+    info = head(client, "out@master")
+    assert info.commit.id != side.id and info.parent_commit.id == side.id
+    assert info.finished.year == 1970
+    assert unknown_error(
+        lambda: client.pfs.create_branch(
+            branch=pfs.Branch.from_uri("out@dev"), provenance=[pfs.Branch.from_uri("out@side")]
+        )
+    ) == ("repo default/out cannot be in the provenance of its own branch")
+
+
+def test_create_branch_creates_missing_provenance_branches(client: Client):
+    """pachd's ``fillNewBranches`` (src/server/pfs/server/server_branch.go) creates each
+    provenance branch that does not exist yet, its head a finished empty commit (origin AUTO,
+    no parent) of the same transaction, so with the same ID as the new branch's head; the
+    repo must exist (``pfsdb.CreateCommit`` fails with the repo not found). pachd's tests:
+    TestToggleBranchProvenance, TestProvenance via ``createProvenantRepos`` (server_test.go)."""
+    for name in ("in", "out"):
+        client.pfs.create_repo(repo=pfs.Repo(name=name))
+    client.pfs.create_branch(
+        branch=pfs.Branch.from_uri("out@master"), provenance=[pfs.Branch.from_uri("in@master")]
+    )
+    filled, out = head(client, "in@master"), head(client, "out@master")
+    assert filled.finished.year > 1970 and filled.origin.kind == pfs.OriginKind.AUTO
+    assert not filled.parent_commit or not filled.parent_commit.id
+    assert filled.commit.id == out.commit.id
+    assert [c.id for c in out.direct_provenance] == [filled.commit.id]
+    with pytest.raises(grpc.RpcError) as err:
+        client.pfs.create_branch(
+            branch=pfs.Branch.from_uri("out@dev"), provenance=[pfs.Branch.from_uri("nope@master")]
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "out@dev" not in {
+        str(b.branch) for b in client.pfs.list_branch(repo=pfs.Repo(name="out"))
+    }
+
+
+def test_ensure_branch_leaves_no_open_commit(client: Client, caplog: pytest.LogCaptureFixture):
+    """On pachd, setting provenance leaves an open empty head (``makeEmptyCommit``,
+    src/server/pfs/server/server_commit.go), which pachd cannot read under a child until it
+    finishes (``getFileset``, server_file.go); ``ensure_branch`` finishes that commit and no
+    other: a head whose parent is open is left as it is."""
+    for name in ("in", "in2", "out"):
+        ensure_repo(client, CommitRef(name))
+    ensure_branch(client, CommitRef("out", branch="master"), [CommitRef("in", branch="master")])
+    assert all(c.finished.year > 1970 for c in client.pfs.list_commit(repo=pfs.Repo(name="out")))
+    with output_commit(client, CommitRef("in", branch="master")) as written:
+        pass
+    propagated = head(client, "out@master")
+    assert propagated.commit.id == written.commit and propagated.finished.year == 1970
+    with output_commit(client, CommitRef("out", branch="master"), same_id_as=written.commit):
+        pass
+
+    client.pfs.create_branch(
+        branch=pfs.Branch.from_uri("out@dev"), provenance=[pfs.Branch.from_uri("in@master")]
+    )
+    opened = head(client, "out@dev")
+    with caplog.at_level(logging.WARNING):
+        ensure_branch(client, CommitRef("out", branch="dev"), [CommitRef("in2", branch="master")])
+    left = head(client, "out@dev")
+    assert left.parent_commit.id == opened.commit.id and left.finished.year == 1970
+    assert "is open" in caplog.text

@@ -56,10 +56,13 @@ def ensure_branch(
     """Make sure ``ref``'s branch exists with exactly ``provenance`` as its direct provenance.
 
     With provenance, every commit to an upstream branch opens a commit with the same global ID
-    on this branch, which is how a step's output gets Pachyderm-native provenance.
+    on this branch, which is how a step's output gets Pachyderm-native provenance. Setting the
+    provenance makes pachd give the branch a new, open, empty head commit; that commit is
+    finished here (see :func:`_finish_created_head`), so the call leaves nothing open.
     """
     branch = ref.pfs_branch()
     wanted = sorted(str(p.branch_ref()) for p in provenance)
+    before = None
     with rpc_errors(f"checking branch {ref.with_path(None)}"):
         if client.pfs.branch_exists(branch):
             info = client.pfs.inspect_branch(branch=branch)
@@ -69,9 +72,42 @@ def ensure_branch(
             )
             if have == wanted:
                 return info
+            before = info.head.id
     with rpc_errors(f"creating branch {ref.with_path(None)}"):
         client.pfs.create_branch(branch=branch, provenance=[p.pfs_branch() for p in provenance])
-        return client.pfs.inspect_branch(branch=branch)
+        info = client.pfs.inspect_branch(branch=branch)
+    if provenance:
+        _finish_created_head(client, ref.branch_ref().with_path(None), info.head.id, before)
+    return info
+
+
+def _finish_created_head(client: Client, branch: CommitRef, head: str, before: str | None) -> None:
+    """Finish ``head``, the commit that setting ``branch``'s provenance just made its head.
+
+    pachd 2.12's ``createBranch`` gives a branch that gains provenance a new head commit
+    (origin AUTO) that stays open (``makeEmptyCommit``, src/server/pfs/server/server_commit.go).
+    Left open, it becomes the parent of the commit that the next upstream commit opens on this
+    branch, and pachd reads or compacts no commit whose parent is still open. Only that commit
+    is finished: a new head (not ``before``), still open, of origin AUTO, whose parent is
+    finished (or absent) and which holds no change of its own. Anything else is left as it is.
+    """
+    if head == before:
+        return
+    info = inspect_commit(client, branch.at(head))
+    if is_finished(info) or info.origin.kind != pfs.OriginKind.AUTO:
+        return
+    parent = info.parent_commit.id if info.parent_commit is not None else ""
+    if parent and not is_finished(inspect_commit(client, branch.at(parent))):
+        log.warning("%s: left its new head %s open: its parent %s is open", branch, head, parent)
+        return
+    with rpc_errors(f"checking the new head {branch.repo}@{head} is empty"):
+        changed = next(
+            iter(client.pfs.diff_file(new_file=pfs.File(commit=info.commit, path="/"))), None
+        )
+    if changed is not None:
+        return
+    with rpc_errors(f"finishing the new head {branch.repo}@{head}"):
+        client.pfs.finish_commit(commit=info.commit)
 
 
 def ensure_output_branch(client: Client, ref: CommitRef) -> CommitRef:

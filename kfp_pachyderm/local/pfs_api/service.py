@@ -102,6 +102,8 @@ class PfsApi(FileRpcs):
 
     # branches
     def CreateBranch(self, req: pfs.CreateBranchRequest, ctx: grpc.ServicerContext) -> Empty:
+        """Create or update a branch; ``new_commit_set`` is ignored, as pachd 2.12 ignores it
+        (``CreateBranchInTransaction`` does not pass it to ``createBranch``)."""
         key = branch_key(req.branch)
         head = None
         if req.head and (req.head.id or (req.head.branch and req.head.branch.name)):
@@ -114,7 +116,7 @@ class PfsApi(FileRpcs):
                 "UNIMPLEMENTED", "branch triggers are not supported by the local server"
             )
         provenance = [branch_key(b) for b in req.provenance]
-        self.store.create_branch(key, head, provenance, req.new_commit_set)
+        self.store.create_branch(key, head, provenance)
         return Empty()
 
     def InspectBranch(

@@ -1,12 +1,14 @@
 """Branches: their heads, their provenance (a DAG of branches) and what changing it does.
 
 A branch that gains provenance gets a new open commit whose direct provenance is the current
-heads of its provenance branches, as in pachd.
+heads of its provenance branches, and a provenance branch that does not exist yet is created
+with a finished empty head, as in pachd.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 
@@ -14,6 +16,7 @@ from kfp_pachyderm.local.store.commit_rows import resolve_commit
 from kfp_pachyderm.local.store.commits import open_commit_set
 from kfp_pachyderm.local.store.database import Database
 from kfp_pachyderm.local.store.errors import (
+    StoreError,
     check_name_as_pachd,
     invalid,
     not_found,
@@ -27,7 +30,38 @@ from kfp_pachyderm.local.store.lookups import (
     direct_provenance,
     repo_id,
 )
-from kfp_pachyderm.local.store.records import BranchKey, BranchRow, RepoKey
+from kfp_pachyderm.local.store.records import ORIGIN_AUTO, BranchKey, BranchRow, RepoKey
+
+
+def _finish(db: sqlite3.Connection, rid: int, commit_id: str, now: float) -> None:
+    """Finish commit ``commit_id`` of repo ``rid`` as of ``now``."""
+    db.execute(
+        "UPDATE commits SET finishing=?, finished=? WHERE rid=? AND id=?",
+        (now, now, rid, commit_id),
+    )
+
+
+def _fill_new_branches(
+    db: sqlite3.Connection, branches: list[tuple[int, str]], commit_id: str, now: float
+) -> None:
+    """Create each of ``branches`` that does not exist yet, its head a finished empty commit
+    ``commit_id`` (origin AUTO, no parent), as pachd's ``fillNewBranches`` does for the
+    provenance of a branch being created (server_branch.go). Their repos exist already."""
+    for rid, name in branches:
+        if branch_exists(db, rid, name):
+            continue
+        if not db.execute(
+            "SELECT 1 FROM commits WHERE rid=? AND id=?", (rid, commit_id)
+        ).fetchone():
+            db.execute(
+                "INSERT INTO commits (rid, id, branch, origin, description, parent, started, "
+                "finishing, finished) VALUES (?,?,?,?,?,?,?,?,?)",
+                (rid, commit_id, name, ORIGIN_AUTO, "", None, now, now, now),
+            )
+        db.execute(
+            "INSERT INTO branches (rid, name, head, created, updated) VALUES (?,?,?,?,?)",
+            (rid, name, commit_id, now, now),
+        )
 
 
 class BranchStore(Database):
@@ -70,35 +104,39 @@ class BranchStore(Database):
             return [self.inspect_branch(branch_key(self._db, r, n)) for r, n in rows]
 
     def create_branch(
-        self,
-        branch: BranchKey,
-        head: str | None,
-        provenance: list[BranchKey],
-        new_commit_set: bool = False,
+        self, branch: BranchKey, head: str | None, provenance: list[BranchKey]
     ) -> None:
-        """Create or update a branch; a changed provenance opens a new commit on it.
+        """Create or update a branch, as pachd's ``createBranch`` (server_branch.go) does.
 
-        As in pachd, a branch that gains provenance gets a new open commit (origin AUTO) whose
-        direct provenance is the current heads of its provenance branches.
+        A provenance branch that does not exist yet is created in its (existing) repo with a
+        finished empty head (pachd's ``fillNewBranches``). The branch gets a new head commit
+        (origin AUTO, parent its current head, direct provenance the heads of its provenance
+        branches) when it has no head, or when its provenance changes to a non-empty one; that
+        commit stays open when the branch has provenance (pachd's ``makeEmptyCommit``) and is
+        opened with the same ID on every branch downstream. One commit ID serves the whole
+        call, as pachd's transaction does.
         """
-        check_name_as_pachd("branch", branch.name)
+        for name in [p.name for p in provenance] + [branch.name]:
+            check_name_as_pachd("branch", name)
         with self._write() as db:
             rid = repo_id(db, branch.repo)
             refuse_commit_id_as_branch(branch.name, "create branch")
-            now = time.time()
-            up = []
-            for p in provenance:
-                up_rid = repo_id(db, p.repo)
-                if not branch_exists(db, up_rid, p.name):
-                    raise not_found(f"branch {p.name} not found in repo {p.repo}")
-                if (up_rid, p.name) == (rid, branch.name):
-                    raise invalid(f"branch {branch} cannot be in its own provenance")
-                up.append((up_rid, p.name))
+            up = [(repo_id(db, p.repo), p.name) for p in provenance]
+            for (up_rid, _), p in zip(up, provenance, strict=True):
+                if up_rid == rid:
+                    raise StoreError(
+                        "UNKNOWN",
+                        f"repo {branch.repo} cannot be in the provenance of its own branch",
+                    )
+                refuse_commit_id_as_branch(p.name, "fill new branches: upsert branch")
             if (rid, branch.name) in closure(db, up, upstream=True):
                 raise invalid(f"provenance of {branch} would create a cycle")
             head_id = None
             if head is not None:
                 head_id = resolve_commit(db, branch.repo, head).id
+            now = time.time()
+            commit_id = uuid.uuid4().hex
+            _fill_new_branches(db, up, commit_id, now)
             existed = branch_exists(db, rid, branch.name)
             old_up = direct_provenance(db, rid, branch.name) if existed else []
             if existed:
@@ -120,17 +158,13 @@ class BranchStore(Database):
                     "INSERT INTO branch_provenance VALUES (?,?,?,?)",
                     (rid, branch.name, up_rid, up_name),
                 )
-            current_head = db.execute(
+            (current_head,) = db.execute(
                 "SELECT head FROM branches WHERE rid=? AND name=?", (rid, branch.name)
-            ).fetchone()[0]
-            provenance_changed = sorted(up) != sorted(old_up)
-            if head is None and (current_head is None or provenance_changed or new_commit_set):
-                commit_id = uuid.uuid4().hex
+            ).fetchone()
+            if current_head is None or (up and sorted(up) != sorted(old_up)):
                 open_commit_set(db, [], [(rid, branch.name)], commit_id, "", now)
-                db.execute(
-                    "UPDATE commits SET finishing=?, finished=? WHERE rid=? AND id=?",
-                    (now, now, rid, commit_id),
-                )
+                if not up:
+                    _finish(db, rid, commit_id, now)
 
     def delete_branch(self, branch: BranchKey, force: bool) -> None:
         with self._write() as db:
