@@ -42,8 +42,3 @@ def commit_of(artifact: dsl.Artifact) -> CommitRef:
     ref = CommitRef.parse(artifact.uri)
     branch = artifact.metadata.get("branch") or None
     return ref.on(branch) if branch else ref
-
-
-def int_metadata(artifact: dsl.Artifact, key: str) -> int:
-    """An integer from artifact metadata, tolerating the float kfp.local writes."""
-    return int(artifact.metadata.get(key, 0))
