@@ -90,6 +90,8 @@ class PfsApi(FileRpcs):
     def DeleteRepos(
         self, req: pfs.DeleteReposRequest, ctx: grpc.ServicerContext
     ) -> pfs.DeleteReposResponse:
+        if not req.all and not req.projects:  # pachd deletes nothing, not everything
+            return out.DeleteReposResponse(repos=[])
         projects = None if req.all else [p.name for p in req.projects]
         rows = self.store.list_repos(projects)
         for row in rows:
