@@ -40,12 +40,18 @@ def unset_to_none(value: T) -> T | None:
     return value
 
 
-def input_commit(artifact: dsl.Artifact | None, ref: str, component: str) -> CommitRef:
-    """A component's input commit: its ``input_commit`` artifact or its ``input_ref``,
-    exactly one of them."""
+def input_commit(
+    artifact: dsl.Artifact | None,
+    ref: str,
+    component: str,
+    name: str = "input_commit",
+    ref_name: str = "input_ref",
+) -> CommitRef:
+    """A component's input commit: its artifact input ``name`` or its reference input
+    ``ref_name``, exactly one of them."""
     if (artifact is None) == (not ref):
         raise KfpPachydermError(
-            f"{component} needs exactly one of input_commit and input_ref (got input_ref={ref!r})"
+            f"{component} needs exactly one of {name} and {ref_name} (got {ref_name}={ref!r})"
         )
     return commit_of(artifact) if artifact is not None else CommitRef.parse(ref)
 

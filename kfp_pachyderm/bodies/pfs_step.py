@@ -5,25 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kfp_pachyderm.bodies.common import step_record
-from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.kfp.artifacts import commit_of, describe_commit
+from kfp_pachyderm.bodies.common import input_commit, step_record
+from kfp_pachyderm.kfp.artifacts import describe_commit
 from kfp_pachyderm.pfs.connection import connect
-from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.steps.definition import StepDefinition
 from kfp_pachyderm.steps.run import run_step
 from kfp_pachyderm.steps.signature import REF_SUFFIX
-
-
-def _input(namespace: dict[str, Any], name: str, step: str) -> CommitRef:
-    artifact, ref = namespace[name], namespace[name + REF_SUFFIX]
-    if (artifact is None) == (not ref):
-        raise KfpPachydermError(
-            f"{step} needs its input {name} as exactly one of a commit artifact ({name}=...) or "
-            f"a commit reference ({name}='repo@branch'); got "
-            f"{'both' if artifact is not None else 'neither'}"
-        )
-    return commit_of(artifact) if artifact is not None else CommitRef.parse(ref)
 
 
 def run(payload: str, namespace: dict[str, Any]) -> str:
@@ -31,7 +18,12 @@ def run(payload: str, namespace: dict[str, Any]) -> str:
     (``namespace`` is its ``locals()``); describe the output commit and return its ID."""
     fields = json.loads(payload)
     step = StepDefinition(**{**fields, "inputs": tuple(fields["inputs"])})
-    inputs = {name: _input(namespace, name, step.name) for name in step.inputs}
+    inputs = {
+        name: input_commit(
+            namespace[name], namespace[name + REF_SUFFIX], step.name, name, name + REF_SUFFIX
+        )
+        for name in step.inputs
+    }
     names = {"commit", *step.inputs, *(n + REF_SUFFIX for n in step.inputs)}
     parameters = {k: v for k, v in namespace.items() if k not in names and k != "run"}
     record = step_record("", "")

@@ -219,18 +219,22 @@ def finish_run_commits(client, run_id: str) -> list[str]:
     and left open; return them."""
     from kfp_pachyderm.pfs.commits import finish_abandoned
 
-    finished = []
+    return [
+        f"{branch.repo}@master"
+        for branch in _master_branches(client)
+        if finish_abandoned(client, branch, run_id)
+    ]
+
+
+def _master_branches(client) -> Iterator[CommitRef]:
+    """The ``master`` branch of every repo on the server: where a local run's steps write."""
     for info in client.pfs.list_repo():
-        branch = CommitRef(info.repo.name, branch="master", project=info.repo.project.name)
-        if finish_abandoned(client, branch, run_id):
-            finished.append(f"{branch.repo}@master")
-    return finished
+        yield CommitRef(info.repo.name, branch="master", project=info.repo.project.name)
 
 
 def _failure_of(client, run_id: str) -> str:
     """The error of the step of run ``run_id`` that failed, from the commit it finished."""
-    for info in client.pfs.list_repo():
-        branch = CommitRef(info.repo.name, branch="master", project=info.repo.project.name)
+    for branch in _master_branches(client):
         try:
             head = inspect_commit(client, branch)
         except NotFoundError:

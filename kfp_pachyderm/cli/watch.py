@@ -15,25 +15,17 @@ from collections.abc import Callable
 
 import grpc
 from pachyderm_sdk import Client
-from pachyderm_sdk.api import metadata, pfs
+from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.cli.run_remote import kfp_api_errors
 from kfp_pachyderm.errors import RunCancelled
+from kfp_pachyderm.pfs.provenance import edit_metadata
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
 
 log = logging.getLogger(__name__)
 
 MARK_PREFIX = "kfp_pachyderm.watch."
-
-
-def _mark(client: Client, commit: CommitRef, key: str, value: str) -> None:
-    picker = pfs.CommitPicker(
-        id=pfs.CommitPickerCommitByGlobalId(repo=commit.pfs_repo().as_picker(), id=commit.commit)
-    )
-    edit = metadata.Edit(commit=picker, edit_key=metadata.EditEditKey(key=key, value=value))
-    with rpc_errors(f"marking {commit}"):
-        client.metadata.edit_metadata(edits=[edit])
 
 
 def watch(
@@ -57,9 +49,9 @@ def watch(
             commit = target.at(info.commit.id)
             if info.error or key in (info.metadata or {}):
                 continue
-            _mark(client, commit, key, "submitting")
+            edit_metadata(client, commit, {key: "submitting"})
             run_id = submit(commit)
-            _mark(client, commit, key, run_id)
+            edit_metadata(client, commit, {key: run_id})
             log.info("%s: submitted run %s of %s", commit, run_id, pipeline)
             print(f"{commit}: run {run_id} of {pipeline}", flush=True)
             submitted.append((commit.commit, run_id))

@@ -112,7 +112,7 @@ def edit_metadata(client: Client, commit: CommitRef, values: dict[str, str]) -> 
         metadata.Edit(commit=picker, edit_key=metadata.EditEditKey(key=k, value=v))
         for k, v in values.items()
     ]
-    with rpc_errors(f"recording provenance on {commit}"):
+    with rpc_errors(f"editing the metadata of {commit}"):
         client.metadata.edit_metadata(edits=edits)
 
 
