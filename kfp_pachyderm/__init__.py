@@ -49,6 +49,9 @@ _EXPORTS = {
     "LocalPachyderm": "kfp_pachyderm.local.server",
     "pfs_step": "kfp_pachyderm.steps.component",
     "PfsStep": "kfp_pachyderm.steps.component",
+    "build_seldon_image": "kfp_pachyderm.seldon.build",
+    "build_mlserver_image": "kfp_pachyderm.mlserver.build",
+    "ModelDeployer": "kfp_pachyderm.kserve.deploy",
 }
 
 __all__ = sorted(_EXPORTS)

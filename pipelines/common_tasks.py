@@ -1,4 +1,5 @@
-"""The steps every pipeline here opens with: the exit handler and the pinned input."""
+"""The steps the pipelines here share: the exit handler, the pinned input, and the closing
+steps (trace, serving image, and serving on KServe)."""
 
 from kfp import dsl
 
@@ -9,6 +10,10 @@ _resolve_commit = load_component("resolve_commit")
 _finish_open_commits = load_component("finish_open_commits")
 _inspect_provenance = load_component("inspect_provenance")
 _build_seldon_image = load_component("build_seldon_image")
+_build_mlserver_image = load_component("build_mlserver_image")
+_deploy_model = load_component("deploy_model")
+
+DEFAULT_S3 = "http://pachd.pachyderm.svc.cluster.local:30600"
 
 
 def finish_on_exit(token_secret, *output_repos) -> dsl.ExitHandler:
@@ -54,3 +59,33 @@ def trace_and_build_image(
     return use_registry_credentials(
         use_pachyderm(build, token_secret=token_secret), registry_secret
     )
+
+
+def serve_on_kserve(
+    model: dsl.PipelineTask,
+    deploy_to_kserve,
+    kserve_namespace,
+    s3_endpoint,
+    token_secret,
+    **build_options: str,
+) -> None:
+    """When ``deploy_to_kserve`` is true, the last steps: commit the model's MLServer model
+    directory (no image) and serve that commit on KServe through the S3 gateway, waiting until
+    the InferenceService is ready. ``build_options`` go to build_mlserver_image as they are."""
+    with dsl.If(deploy_to_kserve == True, name="deploy-to-kserve"):  # noqa: E712 (a channel)
+        build = use_pachyderm(
+            _build_mlserver_image(
+                input_commit=model.outputs["commit"],
+                build_image=False,
+                namespace=kserve_namespace,
+                **build_options,
+            ),
+            token_secret=token_secret,
+        )
+        use_pachyderm(
+            _deploy_model(
+                manifests=build.outputs["storage_inference_service"],
+                s3_endpoint=s3_endpoint,
+            ),
+            token_secret=token_secret,
+        )

@@ -4,7 +4,13 @@ a Seldon serving image tagged with its commit ID; every stage writes its own rep
 traces back through build, train, pre_process and split to the raw data commit."""
 
 from kfp import dsl
-from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input, trace_and_build_image
+from kfp_pachyderm.pipelines.common_tasks import (
+    DEFAULT_S3,
+    finish_on_exit,
+    pinned_input,
+    serve_on_kserve,
+    trace_and_build_image,
+)
 
 from kfp_pachyderm.kfp.cluster import use_pachyderm
 from kfp_pachyderm.kfp.images import image
@@ -51,7 +57,8 @@ def train(pre_process, out, epochs: int = 2, batch_size: int = 64):
     name="issue-summarization",
     description="Seed 004: split GitHub issues, pre-process them, train a model that writes an "
     "issue's title from its body, and build its Seldon serving image tagged with the model's "
-    "commit ID; retrain on every new data commit (kfp-pachyderm watch).",
+    "commit ID; optionally serve it on KServe; retrain on every new data commit "
+    "(kfp-pachyderm watch).",
 )
 def issue_summarization(
     data: str = "raw_data@master",
@@ -65,6 +72,9 @@ def issue_summarization(
     base_image: str = "",
     registry_secret: str = "registry-credentials",
     token_secret: str = "pachd-token",
+    deploy_to_kserve: bool = False,
+    kserve_namespace: str = "",
+    s3_endpoint: str = DEFAULT_S3,
 ):
     """Train the issue summarizer on ``data``; the model commit lands on ``train@master``.
 
@@ -84,6 +94,11 @@ def issue_summarization(
         base_image: the Seldon base image (images/seldon); empty for this version's default.
         registry_secret: a ``docker-registry`` Secret with push credentials; optional.
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
+        deploy_to_kserve: finally serve the model commit on KServe with MLServer (an
+            InferenceService ``issue-summarizer`` whose ``storageUri`` reads the commit through
+            ``s3_endpoint``) and wait until it is ready.
+        kserve_namespace: where the InferenceService goes; empty for the run's namespace.
+        s3_endpoint: pachd's S3 gateway as KServe's storage initializer reaches it.
     """
     with finish_on_exit(token_secret, *STAGE_REPOS):
         raw = pinned_input(data, token_secret, source)
@@ -106,4 +121,12 @@ def issue_summarization(
             registry_secret,
             token_secret,
             builds_repo="build",
+        )
+        serve_on_kserve(
+            model,
+            deploy_to_kserve,
+            kserve_namespace,
+            s3_endpoint,
+            token_secret,
+            model_name="issue-summarizer",
         )

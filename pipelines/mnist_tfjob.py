@@ -1,7 +1,13 @@
 """mnist_tfjob: the seeds' MNIST TFJob reading and writing Pachyderm, with provenance."""
 
 from kfp import dsl
-from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input, trace_and_build_image
+from kfp_pachyderm.pipelines.common_tasks import (
+    DEFAULT_S3,
+    finish_on_exit,
+    pinned_input,
+    serve_on_kserve,
+    trace_and_build_image,
+)
 
 from kfp_pachyderm.kfp.cluster import use_pachyderm
 from kfp_pachyderm.kfp.compile import load_component
@@ -9,14 +15,13 @@ from kfp_pachyderm.kfp.images import image
 
 start_tfjob = load_component("start_tfjob")
 
-DEFAULT_S3 = "http://pachd.pachyderm.svc.cluster.local:30600"
-
 
 @dsl.pipeline(
     name="mnist-tfjob",
     description="Pin the data commit, train MNIST in a TFJob that reads and writes Pachyderm "
     "(through the S3 gateway by default), trace the model back to its data, and build its "
-    "Seldon serving image tagged with the model's commit ID.",
+    "Seldon serving image tagged with the model's commit ID; optionally serve the model commit "
+    "on KServe.",
 )
 def mnist_tfjob(
     data: str = "mnist@master",
@@ -34,6 +39,8 @@ def mnist_tfjob(
     base_image: str = "",
     registry_secret: str = "registry-credentials",
     token_secret: str = "pachd-token",
+    deploy_to_kserve: bool = False,
+    kserve_namespace: str = "",
 ):
     """Train MNIST on ``data`` in a TFJob; the model commit lands on ``model_repo@master``.
 
@@ -59,6 +66,10 @@ def mnist_tfjob(
         base_image: the Seldon base image (images/seldon); empty for this version's default.
         registry_secret: a ``docker-registry`` Secret with push credentials; optional.
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
+        deploy_to_kserve: finally serve the model commit on KServe with MLServer (an
+            InferenceService whose ``storageUri`` reads the commit through ``s3_endpoint``)
+            and wait until it is ready; the model is served as ``mnist``.
+        kserve_namespace: where the InferenceService goes; empty for the run's namespace.
     """
     with finish_on_exit(token_secret, model_repo):
         pinned = pinned_input(data, token_secret, commit_source)
@@ -79,4 +90,7 @@ def mnist_tfjob(
         )
         trace_and_build_image(
             model, serving_image, push_image, base_image, registry_secret, token_secret
+        )
+        serve_on_kserve(
+            model, deploy_to_kserve, kserve_namespace, s3_endpoint, token_secret, model_name="mnist"
         )

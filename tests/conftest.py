@@ -174,3 +174,34 @@ def bearer(tmp_path_factory, tokens):
     ensure_tools()
     with Registry(tmp_path_factory.mktemp("bearer"), tokens) as registry:
         yield registry
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """A real registry on loopback without auth, holding the synthetic base image
+    ``BASE_REPO:1.0`` (Docker schema 2) and ``base/multi:1.0`` (an OCI index)."""
+    from kfp_pachyderm.oci.media import DOCKER, OCI
+    from kfp_pachyderm.oci.registry import RegistryClient
+
+    from .registry import (
+        BASE_REPO,
+        Registry,
+        ensure_tools,
+        push_synthetic,
+        skopeo,
+        synthetic_image,
+        write_oci_layout,
+    )
+
+    ensure_tools()
+    with Registry(tmp_path_factory.mktemp("plain")) as registry:
+        client = RegistryClient(registry.host, plain_http=True)
+        push_synthetic(client, BASE_REPO, "1.0", synthetic_image(DOCKER))
+        layout = write_oci_layout(
+            tmp_path_factory.mktemp("layout"),
+            "1.0",
+            {arch: synthetic_image(OCI, arch, seed=3) for arch in ("arm64", "amd64")},
+        )
+        skopeo("copy", "--all", "--insecure-policy", "--dest-tls-verify=false",
+               f"oci:{layout}:1.0", f"docker://{registry.host}/base/multi:1.0")  # fmt: skip
+        yield registry

@@ -1,22 +1,35 @@
-"""A test Kubernetes API server: the subset the TFJob launcher uses, over real HTTP on loopback.
+"""A test Kubernetes API server: the subset the TFJob launcher and the model deployer use, over
+real HTTP on loopback.
 
 No real API server can run here, so the real ``kubernetes`` client talks HTTP to this one. It
-serves custom objects (create, get, list with fieldSelector, watch with resourceVersion and a
-server-side timeoutSeconds, delete), pods (get, list and watch by labelSelector), pod logs (with
-``follow=true`` streamed until the container ends) and events (list with fieldSelector). Watches
-and followed logs are chunked HTTP streams, one JSON line or log chunk per chunk, as the real
-API server sends them.
+serves the custom objects of the CRDs it is given (``crds=``, of those in :data:`KINDS`: TFJobs,
+KServe InferenceServices and ServingRuntimes, Seldon Core 2 Models; a custom resource that is
+not installed answers 404 as the real server does) with create, get, replace, list with
+fieldSelector, watch with resourceVersion and a server-side timeoutSeconds, and delete; pods
+(get, list and watch by labelSelector), pod logs (with ``follow=true`` streamed until the
+container ends), events (list with fieldSelector), and secrets and service accounts (create,
+get, replace). Watches and followed logs are chunked HTTP streams, one JSON line or log chunk
+per chunk, as the real API server sends them.
 
-A test plays the Training Operator and the kubelet through methods: :meth:`K8sApi.transition`
-sets TFJob conditions the way the operator does, :meth:`K8sApi.add_pod`, :meth:`append_log`,
+Writes behave as the real server's: a replace (PUT) must carry the name of its URL, and with a
+stale ``metadata.resourceVersion`` gets 409 Conflict (a custom object's replace must carry one);
+``metadata.generation`` starts at 1 and grows when anything but metadata and status changes; a
+replace keeps a custom object's status (the status subresource is written apart); a Secret's
+``stringData`` is stored base64-encoded in ``data``.
+
+A test plays the operators and the kubelet through methods: :meth:`K8sApi.transition` sets
+TFJob conditions the way the Training Operator does, :meth:`K8sApi.set_status` writes any
+object's status (as KServe or Seldon would), :meth:`add_pod`, :meth:`append_log`,
 :meth:`finish_pod` and :meth:`restart_pod` run replicas, :meth:`add_event` records events,
-:meth:`compact` expires resourceVersions (open watches get 410 Gone), and :meth:`fail_next`
-answers the next matching requests with an error status. Every request is recorded (method,
-path, query, JSON body), so a test can assert the exact manifest that was POSTed.
+:meth:`create_object` stores an object someone else created, :meth:`compact` expires
+resourceVersions (open watches get 410 Gone), and :meth:`fail_next` answers the next matching
+requests with an error status. Every request is recorded (method, path, query, JSON body), so a
+test can assert the exact manifest that was POSTed.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -40,16 +53,24 @@ CONTAINER = "tensorflow"
 # resource -> (apiVersion, kind) of its objects
 KINDS = {
     "tfjobs.kubeflow.org": ("kubeflow.org/v1", "TFJob"),
+    "inferenceservices.serving.kserve.io": ("serving.kserve.io/v1beta1", "InferenceService"),
+    "servingruntimes.serving.kserve.io": ("serving.kserve.io/v1alpha1", "ServingRuntime"),
+    "models.mlops.seldon.io": ("mlops.seldon.io/v1alpha1", "Model"),
+    "servers.mlops.seldon.io": ("mlops.seldon.io/v1alpha1", "Server"),
     "pods": ("v1", "Pod"),
     "events": ("v1", "Event"),
+    "secrets": ("v1", "Secret"),
+    "serviceaccounts": ("v1", "ServiceAccount"),
 }
+# The core resources a client may create and replace (pods and events are the test's to write).
+WRITABLE_CORE = frozenset({"secrets", "serviceaccounts"})
 
 CUSTOM_PATH = re.compile(
     r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)"
     r"(?:/(?P<name>[^/]+))?$"
 )
 CORE_PATH = re.compile(
-    r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>pods|events)"
+    r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>pods|events|secrets|serviceaccounts)"
     r"(?:/(?P<name>[^/]+)(?P<log>/log)?)?$"
 )
 REASONS = {
@@ -57,7 +78,7 @@ REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "NotFound",
-    409: "AlreadyExists",
+    409: "AlreadyExists",  # or Conflict, given with the error
     405: "MethodNotAllowed",
     410: "Expired",
     422: "Invalid",
@@ -72,7 +93,7 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def status_object(code: int, message: str) -> dict:
+def status_object(code: int, message: str, reason: str | None = None) -> dict:
     """The Status object the API server answers an error with."""
     return {
         "kind": "Status",
@@ -80,7 +101,7 @@ def status_object(code: int, message: str) -> dict:
         "metadata": {},
         "status": "Failure",
         "message": message,
-        "reason": REASONS.get(code, "Unknown"),
+        "reason": reason or REASONS.get(code, "Unknown"),
         "code": code,
     }
 
@@ -115,9 +136,23 @@ class ContainerRun:
 
 
 class _HttpError(Exception):
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.reason = reason
+
+
+def _content(obj: dict) -> dict:
+    """What ``metadata.generation`` counts changes of: all but metadata and status."""
+    return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+
+
+def _store_secret_data(obj: dict) -> None:
+    """Merge a Secret's stringData into its data, base64-encoded, as the API server does."""
+    strings = obj.pop("stringData", None) or {}
+    data = obj.setdefault("data", {})
+    for key, value in strings.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 def _path_value(obj: dict, dotted: str) -> str:
@@ -264,6 +299,18 @@ class K8sApi:
         """Delete a TFJob as someone else would (no request is recorded)."""
         with self._cond:
             self._delete("tfjobs.kubeflow.org", namespace, name)
+
+    def create_object(self, resource: str, manifest: dict) -> dict:
+        """Store any object as if someone had created it (no request is recorded)."""
+        with self._cond:
+            return self._create(resource, manifest["metadata"]["namespace"], manifest)
+
+    def set_status(self, resource: str, namespace: str, name: str, status: dict) -> None:
+        """Replace an object's status, as its operator writes the status subresource (a new
+        resourceVersion, the same generation)."""
+        self._update(
+            resource, namespace, name, lambda obj: obj.__setitem__("status", copy.deepcopy(status))
+        )
 
     def transition(
         self, namespace: str, name: str, type_: str, message: str = "", reason: str = ""
@@ -453,10 +500,56 @@ class K8sApi:
         key = (resource, namespace, meta["name"])
         if key in self._objects:
             raise _HttpError(409, f'{resource} "{meta["name"]}" already exists')
+        if meta.get("resourceVersion"):
+            raise _HttpError(500, "resourceVersion should not be set on objects to be created")
         meta.update(namespace=namespace, uid=str(uuid.uuid4()), creationTimestamp=now())
         meta["generation"] = 1
+        if resource == "secrets":
+            _store_secret_data(obj)
         self._objects[key] = obj
         self._bump(resource, namespace, "ADDED", obj)
+        return copy.deepcopy(obj)
+
+    def _replace(self, resource: str, namespace: str, name: str, body: dict, custom: bool) -> dict:
+        """A PUT: the whole object but its status (for custom objects, whose status is a
+        subresource), checked against the stored resourceVersion."""
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        if meta.get("name") != name:
+            raise _HttpError(
+                400, f"the name of the object ({meta.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )  # fmt: skip
+        if meta.setdefault("namespace", namespace) != namespace:
+            raise _HttpError(400, "the namespace of the object does not match the path")
+        old = self._objects.get((resource, namespace, name))
+        if old is None:
+            raise _HttpError(404, f'{resource} "{name}" not found')
+        version = meta.get("resourceVersion")
+        if not version and custom:
+            raise _HttpError(
+                422, f'{resource} "{name}" is invalid: metadata.resourceVersion: Invalid value: '
+                "0x0: must be specified for an update"
+            )  # fmt: skip
+        if version and version != old["metadata"]["resourceVersion"]:
+            raise _HttpError(
+                409,
+                f'Operation cannot be fulfilled on {resource} "{name}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+                "Conflict",
+            )
+        if resource == "secrets":
+            _store_secret_data(obj)
+        for key in ("uid", "creationTimestamp", "generation"):
+            meta[key] = old["metadata"][key]
+        if _content(obj) != _content(old):
+            meta["generation"] += 1
+        if custom:
+            obj.pop("status", None)
+            if "status" in old:
+                obj["status"] = old["status"]
+        self._objects[(resource, namespace, name)] = obj
+        self._bump(resource, namespace, "MODIFIED", obj)
         return copy.deepcopy(obj)
 
     def _update(
@@ -520,7 +613,7 @@ class K8sApi:
         try:
             self._route(handler, method, url.path, query, body)
         except _HttpError as error:
-            _send_json(handler, error.code, status_object(error.code, str(error)))
+            _send_json(handler, error.code, status_object(error.code, str(error), error.reason))
 
     def _route(
         self, handler: BaseHTTPRequestHandler, method: str, path: str, query: dict, body: Any
@@ -529,7 +622,8 @@ class K8sApi:
         core = CORE_PATH.match(path)
         if custom:
             resource = f"{custom['plural']}.{custom['group']}"
-            if resource not in self.crds or custom["version"] != "v1":
+            served = f"{custom['group']}/{custom['version']}"
+            if resource not in self.crds or KINDS.get(resource, ("",))[0] != served:
                 raise _HttpError(404, "the server could not find the requested resource")
             namespace, name = custom["ns"], custom["name"]
         elif core:
@@ -552,10 +646,12 @@ class K8sApi:
                 if obj is None:
                     raise _HttpError(404, f'{resource} "{name}" not found')
                 reply = (200, copy.deepcopy(obj))
-            elif method == "POST" and name is None and custom:
+            elif method == "POST" and name is None and (custom or resource in WRITABLE_CORE):
                 if (body or {}).get("metadata", {}).get("namespace", namespace) != namespace:
                     raise _HttpError(400, "the namespace of the object does not match the path")
                 reply = (201, self._create(resource, namespace, body))
+            elif method == "PUT" and name is not None and (custom or resource in WRITABLE_CORE):
+                reply = (200, self._replace(resource, namespace, name, body or {}, bool(custom)))
             elif method == "DELETE" and name is not None and custom:
                 self._delete(resource, namespace, name)
                 reply = (200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
@@ -705,6 +801,9 @@ def _handler_class(api: K8sApi) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             api._handle(self, "POST")
+
+        def do_PUT(self) -> None:
+            api._handle(self, "PUT")
 
         def do_DELETE(self) -> None:
             api._handle(self, "DELETE")

@@ -44,6 +44,9 @@ from kfp_pachyderm.oci.registry import RegistryClient
 from .conftest import free_port
 from .json_http import JsonHandler
 
+# The base image repository the plain registry fixture holds (synthetic, tag 1.0).
+BASE_REPO = "base/seldon"
+
 TOOLS = {"docker-registry": "docker-registry", "skopeo": "skopeo", "htpasswd": "apache2-utils"}
 USER, PASSWORD = "alice", "wonderland-7"
 READER, READER_PASSWORD = "reader", "reader-pass"  # may pull, never push
@@ -460,3 +463,11 @@ def write_oci_layout(directory: Path, tag: str, images: dict[str, SyntheticImage
     (directory / "index.json").write_text(json.dumps(top))
     (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     return directory
+
+
+def get_blob(registry: Registry, repository: str, digest: str) -> bytes:
+    """A blob as the registry serves it, checked against its digest."""
+    response = requests.get(f"http://{registry.host}/v2/{repository}/blobs/{digest}", timeout=30)
+    response.raise_for_status()
+    assert digest_of(response.content) == digest
+    return response.content

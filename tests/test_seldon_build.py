@@ -13,7 +13,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-import requests
 from kfp import local
 from pachyderm_sdk import Client
 
@@ -26,10 +25,10 @@ from kfp_pachyderm.oci.layer import build_layer
 from kfp_pachyderm.oci.media import DOCKER, OCI
 from kfp_pachyderm.oci.reference import ImageRef, digest_of
 from kfp_pachyderm.oci.registry import RegistryClient
-from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
-from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
+from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit
+from kfp_pachyderm.pfs.provenance import read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
-from kfp_pachyderm.pfs.transfer import put_tree, read_tree
+from kfp_pachyderm.pfs.transfer import read_tree
 from kfp_pachyderm.seldon.build import build_seldon_image
 from kfp_pachyderm.seldon.context import SERVING_REQUIREMENTS, model_class_source
 from kfp_pachyderm.seldon.deploy import (
@@ -41,36 +40,19 @@ from kfp_pachyderm.seldon.job import BUILDKIT_IMAGE, dockerfile_build_job
 
 from .conftest import REPO_ROOT
 from .registry import (
+    BASE_REPO,
     READER,
     READER_PASSWORD,
     Registry,
     basic_auth_entry,
-    ensure_tools,
+    get_blob,
     push_synthetic,
     skopeo,
     skopeo_inspect,
     synthetic_image,
     write_docker_config,
-    write_oci_layout,
 )
-
-BASE_REPO = "base/seldon"
-
-
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory):
-    ensure_tools()
-    with Registry(tmp_path_factory.mktemp("plain")) as registry:
-        client = RegistryClient(registry.host, plain_http=True)
-        push_synthetic(client, BASE_REPO, "1.0", synthetic_image(DOCKER))
-        layout = write_oci_layout(
-            tmp_path_factory.mktemp("layout"),
-            "1.0",
-            {arch: synthetic_image(OCI, arch, seed=3) for arch in ("arm64", "amd64")},
-        )
-        skopeo("copy", "--all", "--insecure-policy", "--dest-tls-verify=false",
-               f"oci:{layout}:1.0", f"docker://{registry.host}/base/multi:1.0")  # fmt: skip
-        yield registry
+from .trained_models import commit_model, fake_saved_model
 
 
 @pytest.fixture(autouse=True)
@@ -79,45 +61,11 @@ def _no_ambient_docker_config(monkeypatch, tmp_path: Path):
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
 
 
-def fake_saved_model(directory: Path, seed: int = 0) -> Path:
-    """Files shaped like a SavedModel (the build never loads it; the serving test trains one)."""
-    (directory / "variables").mkdir(parents=True)
-    (directory / "assets").mkdir()
-    (directory / "saved_model.pb").write_bytes(b"\x08\x01" + b"graph " * 2000 + bytes([seed]))
-    (directory / "fingerprint.pb").write_bytes(bytes(range(40)))
-    (directory / "variables" / "variables.data-00000-of-00001").write_bytes(
-        os.urandom(3 << 20) if seed < 0 else bytes([seed]) * 10 + os.urandom(300_000)
-    )
-    (directory / "variables" / "variables.index").write_bytes(b"index" * 50)
-    return directory
-
-
-def commit_model(client: Client, model_dir: Path) -> tuple[CommitRef, CommitRef]:
-    """A data commit and a model commit whose provenance names it, as the trainer writes."""
-    data = CommitRef("mnist", branch="master")
-    ensure_repo(client, data)
-    with output_commit(client, data, provenance=ProvenanceRecord(step="commit_data")) as d:
-        client.pfs.put_file_from_bytes(commit=d.pfs_commit(), path="/x", data=b"1")
-    model = CommitRef("models", branch="master")
-    ensure_repo(client, model)
-    record = ProvenanceRecord(step="train", inputs=[str(d.ref)], extra={"device": "CPU"})
-    with output_commit(client, model, provenance=record) as out:
-        put_tree(client, out.pfs_commit(), model_dir, dest="/model")
-    return d.ref, out.ref
-
-
 def layer_members(blob: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tar:
         return {
             m.name: (m, tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()
         }
-
-
-def get_blob(registry: Registry, repository: str, digest: str) -> bytes:
-    response = requests.get(f"http://{registry.host}/v2/{repository}/blobs/{digest}", timeout=30)
-    response.raise_for_status()
-    assert digest_of(response.content) == digest
-    return response.content
 
 
 # --- the layer and the context ---------------------------------------------------------------
@@ -445,8 +393,10 @@ def test_seldon_deployments_and_the_rclone_secret():
     assert {p["name"]: p["value"] for p in graph["parameters"]}["model_input"] == "image"
     secret = s3_gateway_secret("pachyderm-s3", "http://pachd.pachyderm:30600", "tok")
     assert secret["stringData"]["RCLONE_CONFIG_S3_ENDPOINT"] == "http://pachd.pachyderm:30600"
-    with pytest.raises(KfpPachydermError, match="must start with http"):
-        s3_gateway_secret("s", "pachd:30600")
+    plain = s3_gateway_secret("s", "pachd:30600")["stringData"]
+    assert plain["RCLONE_CONFIG_S3_ENDPOINT"] == "http://pachd:30600"
+    with pytest.raises(KfpPachydermError, match="'ftp://pachd:30600' is invalid"):
+        s3_gateway_secret("s", "ftp://pachd:30600")
 
 
 def test_the_dockerfile_builder_job_is_rootless_buildkit():

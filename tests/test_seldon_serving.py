@@ -2,21 +2,17 @@
 own virtualenv with the serving image's requirements) answering predictions for a model the
 library's trainer trained, from the build context build_seldon_image committed.
 
-The virtualenv lives in ``~/.cache/kfp-pachyderm/`` (or ``$XDG_CACHE_HOME``), named by a hash
-of the requirements, and is reused across sessions; creating it downloads TensorFlow and
-takes about two minutes.
+The virtualenv is cached (see tests/serving_venv.py); creating it downloads TensorFlow and takes
+about two minutes.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -34,56 +30,25 @@ from kfp_pachyderm.pfs.transfer import put_tree, read_tree
 from kfp_pachyderm.seldon.build import build_seldon_image
 from kfp_pachyderm.seldon.context import MODEL_CLASS
 from kfp_pachyderm.seldon.savedmodel_server import SavedModelServer, find_saved_model
-from kfp_pachyderm.trainer.data import digits_as_mnist
-from kfp_pachyderm.trainer.model import train
 
 from .conftest import REPO_ROOT, free_port
 from .registry import Registry, ensure_tools, push_synthetic, synthetic_image
+from .serving_venv import serving_venv
+from .trained_models import reference_probabilities, trained_mnist
 
 REQUIREMENTS = REPO_ROOT / "images/seldon/requirements.txt"
 
 
 def seldon_venv() -> Path:
-    """The serving requirements' virtualenv, created once per requirements file (under a lock,
-    so parallel sessions wait for one creation) and then reused."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kfp-pachyderm"
-    key = hashlib.sha256(REQUIREMENTS.read_bytes() + sys.version.encode()).hexdigest()[:12]
-    venv = cache / f"seldon-venv-{key}"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f"seldon-venv-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (venv / ".complete").exists():
-            return venv
-        shutil.rmtree(venv, ignore_errors=True)
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        install = subprocess.run(
-            [str(venv / "bin/python"), "-m", "pip", "install", "--disable-pip-version-check",
-             "-q", "-r", str(REQUIREMENTS)],
-            capture_output=True, text=True, timeout=1800,
-        )  # fmt: skip
-        if install.returncode != 0:
-            pytest.fail(f"installing the serving requirements failed:\n{install.stderr[-4000:]}")
-        print(f"created {venv} in {time.monotonic() - started:.0f} s")
-        (venv / ".complete").write_text("")
-    return venv
+    """The Seldon serving image's requirements' virtualenv (see :func:`serving_venv`)."""
+    pins = [line.strip() for line in REQUIREMENTS.read_text().splitlines()]
+    return serving_venv("seldon", [pin for pin in pins if pin and not pin.startswith("#")])
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, dict]:
     """A SavedModel the library's trainer trained on the digits, and its test images."""
-    arrays = digits_as_mnist()
-    model_dir = tmp_path_factory.mktemp("trained") / "model"
-    metrics = train(arrays, model_dir, epochs=3, batch_size=64)
-    assert metrics["test_accuracy"] > 0.5
-    return model_dir, arrays
-
-
-def reference_probabilities(model_dir: Path, images: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
-
-    model = tf.saved_model.load(str(model_dir))
-    return model.serve(tf.constant(images.astype(np.float32))).numpy()
+    return trained_mnist(tmp_path_factory)
 
 
 def test_the_model_class_in_process(trained, tmp_path: Path):

@@ -4,18 +4,22 @@ the SeldonDeployment manifests."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
 from kfp import dsl
 
-from kfp_pachyderm.bodies.common import ComponentInputs, input_commit, step_record
+from kfp_pachyderm.bodies.common import (
+    ComponentInputs,
+    input_commit,
+    report_image_build,
+    step_record,
+    write_manifests,
+)
 from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.kfp.artifacts import describe_commit
+from kfp_pachyderm.modelimage.metadata import resource_name_for
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.seldon.build import build_seldon_image
-from kfp_pachyderm.seldon.deploy import deployment_name_for, image_deployment, tfserving_deployment
+from kfp_pachyderm.seldon.deploy import image_deployment, tfserving_deployment
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,6 @@ class BuildSeldonImageInputs(ComponentInputs):
     s3_secret: str
     kfp_run_id: str
     kfp_task_id: str
-
-
-def _write_yaml(artifact, document: dict | None, note: str) -> None:
-    text = yaml.safe_dump(document, sort_keys=False) if document else f"# {note}\n"
-    Path(artifact.path).write_text(text)
 
 
 def run(inputs: BuildSeldonImageInputs) -> str:
@@ -73,34 +72,18 @@ def run(inputs: BuildSeldonImageInputs) -> str:
         plain_http=True if inputs.plain_http else None,
         push=inputs.build_image,
     )
-    image = str(result.image) if result.image else ""
-    describe_commit(
-        inputs.build_commit,
-        result.build_commit,
-        model_commit=result.model.commit,
-        image=image,
-        base_image=str(result.base),
-        reused=result.reused_context,
-    )
-    name = inputs.deployment_name or deployment_name_for(
+    image = report_image_build(inputs.build_commit, result)
+    name = inputs.deployment_name or resource_name_for(
         result.image.repository if result.image else result.model.repo
     )
     namespace = inputs.namespace
-    served = image_deployment(name, result.image, result.model, namespace) if image else None
-    _write_yaml(inputs.seldon_deployment, served, "no image was built (build_image=false)")
+    served = [image_deployment(name, result.image, result.model, namespace)] if image else []
+    write_manifests(inputs.seldon_deployment, served, "no image was built (build_image=false)")
     prepackaged = tfserving_deployment(
         name, result.build_commit, result.model, inputs.s3_secret, namespace
     )
-    _write_yaml(inputs.tfserving_deployment, prepackaged, "")
+    write_manifests(inputs.tfserving_deployment, [prepackaged])
     for artifact in (inputs.seldon_deployment, inputs.tfserving_deployment):
         artifact.metadata.update({"name": name, "model_commit": result.model.commit})
     inputs.seldon_deployment.metadata["image"] = image
-    print(f"build context {result.build_commit}{' (reused)' if result.reused_context else ''}")
-    if result.push is not None:
-        push = result.push
-        print(
-            f"pushed {image}: {len(push.uploaded)} blobs uploaded, {len(push.mounted)} mounted, "
-            f"{len(push.copied)} copied, {len(push.present)} already there, "
-            f"in {push.seconds:.1f} s"
-        )
     return image

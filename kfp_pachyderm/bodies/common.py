@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
+import yaml
 from kfp import dsl
 
 from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.kfp.artifacts import commit_of
+from kfp_pachyderm.kfp.artifacts import commit_of, describe_commit
 from kfp_pachyderm.kfp.images import running_image
+from kfp_pachyderm.modelimage.build import ModelImageBuild
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids, local_run_extra
 from kfp_pachyderm.pfs.refs import CommitRef
 
@@ -65,3 +68,33 @@ def step_record(kfp_run_id: str, kfp_task_id: str, **fields: Any) -> ProvenanceR
     )
     record.extra = {**local_run_extra(), **record.extra}
     return record
+
+
+def report_image_build(build_commit: dsl.Artifact, result: ModelImageBuild) -> str:
+    """Describe the build-context commit in the ``build_commit`` output, print what the build
+    reused and pushed, and return the image reference with its digest ("" when none)."""
+    image = str(result.image) if result.image else ""
+    describe_commit(
+        build_commit,
+        result.build_commit,
+        model_commit=result.model.commit,
+        image=image,
+        base_image=str(result.base),
+        reused=result.reused_context,
+    )
+    print(f"build context {result.build_commit}{' (reused)' if result.reused_context else ''}")
+    if result.push is not None:
+        push = result.push
+        print(
+            f"pushed {image}: {len(push.uploaded)} blobs uploaded, {len(push.mounted)} mounted, "
+            f"{len(push.copied)} copied, {len(push.present)} already there, "
+            f"in {push.seconds:.1f} s"
+        )
+    return image
+
+
+def write_manifests(artifact, documents: list[dict], note: str = "") -> None:
+    """Write ``documents`` to ``artifact`` as one multi-document YAML file (a comment when
+    there are none)."""
+    text = yaml.safe_dump_all(documents, sort_keys=False) if documents else f"# {note}\n"
+    Path(artifact.path).write_text(text)

@@ -15,6 +15,7 @@ from kfp_pachyderm.errors import KfpPachydermError
 
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _URL_RE = re.compile(r"^(https?|s3)://[^\s/]+")
+# The replicas' S3 clients need the scheme, so host:port alone is refused here.
 _ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 
 
@@ -169,6 +170,7 @@ CHECKS: dict[str, Callable[[str, Any], None]] = {
     "serving_image": _repository,
     "s3_endpoint": _endpoint,
     "namespace": _kubernetes_name,
+    "kserve_namespace": _kubernetes_name,
     "token_secret": _kubernetes_name,
     "registry_secret": _kubernetes_name,
 }

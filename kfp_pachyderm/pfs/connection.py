@@ -79,8 +79,9 @@ def check_address(address: str, source: str) -> str:
     return full
 
 
-def resolve_settings(address: str | None = None, token: str | None = None) -> Settings:
-    """Work out address and token from arguments, environment, config file and cluster."""
+def resolve_token(token: str | None = None) -> tuple[str | None, str | None]:
+    """The pachd token and where it came from: the argument, else the environment, else the
+    token file (mounted from a Kubernetes Secret in a pod); (None, None) when there is none."""
     token_source = "the token argument" if token else None
     if not token and os.environ.get(AUTH_TOKEN_ENV):
         token, token_source = os.environ[AUTH_TOKEN_ENV], AUTH_TOKEN_ENV
@@ -92,7 +93,12 @@ def resolve_settings(address: str | None = None, token: str | None = None) -> Se
             )
         if token_file.is_file():
             token, token_source = token_file.read_text().strip() or None, str(token_file)
+    return token, token_source
 
+
+def resolve_settings(address: str | None = None, token: str | None = None) -> Settings:
+    """Work out address and token from arguments, environment, config file and cluster."""
+    token, token_source = resolve_token(token)
     if address:
         return Settings(
             check_address(address, "the address argument"), "argument", token, token_source

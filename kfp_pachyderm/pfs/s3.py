@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import boto3
 from botocore.config import Config
@@ -89,6 +89,22 @@ def key_prefix(ref: CommitRef | str) -> str:
     return "" if path in (None, "/") else path[1:] + "/"
 
 
+def parse_endpoint(endpoint: str) -> SplitResult:
+    """The S3 gateway address ``endpoint`` (``http[s]://host:port``, or ``host:port`` for
+    http) split into scheme and host; ConnectionSettingsError naming it when it is neither."""
+    parsed = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or parsed.path not in ("", "/")
+    ):
+        raise ConnectionSettingsError(
+            f"S3 endpoint {endpoint!r} is invalid: expected http://host:port, https://host:port "
+            "or host:port"
+        )
+    return parsed
+
+
 def s3_env(
     endpoint: str,
     input_commit: CommitRef | str,
@@ -120,16 +136,7 @@ def s3_env(
         ConnectionSettingsError: ``endpoint`` or a timeout is unusable.
         InvalidReferenceError: a reference cannot be parsed, or the input names no commit ID.
     """
-    parsed = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
-    if (
-        parsed.scheme not in ("http", "https")
-        or not parsed.hostname
-        or parsed.path not in ("", "/")
-    ):
-        raise ConnectionSettingsError(
-            f"S3 endpoint {endpoint!r} is invalid: expected http://host:port, https://host:port "
-            "or host:port"
-        )
+    parsed = parse_endpoint(endpoint)
     for name, value in (
         ("request_timeout_ms", request_timeout_ms),
         ("connect_timeout_ms", connect_timeout_ms),

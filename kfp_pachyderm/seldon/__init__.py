@@ -2,11 +2,9 @@
 
 - :mod:`.savedmodel_server`: the Seldon Core 1 model class serving a TensorFlow SavedModel
   (runs in the serving image, imports no kfp_pachyderm).
+- :mod:`.context`: the build context (the SavedModel, the model class, a Dockerfile).
 - :mod:`.build`: ``build_seldon_image``, model commit to ``<image>:<commit ID>`` with no Docker
-  daemon: the build context is committed, one reproducible layer (:mod:`.layer`) is appended to
-  the base image and pushed through the OCI Distribution API (:mod:`.image`,
-  :mod:`kfp_pachyderm.oci.registry`).
-- :mod:`.image`: also ``commit_of_image``, from an image reference back to the model commit.
+  daemon: the Seldon flavour of :mod:`kfp_pachyderm.modelimage.build`.
 - :mod:`.deploy`: SeldonDeployment manifests for the image, or for the prepackaged
   ``TENSORFLOW_SERVER`` reading the model through the S3 gateway.
 - :mod:`.job`: a Kubernetes Job building a Dockerfile context with rootless BuildKit, for

@@ -1,56 +1,24 @@
-"""``build_seldon_image``: a model commit in, a Seldon serving image tagged with its ID out.
+"""``build_seldon_image``: a model commit in, a Seldon Core 1 serving image tagged with its ID out.
 
-1. Check every input, read the model commit and the base image's manifest and config: a bad
-   name, an unfinished model commit, a model that is no SavedModel, missing credentials, no
-   push access (checked when the tag is new) or an unknown base all fail here, before
-   anything is written.
-2. Commit the build context (:mod:`.context`) to the builds repo, or reuse the branch head when
-   it already holds exactly this context for this model.
-3. Append ``model/`` as one reproducible layer (:mod:`.layer`) at ``/mnt/models`` onto the base
-   and push ``<image>:<model commit ID>`` (:mod:`.image`); the manifest goes last.
-4. Record the image, with its digest, in the provenance of the build commit and of the model
-   commit, so ``trace`` leads from either to the image, and the image's labels lead back.
-
-The same model commit, base image and library version always give the same image digest:
-the layer and config hold nothing that depends on when or where the build ran (the creation
-time is the model commit's). A rerun sends nothing the registry already has.
+The Seldon flavour of :mod:`kfp_pachyderm.modelimage.build`: the base is the library's Seldon
+image (``images/seldon``), the build context is :mod:`.context` (the SavedModel in TensorFlow
+Serving's numbered layout, the model class and a Dockerfile), committed to ``seldon-builds``.
+The model must be a TensorFlow SavedModel; that is checked before anything is written.
 """
 
 from __future__ import annotations
 
-import logging
-import tempfile
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pachyderm_sdk import Client
 
-from kfp_pachyderm import __version__
-from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kfp.images import image as image_name
-from kfp_pachyderm.oci.append import BaseImage, PushResult, append_layer, resolve_base
-from kfp_pachyderm.oci.labels import image_labels
-from kfp_pachyderm.oci.layer import build_layer
-from kfp_pachyderm.oci.reference import ImageRef
-from kfp_pachyderm.oci.registry import RegistryClient, client_for
-from kfp_pachyderm.pfs.commits import (
-    ensure_repo,
-    finished_head,
-    inspect_commit,
-    is_finished,
-    output_commit,
-)
-from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance, record_provenance
+from kfp_pachyderm.modelimage.build import ImageFlavor, ModelImageBuild, build_model_image
+from kfp_pachyderm.pfs.provenance import ProvenanceRecord
 from kfp_pachyderm.pfs.refs import CommitRef
-from kfp_pachyderm.pfs.transfer import local_files, put_tree, read_tree, tree_digest
-from kfp_pachyderm.seldon.context import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR, write_build_context
+from kfp_pachyderm.seldon.context import write_build_context
 
-log = logging.getLogger(__name__)
-
-STEP = "build_seldon_image"
 DEFAULT_BUILDS_REPO = "seldon-builds"
-DEFAULT_MODEL_PATH = "/model"
 IMAGE_RECORD_KEY = "seldon_image"
 
 
@@ -59,108 +27,13 @@ def seldon_base_image(registry: str | None = None) -> str:
     return image_name("kfp-pachyderm-seldon", registry)
 
 
-@dataclass(frozen=True)
-class SeldonImageBuild:
-    """The outcome: the model, the build-context commit, and the image (None when no image
-    was asked for) with the push's details."""
-
-    model: CommitRef
-    build_commit: CommitRef
-    reused_context: bool
-    base: ImageRef
-    image: ImageRef | None
-    push: PushResult | None
-
-
-def _created(info) -> datetime:
-    if not is_finished(info):
-        ref = f"{info.commit.repo.name}@{info.commit.id}"
-        raise KfpPachydermError(f"model commit {ref} is not finished; build from a finished one")
-    return info.finished.astimezone(UTC).replace(microsecond=0)
-
-
-def _check_target(image: str) -> ImageRef:
-    target = ImageRef.parse(image)
-    if target.tag or target.digest:
-        raise KfpPachydermError(
-            f"image {image!r} must name a repository only, e.g. registry.example.com/ml/mnist: "
-            "the tag is always the model commit ID"
-        )
-    return target
-
-
-def push_model_image(
-    context: Path,
-    model: CommitRef,
-    base: BaseImage,
-    base_client: RegistryClient,
-    target: ImageRef,
-    target_client: RegistryClient,
-    created: datetime,
-    work_dir: Path,
-    gzip_level: int = 6,
-) -> PushResult:
-    """Append ``context``'s ``model/`` directory to ``base`` as one layer at ``/mnt/models``
-    and push it as ``target:<model commit ID>``; the layer file is written in ``work_dir``."""
-    labels = image_labels(model, base, created.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return append_layer(
-        base,
-        base_client,
-        target.with_tag(model.commit),
-        target_client,
-        lambda: build_layer(
-            {IMAGE_MODEL_DIR: context / CONTEXT_MODEL_DIR},
-            work_dir / "layer.tar.gz",
-            int(created.timestamp()),
-            gzip_level,
-        ),
-        labels,
-        labels["org.opencontainers.image.created"],
-        f"COPY {CONTEXT_MODEL_DIR}/ {IMAGE_MODEL_DIR}/ # kfp-pachyderm {__version__}",
-    )
-
-
-def _image_provenance(model: CommitRef, record: ProvenanceRecord, base: ImageRef) -> dict:
-    """``provenance.json``: the model commit, its own record, the base and the builder. The
-    images already built from the model (recorded after each push) are left out, or every
-    rebuild would differ."""
-    fields = dict(vars(record))
-    fields["extra"] = {k: v for k, v in record.extra.items() if k != IMAGE_RECORD_KEY}
-    return {
-        "model": {
-            "uri": model.uri,
-            "project": model.project,
-            "repo": model.repo,
-            "commit": model.commit,
-            "path": model.path,
-        },
-        "model_provenance": fields,
-        "base_image": str(base),
-        "built_by": f"kfp-pachyderm {__version__}",
-    }
-
-
-def _commit_context(
-    client: Client, builds: CommitRef, context: Path, record: ProvenanceRecord
-) -> tuple[CommitRef, ProvenanceRecord, bool]:
-    """Commit ``context`` to ``builds``, or reuse the branch head when it holds the same
-    context for the same model; return the commit, its record, and whether it was reused."""
-    digest = tree_digest(local_files(context)).digest
-    ensure_repo(client, builds)
-    head = finished_head(client, builds)
-    if (
-        head is not None
-        and head[1].step == STEP
-        and head[1].inputs == record.inputs
-        and head[1].extra.get("content_digest") == digest
-    ):
-        ref, head_record = head
-        log.info("%s already holds this build context; reusing it", ref)
-        return ref, head_record, True
-    record.extra = {**record.extra, "content_digest": digest}
-    with output_commit(client, builds, provenance=record) as out:
-        put_tree(client, out.pfs_commit(), context)
-    return out.ref, record, False
+SELDON = ImageFlavor(
+    step="build_seldon_image",
+    builds_repo=DEFAULT_BUILDS_REPO,
+    record_key=IMAGE_RECORD_KEY,
+    default_base=seldon_base_image,
+    write_context=write_build_context,
+)
 
 
 def build_seldon_image(
@@ -175,95 +48,24 @@ def build_seldon_image(
     plain_http: bool | None = None,
     push: bool = True,
     gzip_level: int = 6,
-) -> SeldonImageBuild:
+) -> ModelImageBuild:
     """Build and push the Seldon image of the SavedModel at ``model`` (default path
-    ``/model``) as ``<image>:<model commit ID>``; see the module docstring.
+    ``/model``) as ``<image>:<model commit ID>``.
 
-    ``image`` is a repository (``registry/path``, no tag); ``base_image`` defaults to
-    :func:`seldon_base_image`; ``builds`` (default ``seldon-builds@master``) receives the build
-    context. ``docker_config`` and ``plain_http`` are as for
-    :func:`kfp_pachyderm.oci.registry.client_for`.
+    ``base_image`` defaults to :func:`seldon_base_image`; ``builds`` to ``seldon-builds@master``.
     With ``push`` false, only the context is committed (for the ``TENSORFLOW_SERVER`` form).
+    The rest is as for :func:`kfp_pachyderm.modelimage.build.build_model_image`.
     """
-    target = _check_target(image) if push else None
-    base_ref = ImageRef.parse(base_image or seldon_base_image())
-    builds = builds or CommitRef(DEFAULT_BUILDS_REPO)
-    if builds.commit or builds.path:
-        raise KfpPachydermError(f"builds {builds} must name a repo and branch, not a commit")
-    builds = builds.on(builds.branch or "master")
-    if not 1 <= gzip_level <= 9:
-        raise KfpPachydermError(f"gzip_level {gzip_level} is out of range 1..9")
-    info = inspect_commit(client, model)
-    created = _created(info)
-    stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
-    model = CommitRef(
-        model.repo,
-        commit=info.commit.id,
-        path=model.path or DEFAULT_MODEL_PATH,
-        project=model.project,
-    )
-    model_record = read_provenance(info) or ProvenanceRecord()
-
-    base = base_client = target_client = None
-    if push:
-        base_client = client_for(base_ref.registry, docker_config, plain_http)
-        base = resolve_base(base_client, base_ref)
-        target_client = (
-            base_client
-            if target.registry == base_ref.registry
-            else client_for(target.registry, docker_config, plain_http)
-        )
-        if target_client.manifest_digest(target.repository, model.commit) is None:
-            target_client.check_push(target.repository)  # before the context is committed
-    pinned_base = base.pinned if base else base_ref
-    record = record or ProvenanceRecord()
-    record.step = STEP
-    record.inputs = [str(model)]
-    record.parameters = {
-        **record.parameters,
-        "base_image": str(pinned_base),
-        "image": str(target) if target else "",
-    }
-    try:
-        with tempfile.TemporaryDirectory(prefix="seldon-build-") as tmp:
-            work = Path(tmp)
-            read_tree(client, model, work / "model")
-            context = write_build_context(
-                work / "context",
-                work / "model",
-                _image_provenance(model, model_record, pinned_base),
-                pinned_base,
-                image_labels(model, base, stamp) if base else {},
-                str(target.with_tag(model.commit)) if target else "",
-            )
-            build_commit, record, reused = _commit_context(client, builds, context, record)
-            result = None
-            if push:
-                result = push_model_image(
-                    context,
-                    model,
-                    base,
-                    base_client,
-                    target,
-                    target_client,
-                    created,
-                    work,
-                    gzip_level,
-                )
-    finally:
-        for registry_client in {base_client, target_client} - {None}:
-            registry_client.close()
-    if result is not None:
-        pushed = str(result.image)
-        record.extra = {**record.extra, IMAGE_RECORD_KEY: pushed}
-        record_provenance(client, build_commit, ProvenanceRecord(extra=record.extra))
-        model_extra = {**model_record.extra, IMAGE_RECORD_KEY: pushed}
-        record_provenance(client, model.with_path(None), ProvenanceRecord(extra=model_extra))
-    return SeldonImageBuild(
+    return build_model_image(
+        client,
+        SELDON,
         model,
-        build_commit,
-        reused,
-        pinned_base,
-        result.image if result else None,
-        result,
+        image,
+        base_image,
+        builds=builds,
+        record=record,
+        docker_config=docker_config,
+        plain_http=plain_http,
+        push=push,
+        gzip_level=gzip_level,
     )

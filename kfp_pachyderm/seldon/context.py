@@ -16,20 +16,19 @@ prepackaged ``TENSORFLOW_SERVER`` reads through the S3 gateway.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 from kfp_pachyderm import __version__
 from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.modelimage.build import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR
+from kfp_pachyderm.modelimage.context import dockerfile, link_or_copy
 from kfp_pachyderm.oci.reference import ImageRef
-from kfp_pachyderm.seldon.savedmodel_server import DEFAULT_MODEL_URI, PROVENANCE_FILE
+from kfp_pachyderm.seldon.savedmodel_server import PROVENANCE_FILE
 
 MODEL_CLASS = "savedmodel_server.SavedModelServer"
 MODEL_CLASS_FILE = "savedmodel_server.py"
-CONTEXT_MODEL_DIR = "model"
 MODEL_VERSION = "1"
-IMAGE_MODEL_DIR = DEFAULT_MODEL_URI
 # The serving image's pins; images/seldon/requirements.txt lists the same (a test checks).
 # seldon-core 1.18 pins protobuf<4 and numpy<2, and its gunicorn 20 needs pkg_resources
 # (setuptools<81); TensorFlow 2.19 is the last release that accepts protobuf 3.20.
@@ -45,21 +44,6 @@ SERVING_REQUIREMENTS = (
 def model_class_source() -> str:
     """The text of the model class module, as it is copied into images and contexts."""
     return Path(__file__).with_name(MODEL_CLASS_FILE).read_text()
-
-
-def dockerfile(base: ImageRef, labels: dict[str, str], model: str) -> str:
-    """A Dockerfile that builds the same image contents from the context."""
-    label_lines = " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
-    return (
-        f"# The Seldon Core 1 serving image of {model}.\n"
-        "# kfp-pachyderm's build_seldon_image makes it without a Docker daemon, by appending\n"
-        "# model/ as one reproducible layer onto the base; a Dockerfile builder (see\n"
-        "# kfp_pachyderm.seldon.job) makes the same files from this context, with other\n"
-        "# timestamps and so another digest.\n"
-        f"FROM {base}\n"
-        f"COPY {CONTEXT_MODEL_DIR}/ {IMAGE_MODEL_DIR}/\n"
-        f"LABEL {label_lines}\n"
-    )
 
 
 def readme(model: str, base: ImageRef, image: str) -> str:
@@ -93,13 +77,6 @@ license: check its terms before serving it in production.
 """
 
 
-def _link_or_copy(source: str, dest: str) -> None:
-    try:
-        os.link(source, dest)
-    except OSError:
-        shutil.copy2(source, dest)
-
-
 def write_build_context(
     dest: Path,
     model_dir: Path,
@@ -125,9 +102,11 @@ def write_build_context(
     if dest.exists() and any(dest.iterdir()):
         raise KfpPachydermError(f"build context directory {dest} is not empty")
     model = dest / CONTEXT_MODEL_DIR
-    shutil.copytree(model_dir, model / MODEL_VERSION, copy_function=_link_or_copy)
+    shutil.copytree(model_dir, model / MODEL_VERSION, copy_function=link_or_copy)
     (model / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
-    (dest / "Dockerfile").write_text(dockerfile(base, labels, uri))
+    (dest / "Dockerfile").write_text(
+        dockerfile(base, labels, uri, "Seldon Core 1", "build_seldon_image")
+    )
     (dest / MODEL_CLASS_FILE).write_text(model_class_source())
     (dest / "requirements.txt").write_text("\n".join(SERVING_REQUIREMENTS) + "\n")
     (dest / "README.md").write_text(readme(uri, base, image))

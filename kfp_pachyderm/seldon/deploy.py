@@ -15,48 +15,17 @@ finds what serves a model.
 
 from __future__ import annotations
 
-import re
-
 from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.modelimage.metadata import model_storage_uri, serving_metadata
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.refs import CommitRef
-from kfp_pachyderm.pfs.s3 import bucket_name
-from kfp_pachyderm.seldon.context import CONTEXT_MODEL_DIR
+from kfp_pachyderm.pfs.s3 import NO_TOKEN_CREDENTIAL, parse_endpoint
 
 API_VERSION = "machinelearning.seldon.io/v1"
-LABEL_COMMIT = "kfp-pachyderm/model-commit"
-LABEL_REPO = "kfp-pachyderm/model-repo"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-def check_deployment_name(name: str) -> str:
-    """``name`` if it is a valid SeldonDeployment name (a DNS label), else raise naming it."""
-    if not _DNS_LABEL.match(name or ""):
-        raise KfpPachydermError(
-            f"invalid SeldonDeployment name {name!r}: up to 63 lowercase letters, digits and "
-            "'-', starting and ending with a letter or digit"
-        )
-    return name
-
-
-def deployment_name_for(repository: str) -> str:
-    """A default deployment name: the last part of an image repository or a repo name,
-    made a DNS label."""
-    name = re.sub(r"[^a-z0-9-]+", "-", repository.rsplit("/", 1)[-1].lower()).strip("-")
-    return check_deployment_name(name[:63].rstrip("-") or "model")
 
 
 def _deployment(name: str, namespace: str, model: CommitRef, graph: dict, pod: dict | None) -> dict:
-    check_deployment_name(name)
-    if not model.commit:
-        raise KfpPachydermError(f"model {model} names no commit ID; a deployment pins one")
-    metadata = {
-        "name": name,
-        "labels": {LABEL_COMMIT: model.commit, LABEL_REPO: model.repo},
-        "annotations": {"kfp-pachyderm/model": model.with_path(None).uri},
-    }
-    if namespace:
-        metadata["namespace"] = namespace
+    metadata = serving_metadata(name, namespace, model, "SeldonDeployment")
     predictor = {"name": "default", "replicas": 1, "graph": graph}
     if pod is not None:
         predictor["componentSpecs"] = [{"spec": pod}]
@@ -90,13 +59,11 @@ def tfserving_deployment(
     """A SeldonDeployment of the prepackaged ``TENSORFLOW_SERVER`` reading ``model/`` of the
     build-context commit through the S3 gateway, with the rclone settings in ``secret``.
     The input and output names default to those of the library's trainer."""
-    if not build_commit.commit:
-        raise KfpPachydermError(f"build commit {build_commit} names no commit ID")
     graph = {
         "name": "model",
         "type": "MODEL",
         "implementation": "TENSORFLOW_SERVER",
-        "modelUri": f"s3://{bucket_name(build_commit.with_path(None))}/{CONTEXT_MODEL_DIR}",
+        "modelUri": model_storage_uri(build_commit),
         "envSecretRefName": secret,
         "endpoint": {"type": "REST"},
         "children": [],
@@ -114,9 +81,8 @@ def s3_gateway_secret(name: str, endpoint: str, token: str = "", namespace: str 
     """The Secret that lets Seldon's rclone storage initializer read ``s3://`` model URIs from
     pachd's S3 gateway at ``endpoint`` (``http://pachd.pachyderm:30600``). pachd takes its
     token as both keys; without auth any value works. Apply it; do not log it."""
-    if not re.match(r"^https?://", endpoint):
-        raise KfpPachydermError(f"S3 gateway endpoint {endpoint!r} must start with http(s)://")
-    key = token or "pachyderm"
+    parsed = parse_endpoint(endpoint)
+    key = token or NO_TOKEN_CREDENTIAL
     metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
     return {
         "apiVersion": "v1",
@@ -129,6 +95,6 @@ def s3_gateway_secret(name: str, endpoint: str, token: str = "", namespace: str 
             "RCLONE_CONFIG_S3_ENV_AUTH": "false",
             "RCLONE_CONFIG_S3_ACCESS_KEY_ID": key,
             "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": key,
-            "RCLONE_CONFIG_S3_ENDPOINT": endpoint,
+            "RCLONE_CONFIG_S3_ENDPOINT": f"{parsed.scheme}://{parsed.netloc}",
         },
     }

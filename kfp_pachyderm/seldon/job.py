@@ -23,10 +23,10 @@ from __future__ import annotations
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kfp.cluster import TOKEN_MOUNT_DIR
 from kfp_pachyderm.kfp.images import runtime_image
+from kfp_pachyderm.modelimage.metadata import check_resource_name
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.connection import ADDRESS_ENV, check_address
 from kfp_pachyderm.pfs.refs import CommitRef
-from kfp_pachyderm.seldon.deploy import check_deployment_name
 
 BUILDKIT_IMAGE = "moby/buildkit:v0.24.0-rootless"
 WORKSPACE = "/workspace"
@@ -60,7 +60,7 @@ def dockerfile_build_job(
     ``registry_secret`` holds the docker config for the push; ``token_secret`` (optional) the
     pachd token, mounted as the steps mount it; ``plain_http`` pushes to an HTTP registry.
     """
-    check_deployment_name(name)
+    check_resource_name(name, "Job")
     if not context.commit:
         raise KfpPachydermError(
             f"build context {context} names no commit ID; pin the commit the Job should build"

@@ -69,6 +69,7 @@ class SavedModelServer:
         self.provenance = self._read_provenance()
         self._model = None
         self._signature = None
+        self._output_name = ""
         self._input_name = ""
         self._input_dtype = None
         self._input_shape: tuple = ()
@@ -102,6 +103,10 @@ class SavedModelServer:
                 f"signature {self.signature_name!r} of {path} takes {len(inputs)} inputs "
                 f"({', '.join(sorted(inputs))}); this server feeds exactly one"
             )
+        outputs = signature.structured_outputs
+        self._output_name = self.output or sorted(outputs)[0]
+        if self._output_name not in outputs:
+            raise KeyError(f"output {self.output!r} is not among {', '.join(sorted(outputs))}")
         ((self._input_name, spec),) = inputs.items()
         self._input_dtype = spec.dtype.as_numpy_dtype
         self._input_shape = tuple(spec.shape.as_list())
@@ -115,6 +120,16 @@ class SavedModelServer:
             self._input_shape,
             spec.dtype.name,
         )
+
+    @property
+    def signature(self):
+        """The loaded serving signature (None before :meth:`load`)."""
+        return self._signature
+
+    @property
+    def output_name(self) -> str:
+        """The signature output this server answers with ("" before :meth:`load`)."""
+        return self._output_name
 
     def _batch(self, X) -> np.ndarray:
         array = np.asarray(X)
@@ -137,9 +152,7 @@ class SavedModelServer:
         if self._signature is None:
             self.load()
         outputs = self._signature(**{self._input_name: tf.constant(self._batch(X))})
-        if self.output and self.output not in outputs:
-            raise KeyError(f"output {self.output!r} is not among {', '.join(sorted(outputs))}")
-        result = outputs[self.output or sorted(outputs)[0]].numpy()
+        result = outputs[self._output_name].numpy()
         if result.dtype == object:  # tf.string: bytes, which JSON cannot carry; text it is
             return np.array([v.decode("utf-8", "replace") for v in result.ravel()]).reshape(
                 result.shape

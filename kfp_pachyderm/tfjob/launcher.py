@@ -14,9 +14,10 @@ timeout and cancel. :class:`TFJobLauncher` instead:
 - deletes the TFJob when it ends (always on timeout and on SIGTERM, see :meth:`handle_sigterm`);
 - retries the API errors worth another try with backoff and turns every other one into a
   :class:`~kfp_pachyderm.tfjob.k8s_api.TFJobApiError` that names the job and quotes the API's
-  message (:mod:`kfp_pachyderm.tfjob.k8s_api`).
+  message (the shared retries of :mod:`kfp_pachyderm.kfp.k8s_client`).
 
-The Kubernetes clients (from :func:`kubernetes_clients`), the clock and the sleeper are
+The Kubernetes clients (from :func:`~kfp_pachyderm.kfp.k8s_client.kubernetes_clients`, also
+importable from here), the clock and the sleeper are
 injected, so tests drive the launcher with the real ``kubernetes`` client against a test API
 server and a fake clock.
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -36,22 +36,20 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 
 import kubernetes
-from kubernetes.client import ApiClient, Configuration, CoreV1Api, CustomObjectsApi, V1DeleteOptions
+from kubernetes.client import CoreV1Api, CustomObjectsApi, V1DeleteOptions
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.kfp.k8s_client import RETRYABLE_ERRORS, RETRYABLE_STATUS, api_message
+from kfp_pachyderm.kfp.k8s_client import kubernetes_clients as kubernetes_clients
 from kfp_pachyderm.tfjob.conditions import ConditionObserver
 from kfp_pachyderm.tfjob.k8s_api import (
     JOB_NAME_LABEL,
     REPLICA_INDEX_LABEL,
     REPLICA_TYPE_LABEL,
-    RETRYABLE_ERRORS,
-    RETRYABLE_STATUS,
     TFJOBS,
-    RetryPolicy,
     TFJobApiError,
-    api_message,
+    TFJobRetryPolicy,
     hint,
 )
 from kfp_pachyderm.tfjob.logs import LogFollower
@@ -113,7 +111,7 @@ class TFJobLauncher:
         self._clock = clock
         self._sleeper = sleeper
         self._log = log
-        self._retry = RetryPolicy(sleeper, log, max_attempts, backoff_s, max_backoff_s)
+        self._retry = TFJobRetryPolicy(sleeper, log, max_attempts, backoff_s, max_backoff_s)
         self._watch_timeout_s = watch_timeout_s
         self._log_grace_s = log_grace_s
         self._propagation_policy = propagation_policy
@@ -190,7 +188,7 @@ class TFJobLauncher:
         """Create the TFJob, or adopt the one of the same name; True when adopted."""
         args = (GROUP, VERSION, spec.namespace, PLURAL)
         try:
-            existing = self._retry.call(
+            existing = self._retry.job_call(
                 "get", TFJOBS, spec, self.custom_api.get_namespaced_custom_object, *args,
                 spec.name, expected=frozenset({404}),
             )  # fmt: skip
@@ -201,7 +199,7 @@ class TFJobLauncher:
             self._log(f"adopting TFJob {spec.namespace}/{spec.name} (created {created})")
             return True
         try:
-            self._retry.call(
+            self._retry.job_call(
                 "create", TFJOBS, spec, self.custom_api.create_namespaced_custom_object, *args,
                 body=spec.manifest(), expected=frozenset({409}),
             )  # fmt: skip
@@ -218,7 +216,7 @@ class TFJobLauncher:
         failures = 0
         while True:
             if resource_version is None:
-                listed = self._retry.call(
+                listed = self._retry.job_call(
                     "list", TFJOBS, spec, self.custom_api.list_namespaced_custom_object,
                     GROUP, VERSION, spec.namespace, PLURAL,
                     field_selector=f"metadata.name={spec.name}",
@@ -306,13 +304,13 @@ class TFJobLauncher:
             )
         )
         try:
-            pods = self._retry.call(
+            pods = self._retry.job_call(
                 "list", "pods", spec, self.core_api.list_namespaced_pod, spec.namespace,
                 label_selector=selector,
             ).items  # fmt: skip
             if not pods:
                 return ""
-            return self._retry.call(
+            return self._retry.job_call(
                 "get", "pods/log", spec, self.core_api.read_namespaced_pod_log,
                 pods[0].metadata.name, spec.namespace, container=CONTAINER_NAME,
                 expected=frozenset({400}),
@@ -327,12 +325,12 @@ class TFJobLauncher:
         saying why they cannot be listed: diagnostics never stop the cleanup)."""
         events = []
         try:
-            pods = self._retry.call(
+            pods = self._retry.job_call(
                 "list", "pods", spec, self.core_api.list_namespaced_pod, spec.namespace,
                 label_selector=f"{JOB_NAME_LABEL}={spec.name}",
             ).items  # fmt: skip
             for name in [spec.name, *sorted(p.metadata.name for p in pods)]:
-                events += self._retry.call(
+                events += self._retry.job_call(
                     "list", "events", spec, self.core_api.list_namespaced_event, spec.namespace,
                     field_selector=f"involvedObject.name={name}",
                 ).items  # fmt: skip
@@ -352,7 +350,7 @@ class TFJobLauncher:
     def _delete(self, spec: TFJobSpec) -> bool:
         """Delete the TFJob; True once it is gone (deleted now or already)."""
         try:
-            self._retry.call(
+            self._retry.job_call(
                 "delete", TFJOBS, spec, self.custom_api.delete_namespaced_custom_object,
                 GROUP, VERSION, spec.namespace, PLURAL, spec.name,
                 body=V1DeleteOptions(propagation_policy=self._propagation_policy),
@@ -390,27 +388,3 @@ class TFJobLauncher:
         finally:
             signal.signal(signal.SIGTERM, previous)
             self._cancelling = False
-
-
-def kubernetes_clients(
-    config: Configuration | None = None,
-) -> tuple[CustomObjectsApi, CoreV1Api]:
-    """Clients for the launcher: from ``config`` if given, else the in-cluster service account
-    (inside a pod), else the kubeconfig (``KUBECONFIG``, read now rather than when the
-    kubernetes package was imported, or ``~/.kube/config``)."""
-    if config is None:
-        config = Configuration()
-        try:
-            kubernetes.config.load_incluster_config(client_configuration=config)
-        except ConfigException:
-            try:
-                kubernetes.config.load_kube_config(
-                    config_file=os.environ.get("KUBECONFIG") or None, client_configuration=config
-                )
-            except (ConfigException, OSError) as error:
-                raise KfpPachydermError(
-                    "no Kubernetes configuration: not inside a pod (no KUBERNETES_SERVICE_HOST) "
-                    f"and no usable kubeconfig (set KUBECONFIG): {error}"
-                ) from None
-    api_client = ApiClient(config)
-    return CustomObjectsApi(api_client), CoreV1Api(api_client)

@@ -20,7 +20,7 @@ from kfp_pachyderm.tfjob.k8s_api import (
     JOB_NAME_LABEL,
     REPLICA_INDEX_LABEL,
     REPLICA_TYPE_LABEL,
-    RetryPolicy,
+    TFJobRetryPolicy,
 )
 from kfp_pachyderm.tfjob.spec import CONTAINER_NAME, TFJobSpec
 
@@ -40,7 +40,7 @@ class LogFollower:
         self,
         spec: TFJobSpec,
         core_api: CoreV1Api,
-        retry: RetryPolicy,
+        retry: TFJobRetryPolicy,
         log: Callable[[str], None],
         watch_timeout_s: int,
     ) -> None:
@@ -112,7 +112,7 @@ class LogFollower:
 
     def _list_pods(self) -> str:
         """Consider every pod of the job; the list's resourceVersion."""
-        listed = self._retry.call(
+        listed = self._retry.job_call(
             "list", "pods", self._spec, self._core.list_namespaced_pod, self._spec.namespace,
             label_selector=self._selector, _preload_content=False,
         )  # fmt: skip
@@ -129,7 +129,7 @@ class LogFollower:
             while not self._draining.is_set():
                 if resource_version is None:
                     resource_version = self._list_pods()
-                response = self._retry.call(
+                response = self._retry.job_call(
                     "watch", "pods", spec, self._open, self._core.list_namespaced_pod,
                     spec.namespace, label_selector=self._selector, watch=True,
                     resource_version=resource_version, timeout_seconds=self._watch_timeout_s,
@@ -179,7 +179,7 @@ class LogFollower:
     def _follow(self, pod_name: str, replica: str, key: tuple[str, int]) -> None:
         spec = self._spec
         try:
-            response = self._retry.call(
+            response = self._retry.job_call(
                 "get", "pods/log", spec, self._open, self._core.read_namespaced_pod_log,
                 pod_name, spec.namespace, container=CONTAINER_NAME, follow=True,
                 expected=frozenset({400}),

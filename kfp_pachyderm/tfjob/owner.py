@@ -14,8 +14,9 @@ from pathlib import Path
 from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+from kfp_pachyderm.kfp.k8s_client import api_message
 from kfp_pachyderm.kfp.pod import in_kubernetes_pod
-from kfp_pachyderm.tfjob.k8s_api import TFJobApiError, api_message
+from kfp_pachyderm.tfjob.k8s_api import TFJobApiError
 
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 

@@ -1,0 +1,36 @@
+"""What every flavour's build context holds besides its model: a Dockerfile that makes the
+same image contents, and model files hard-linked rather than copied."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+from kfp_pachyderm.modelimage.build import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR
+from kfp_pachyderm.oci.reference import ImageRef
+
+
+def dockerfile(base: ImageRef, labels: dict[str, str], model: str, server: str, step: str) -> str:
+    """A Dockerfile that builds the same image contents from the context: ``server``'s image of
+    ``model``, made by the component ``step``."""
+    label_lines = " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
+    return (
+        f"# The {server} serving image of {model}.\n"
+        f"# kfp-pachyderm's {step} makes it without a Docker daemon, by appending\n"
+        "# model/ as one reproducible layer onto the base; a Dockerfile builder (see\n"
+        "# kfp_pachyderm.seldon.job) makes the same files from this context, with other\n"
+        "# timestamps and so another digest.\n"
+        f"FROM {base}\n"
+        f"COPY {CONTEXT_MODEL_DIR}/ {IMAGE_MODEL_DIR}/\n"
+        f"LABEL {label_lines}\n"
+    )
+
+
+def link_or_copy(source: str, dest: str) -> None:
+    """Hard-link ``source`` to ``dest``, or copy it where a link is impossible (another file
+    system); a ``copy_function`` for :func:`shutil.copytree`."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)

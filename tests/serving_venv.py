@@ -1,0 +1,134 @@
+"""Serving servers in their own virtualenvs: a cached virtualenv per set of requirements, and
+the real ``mlserver start`` as a child process.
+
+A virtualenv lives in ``~/.cache/kfp-pachyderm/`` (or ``$XDG_CACHE_HOME``), named by a hash of
+its requirements and the Python version, and is reused across sessions; creating one downloads
+TensorFlow and takes a few minutes. An install that fails fails the test (never a skip: under
+CI a missing prerequisite is a failure).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from .conftest import free_port
+
+
+def serving_venv(name: str, requirements: list[str] | tuple[str, ...]) -> Path:
+    """A virtualenv with ``requirements`` installed, created once (under a lock, so parallel
+    sessions wait for one creation) and then reused; ``name`` prefixes its folder."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kfp-pachyderm"
+    pins = "\n".join(requirements)
+    key = hashlib.sha256(f"{pins}\n{sys.version}".encode()).hexdigest()[:12]
+    venv = cache / f"{name}-venv-{key}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"{name}-venv-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (venv / ".complete").exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        install = subprocess.run(
+            [str(venv / "bin/python"), "-m", "pip", "install", "--disable-pip-version-check",
+             "-q", *requirements],
+            capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        if install.returncode != 0:
+            pytest.fail(
+                f"installing {name}'s serving requirements ({', '.join(requirements)}) "
+                f"failed:\n{install.stderr[-4000:]}"
+            )
+        print(f"created {venv} in {time.monotonic() - started:.0f} s")
+        (venv / ".complete").write_text("")
+    return venv
+
+
+class MLServerProcess:
+    """``mlserver start <model_dir>`` from ``venv`` as a child process in its own process
+    group, on free ports; a context manager that waits until model ``name`` is ready and kills
+    the server on exit. Its working directory (``work_dir``, default ``<model_dir>-mlserver``)
+    holds its log, so a failure can show it, and whatever MLServer writes there (.metrics)."""
+
+    def __init__(
+        self,
+        venv: Path,
+        model_dir: Path,
+        name: str,
+        work_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 180,
+    ):
+        self.venv, self.model_dir, self.name, self.timeout = venv, model_dir, name, timeout
+        self.work_dir = work_dir or model_dir.with_name(f"{model_dir.name}-mlserver")
+        self.log = self.work_dir / "mlserver.log"
+        self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
+        self.env = {
+            "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+            "HOME": str(self.work_dir),
+            "PYTHONDONTWRITEBYTECODE": "1",  # nothing written into the model directory
+            "MLSERVER_HTTP_PORT": str(self.http_port),
+            "MLSERVER_GRPC_PORT": str(self.grpc_port),
+            "MLSERVER_METRICS_PORT": str(self.metrics_port),
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, path: str) -> str:
+        """The server's HTTP address of ``path`` (``/v2/...``)."""
+        return f"http://127.0.0.1:{self.http_port}{path}"
+
+    def log_text(self) -> str:
+        """Everything the server wrote so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def start(self) -> MLServerProcess:
+        """Start the server and wait until the model is ready, or fail the test with its log."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [str(self.venv / "bin/mlserver"), "start", str(self.model_dir)],
+                cwd=self.work_dir, env=self.env,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        ready = self.url(f"/v2/models/{self.name}/ready")
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if requests.get(ready, timeout=5).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        pytest.fail(f"mlserver did not get {self.name} ready:\n{self.log_text()[-6000:]}")
+
+    def stop(self) -> None:
+        """Stop the server's whole process group (SIGTERM, then SIGKILL)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> MLServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
