@@ -812,3 +812,31 @@ def _handler_class(api: K8sApi) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+class Recorder:
+    """The log, clock and sleeper injected into a launcher or deployer, seen by the test:
+    :meth:`sleep` advances the clock at once and yields a moment of real time to a test thread
+    playing the operator; ``sleeps`` lists every wait asked for."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.sleeps: list[float] = []
+        self.now = 0.0
+        self._lock = threading.Lock()
+
+    def log(self, line: str) -> None:
+        with self._lock:
+            self.lines.append(line)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        time.sleep(0.002)
+
+    def text(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)

@@ -4,8 +4,6 @@ test plays KServe and Seldon Core 2 by writing the serving resource's status."""
 from __future__ import annotations
 
 import copy
-import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -21,7 +19,7 @@ from kfp_pachyderm.kserve.deploy import (
 )
 from kfp_pachyderm.modelimage.metadata import LABEL_COMMIT
 
-from .k8s_api import K8sApi
+from .k8s_api import K8sApi, Recorder
 
 NS = "models"
 CRDS = (
@@ -39,33 +37,6 @@ SA_PATH = f"/api/v1/namespaces/{NS}/serviceaccounts"
 URL = "http://mnist.models.example.com"
 KEY_ID = "AKIAKFPTESTKEY7F3A"
 KEY = "pachd-token-s3cr3t+value/9"
-
-
-class Recorder:
-    """The deployer's log, clock and sleeper: a sleep advances the clock at once and yields a
-    moment of real time to the test thread playing the operator."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.sleeps: list[float] = []
-        self.now = 0.0
-        self._lock = threading.Lock()
-
-    def log(self, line: str) -> None:
-        with self._lock:
-            self.lines.append(line)
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        time.sleep(0.002)
-
-    def text(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from kfp_pachyderm.tfjob.owner import (
 )
 from kfp_pachyderm.tfjob.spec import ReplicaSpec, TFJobSpec
 
-from .k8s_api import K8sApi
+from .k8s_api import K8sApi, Recorder
 
 NS = "kubeflow"
 TFJOBS = f"/apis/kubeflow.org/v1/namespaces/{NS}/tfjobs"
@@ -48,27 +47,6 @@ with launcher.handle_sigterm():
 def api():
     with K8sApi() as server:
         yield server
-
-
-class Recorder:
-    """The launcher's log, clock and sleeper, seen by the test."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.sleeps: list[float] = []
-        self.now = 0.0
-        self._lock = threading.Lock()
-
-    def log(self, line: str) -> None:
-        with self._lock:
-            self.lines.append(line)
-
-    def clock(self) -> float:
-        return self.now
-
-    def text(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
 
 
 @pytest.fixture

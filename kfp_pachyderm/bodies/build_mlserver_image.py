@@ -9,12 +9,11 @@ from kfp import dsl
 
 from kfp_pachyderm.bodies.common import (
     ComponentInputs,
-    input_commit,
+    model_to_build,
     report_image_build,
     step_record,
     write_manifests,
 )
-from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kserve.manifests import (
     check_inference_service_name,
     image_inference_service,
@@ -58,14 +57,7 @@ def run(inputs: BuildMLServerImageInputs) -> str:
     """The component: build and push the image, describe the build commit, write the
     manifests; return the image reference with its digest ("" when ``build_image`` is
     false)."""
-    if inputs.build_image and not inputs.image:
-        raise KfpPachydermError(
-            "build_mlserver_image needs image (a repository such as registry.example.com/ml/mnist) "
-            "unless build_image is false"
-        )
-    model = input_commit(inputs.input_commit, inputs.input_ref, "build_mlserver_image")
-    if model.path is None:
-        model = model.with_path(inputs.model_path)
+    model = model_to_build(inputs, "build_mlserver_image")
     name = check_inference_service_name(
         inputs.model_name
         or resource_name_for(

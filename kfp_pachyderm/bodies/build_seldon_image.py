@@ -9,12 +9,11 @@ from kfp import dsl
 
 from kfp_pachyderm.bodies.common import (
     ComponentInputs,
-    input_commit,
+    model_to_build,
     report_image_build,
     step_record,
     write_manifests,
 )
-from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.modelimage.metadata import resource_name_for
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -50,14 +49,7 @@ def run(inputs: BuildSeldonImageInputs) -> str:
     """The component: build and push the image, describe the build commit, write the two
     SeldonDeployment manifests; return the image reference with its digest ("" when
     ``build_image`` is false)."""
-    if inputs.build_image and not inputs.image:
-        raise KfpPachydermError(
-            "build_seldon_image needs image (a repository such as registry.example.com/ml/mnist) "
-            "unless build_image is false"
-        )
-    model = input_commit(inputs.input_commit, inputs.input_ref, "build_seldon_image")
-    if model.path is None:
-        model = model.with_path(inputs.model_path)
+    model = model_to_build(inputs, "build_seldon_image")
     builds = CommitRef(inputs.builds_repo, branch=inputs.builds_branch)
     record = step_record(inputs.kfp_run_id, inputs.kfp_task_id)
     client = connect()

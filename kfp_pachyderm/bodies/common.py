@@ -98,3 +98,16 @@ def write_manifests(artifact, documents: list[dict], note: str = "") -> None:
     there are none)."""
     text = yaml.safe_dump_all(documents, sort_keys=False) if documents else f"# {note}\n"
     Path(artifact.path).write_text(text)
+
+
+def model_to_build(inputs: Any, component: str) -> CommitRef:
+    """The model commit an image-building component reads (its ``input_commit`` or
+    ``input_ref``, at ``model_path`` unless the reference names a path), once its ``image`` is
+    known to be set where ``build_image`` asks for a push."""
+    if inputs.build_image and not inputs.image:
+        raise KfpPachydermError(
+            f"{component} needs image (a repository such as registry.example.com/ml/mnist) "
+            "unless build_image is false"
+        )
+    model = input_commit(inputs.input_commit, inputs.input_ref, component)
+    return model if model.path is not None else model.with_path(inputs.model_path)

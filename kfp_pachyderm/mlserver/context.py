@@ -18,10 +18,9 @@ import json
 from pathlib import Path
 
 from kfp_pachyderm import __version__
-from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.mlserver.settings import SERVING_REQUIREMENTS, write_model_dir
 from kfp_pachyderm.modelimage.build import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR
-from kfp_pachyderm.modelimage.context import dockerfile
+from kfp_pachyderm.modelimage.context import dockerfile, model_uri_for_context
 from kfp_pachyderm.oci.reference import ImageRef
 
 
@@ -69,11 +68,7 @@ def write_mlserver_context(
     ``provenance`` becomes ``model/provenance.json`` (it must name ``model.uri``); ``base``
     should be pinned to a digest; ``image`` is where the image is pushed, for the README.
     """
-    uri = provenance.get("model", {}).get("uri")
-    if not uri:
-        raise KfpPachydermError("the provenance of a build context must name model.uri")
-    if dest.exists() and any(dest.iterdir()):
-        raise KfpPachydermError(f"build context directory {dest} is not empty")
+    uri = model_uri_for_context(dest, provenance)
     write_model_dir(dest / CONTEXT_MODEL_DIR, model_dir, provenance, name)
     (dest / "Dockerfile").write_text(
         dockerfile(base, labels, uri, "MLServer", "build_mlserver_image")

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.modelimage.context import link_or_copy
+from kfp_pachyderm.modelimage.context import check_saved_model, link_or_copy
 from kfp_pachyderm.modelimage.metadata import check_resource_name
 from kfp_pachyderm.seldon.context import MODEL_CLASS_FILE, model_class_source
 from kfp_pachyderm.seldon.savedmodel_server import PROVENANCE_FILE
@@ -67,11 +67,7 @@ def write_model_dir(dest: Path, saved_model_dir: Path, provenance: dict, name: s
     ``model.commit``; ``name`` is the served model's name (a DNS label).
     """
     dest, saved_model_dir = Path(dest), Path(saved_model_dir)
-    if not (saved_model_dir / "saved_model.pb").is_file():
-        raise KfpPachydermError(
-            f"{saved_model_dir} holds no saved_model.pb: the model must be a TensorFlow "
-            "SavedModel (Keras 3: model.export(path, format='tf_saved_model'))"
-        )
+    check_saved_model(saved_model_dir)
     check_resource_name(name, "model")
     model = provenance.get("model", {}) if isinstance(provenance, dict) else {}
     missing = [key for key in ("uri", "commit") if not model.get(key)]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
+from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.modelimage.build import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR
 from kfp_pachyderm.oci.reference import ImageRef
 
@@ -34,3 +36,25 @@ def link_or_copy(source: str, dest: str) -> None:
         os.link(source, dest)
     except OSError:
         shutil.copy2(source, dest)
+
+
+def model_uri_for_context(dest: Path, provenance: dict) -> str:
+    """The model URI ``provenance`` names, once ``dest`` is known to be an empty or absent
+    directory for a build context; KfpPachydermError otherwise."""
+    uri = provenance.get("model", {}).get("uri")
+    if not uri:
+        raise KfpPachydermError("the provenance of a build context must name model.uri")
+    if dest.exists() and any(dest.iterdir()):
+        raise KfpPachydermError(f"build context directory {dest} is not empty")
+    return uri
+
+
+def check_saved_model(model_dir: Path) -> Path:
+    """``model_dir`` if it holds a TensorFlow SavedModel (``saved_model.pb``), else
+    KfpPachydermError saying how to export one."""
+    if not (Path(model_dir) / "saved_model.pb").is_file():
+        raise KfpPachydermError(
+            f"{model_dir} holds no saved_model.pb: the model must be a TensorFlow SavedModel "
+            "(Keras 3: model.export(path, format='tf_saved_model'))"
+        )
+    return Path(model_dir)

@@ -20,9 +20,13 @@ import shutil
 from pathlib import Path
 
 from kfp_pachyderm import __version__
-from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.modelimage.build import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR
-from kfp_pachyderm.modelimage.context import dockerfile, link_or_copy
+from kfp_pachyderm.modelimage.context import (
+    check_saved_model,
+    dockerfile,
+    link_or_copy,
+    model_uri_for_context,
+)
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.seldon.savedmodel_server import PROVENANCE_FILE
 
@@ -91,16 +95,8 @@ def write_build_context(
     ``provenance`` becomes ``model/provenance.json`` (it must name ``model.uri``); ``base``
     should be pinned to a digest; ``image`` is where the image is pushed, for the README.
     """
-    if not (model_dir / "saved_model.pb").is_file():
-        raise KfpPachydermError(
-            f"{model_dir} holds no saved_model.pb: the model must be a TensorFlow SavedModel "
-            "(Keras 3: model.export(path, format='tf_saved_model'))"
-        )
-    uri = provenance.get("model", {}).get("uri")
-    if not uri:
-        raise KfpPachydermError("the provenance of a build context must name model.uri")
-    if dest.exists() and any(dest.iterdir()):
-        raise KfpPachydermError(f"build context directory {dest} is not empty")
+    check_saved_model(model_dir)
+    uri = model_uri_for_context(dest, provenance)
     model = dest / CONTEXT_MODEL_DIR
     shutil.copytree(model_dir, model / MODEL_VERSION, copy_function=link_or_copy)
     (model / PROVENANCE_FILE).write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
