@@ -75,6 +75,7 @@ def issue_summarization(
     deploy_to_kserve: bool = False,
     kserve_namespace: str = "",
     s3_endpoint: str = DEFAULT_S3,
+    native_provenance: bool = False,
 ):
     """Train the issue summarizer on ``data``; the model commit lands on ``train@master``.
 
@@ -99,18 +100,34 @@ def issue_summarization(
             ``s3_endpoint``) and wait until it is ready.
         kserve_namespace: where the InferenceService goes; empty for the run's namespace.
         s3_endpoint: pachd's S3 gateway as KServe's storage initializer reaches it.
+        native_provenance: give split, pre_process and train's output branches branch
+            provenance on their input branches, so Pachyderm itself records each output's
+            inputs (``pachctl inspect commit train@<id>`` lists them, all in one commit set);
+            a step whose input is not its branch's head says so in its record and relies on
+            the library's record alone.
     """
     with finish_on_exit(token_secret, *STAGE_REPOS):
         raw = pinned_input(data, token_secret, source)
         parts = use_pachyderm(
-            split(raw=raw.outputs["commit"], seed=seed, test_fraction=test_fraction),
+            split(
+                raw=raw.outputs["commit"],
+                seed=seed,
+                test_fraction=test_fraction,
+                native_provenance=native_provenance,
+            ),
             token_secret=token_secret,
         )
         cleaned = use_pachyderm(
-            pre_process(split=parts.outputs["commit"]), token_secret=token_secret
+            pre_process(split=parts.outputs["commit"], native_provenance=native_provenance),
+            token_secret=token_secret,
         )
         model = use_pachyderm(
-            train(pre_process=cleaned.outputs["commit"], epochs=epochs, batch_size=batch_size),
+            train(
+                pre_process=cleaned.outputs["commit"],
+                epochs=epochs,
+                batch_size=batch_size,
+                native_provenance=native_provenance,
+            ),
             token_secret=token_secret,
         )
         trace_and_build_image(

@@ -13,6 +13,7 @@ import pytest
 import requests
 from kfp_pachyderm.pipelines.issue_summarization import issue_summarization
 from pachyderm_sdk import Client
+from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm import CommitRef, commit_data, inspect_commit, read_provenance, read_tree, trace
 from kfp_pachyderm.errors import KfpPachydermError
@@ -209,3 +210,31 @@ def wait_for_head(client: Client, repo: str, ready, timeout: float) -> None:
             pass
         time.sleep(1)
     pytest.fail(f"no commit on {repo}@master within {timeout} s")
+
+
+@pytest.mark.timeout(900)
+def test_native_provenance_lets_pachyderm_itself_link_the_stages(kfp_local: Client, tmp_path: Path):
+    data = tmp_path / "data"
+    write_demo_shards(data, shards=SHARDS, limit=120)
+    commit_data(kfp_local, str(data), CommitRef("raw_data", branch="master"))
+    issue_summarization(epochs=1, token_secret="", native_provenance=True)
+
+    changed = data / "issues-02.csv"
+    rows = read_issues(changed)
+    write_issues(changed, rows[1:])
+    raw = commit_data(kfp_local, str(data), CommitRef("raw_data", branch="master")).ref
+    issue_summarization(epochs=1, token_secret="", native_provenance=True)
+
+    for repo, upstream in (
+        ("split", "raw_data"),
+        ("pre_process", "split"),
+        ("train", "pre_process"),
+    ):
+        info = inspect_commit(kfp_local, CommitRef(repo, branch="master"))
+        assert info.commit.id == raw.commit, f"{repo} is in the data commit's commit set"
+        assert [(c.repo.name, c.id) for c in info.direct_provenance] == [(upstream, raw.commit)]
+        assert read_provenance(info).extra["native_provenance"].startswith("native: ")
+    commit_set = kfp_local.pfs.inspect_commit_set(commit_set=pfs.CommitSet(id=raw.commit))
+    in_set = {c.commit.repo.name for c in commit_set}
+    assert {"raw_data", "split", "pre_process", "train"} <= in_set
+    assert stage_record(kfp_local, "split").extra["datums_ran"] == "1"

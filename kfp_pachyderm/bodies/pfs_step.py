@@ -10,7 +10,7 @@ from kfp_pachyderm.kfp.artifacts import describe_commit
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.steps.definition import StepDefinition
 from kfp_pachyderm.steps.run import run_step
-from kfp_pachyderm.steps.signature import REF_SUFFIX
+from kfp_pachyderm.steps.signature import NATIVE_PARAMETER, REF_SUFFIX
 
 
 def run(payload: str, namespace: dict[str, Any]) -> str:
@@ -24,10 +24,11 @@ def run(payload: str, namespace: dict[str, Any]) -> str:
         )
         for name in step.inputs
     }
-    names = {"commit", *step.inputs, *(n + REF_SUFFIX for n in step.inputs)}
+    names = {"commit", NATIVE_PARAMETER, *step.inputs, *(n + REF_SUFFIX for n in step.inputs)}
     parameters = {k: v for k, v in namespace.items() if k not in names and k != "run"}
     record = step_record("", "")
-    result = run_step(connect(), step, inputs, parameters, record)
+    native = bool(namespace[NATIVE_PARAMETER])
+    result = run_step(connect(), step, inputs, parameters, record, native=native)
     describe_commit(
         namespace["commit"],
         result.ref,

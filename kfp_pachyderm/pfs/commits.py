@@ -51,14 +51,19 @@ def ensure_repo(client: Client, ref: CommitRef, create: bool = True, description
 
 
 def ensure_branch(
-    client: Client, ref: CommitRef, provenance: Sequence[CommitRef] = ()
+    client: Client,
+    ref: CommitRef,
+    provenance: Sequence[CommitRef] = (),
+    finish_new_head: bool = True,
 ) -> pfs.BranchInfo:
     """Make sure ``ref``'s branch exists with exactly ``provenance`` as its direct provenance.
 
     With provenance, every commit to an upstream branch opens a commit with the same global ID
     on this branch, which is how a step's output gets Pachyderm-native provenance. Setting the
-    provenance makes pachd give the branch a new, open, empty head commit; that commit is
-    finished here (see :func:`_finish_created_head`), so the call leaves nothing open.
+    provenance makes pachd give the branch a new, open, empty head commit whose provenance is
+    the upstream heads; with ``finish_new_head`` that commit is finished here (see
+    :func:`_finish_created_head`), so the call leaves nothing open; without it, the caller
+    writes into it (:mod:`kfp_pachyderm.pfs.native`).
     """
     branch = ref.pfs_branch()
     wanted = sorted(str(p.branch_ref()) for p in provenance)
@@ -76,7 +81,7 @@ def ensure_branch(
     with rpc_errors(f"creating branch {ref.with_path(None)}"):
         client.pfs.create_branch(branch=branch, provenance=[p.pfs_branch() for p in provenance])
         info = client.pfs.inspect_branch(branch=branch)
-    if provenance:
+    if provenance and finish_new_head:
         _finish_created_head(client, ref.branch_ref().with_path(None), info.head.id, before)
     return info
 
@@ -110,11 +115,43 @@ def _finish_created_head(client: Client, branch: CommitRef, head: str, before: s
         client.pfs.finish_commit(commit=info.commit)
 
 
+def finish_unwritten(client: Client, ref: CommitRef, superseded_by: str) -> None:
+    """Finish, with an error saying so, the open commits that branch provenance opened at
+    ``ref`` and above it and that no step is writing (origin AUTO, no provenance record):
+    commits for input commits no step ran on. pachd completes no commit whose parent is still
+    open, so they would block every later commit of the branch."""
+    stale = []
+    at = ref
+    while True:
+        info = inspect_commit(client, at)
+        if is_finished(info) or info.origin.kind != pfs.OriginKind.AUTO:
+            break
+        if read_provenance(info) is not None:  # a step is writing it: not ours to finish
+            break
+        stale.append(info)
+        parent = info.parent_commit
+        if parent is None or not parent.id:
+            break
+        at = ref.at(parent.id)
+    for info in reversed(stale):
+        message = f"superseded: no step wrote it {superseded_by}"
+        with rpc_errors(f"finishing unwritten commit {ref.repo}@{info.commit.id}"):
+            client.pfs.finish_commit(commit=info.commit, error=message)
+        log.warning("%s@%s: %s", ref.repo, info.commit.id, message)
+
+
 def ensure_output_branch(client: Client, ref: CommitRef) -> CommitRef:
     """The branch a step writes to (master unless ``ref`` names one), created with its repo
-    when missing."""
+    when missing, and without branch provenance (pachd starts no commit on a branch with
+    provenance); commits that provenance opened and no step wrote are finished first."""
     target = ref.branch_ref()
     ensure_repo(client, target)
+    with rpc_errors(f"checking branch {target}"):
+        exists = client.pfs.branch_exists(target.pfs_branch())
+    if exists:
+        info = client.pfs.inspect_branch(branch=target.pfs_branch())
+        if info.direct_provenance:
+            finish_unwritten(client, target.at(info.head.id), "before its provenance was removed")
     ensure_branch(client, target)
     return target
 
@@ -296,11 +333,12 @@ def output_commit(
 
 
 def finished_head(client: Client, branch: CommitRef) -> tuple[CommitRef, ProvenanceRecord] | None:
-    """The head of ``branch`` with its provenance record, if it is the kind of commit a step
-    may reuse as its result: finished, without an error, written by this library. This is the
-    one rule for reuse; each caller then decides whether the record describes the same work."""
+    """The head of ``branch`` (or the commit it names) with its provenance record, if it is the
+    kind of commit a step may reuse as its result: finished, without an error, written by this
+    library. This is the one rule for reuse; each caller then decides whether the record
+    describes the same work."""
     try:
-        info = inspect_commit(client, branch.branch_ref())
+        info = inspect_commit(client, branch if branch.commit else branch.branch_ref())
     except NotFoundError:
         return None
     record = read_provenance(info)

@@ -31,7 +31,7 @@ from kfp.dsl.python_component import PythonComponent
 from kfp_pachyderm.kfp.images import runtime_image
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.steps.definition import StepDefinition, define_step
-from kfp_pachyderm.steps.signature import REF_SUFFIX
+from kfp_pachyderm.steps.signature import NATIVE_PARAMETER, REF_SUFFIX
 
 BODY_MODULE = "kfp_pachyderm.bodies.pfs_step"
 
@@ -71,6 +71,7 @@ def _component_source(definition: StepDefinition, parameters, doc: str) -> str:
         lines.append(f"    {name}: dsl.Input[dsl.Artifact] = None,")
         lines.append(f'    {name}{REF_SUFFIX}: str = "",')
     lines += [f"    {p.name}: {p.type.__name__} = {p.default!r}," for p in optional]
+    lines.append(f"    {NATIVE_PARAMETER}: bool = False,")
     payload = json.dumps(asdict(definition), sort_keys=True)
     return (
         f"def {definition.name}(\n"

@@ -10,9 +10,9 @@ Order of work, so that a failure leaves nothing half-made and a rerun does only 
    outputs: the new output commit inherits the head's files (Pachyderm shares their content,
    no bytes move), the outputs of changed and removed datums are deleted, and only new and
    changed datums run.
-4. Open the output commit (the one with the first input's global ID when the output branch has
-   branch provenance on that input, as for the built-in steps), run the datums (each in its
-   own directories), check that no two datums wrote the same path, delete the outputs of
+4. Open the output commit (with ``native``, the one Pachyderm opened for these inputs on an
+   output branch with branch provenance: :mod:`kfp_pachyderm.pfs.native`; else a new one), run
+   the datums (each in its own directories), check that no two datums wrote the same path, delete the outputs of
    changed and removed datums, upload the new outputs in one stream, record provenance and the
    datum index, finish. If anything raises, the commit is finished with the error and holds
    nothing the failed run wrote.
@@ -39,6 +39,8 @@ from kfp_pachyderm.pfs.commits import (
     resolve_input,
     reusable_result,
 )
+from kfp_pachyderm.pfs.native import RECORD_KEY as NATIVE_KEY
+from kfp_pachyderm.pfs.native import prepare_native_output
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, edit_metadata, record_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
@@ -69,11 +71,11 @@ class StepResult:
 
 
 def _previous_index(
-    client: Client, target: CommitRef, record: ProvenanceRecord
+    client: Client, previous: CommitRef, record: ProvenanceRecord
 ) -> tuple[CommitRef, dict[str, DatumOutputs]] | None:
-    """The head of the output branch and its datum index, when the same code, image and
-    parameters made it (from any input commits)."""
-    head = finished_head(client, target)
+    """The previous output (the output branch's head, or the commit ``previous`` names) and
+    its datum index, when the same code, image and parameters made it (from any inputs)."""
+    head = finished_head(client, previous)
     if head is None:
         return None
     ref, done = head
@@ -127,10 +129,13 @@ def run_step(
     parameters: dict,
     record: ProvenanceRecord,
     log_line: Callable[[str], None] = print,
+    native: bool = False,
 ) -> StepResult:
-    """Run ``step`` on ``inputs`` (see the module docstring); return the finished output."""
+    """Run ``step`` on ``inputs`` (see the module docstring); return the finished output.
+    With ``native``, the output gets Pachyderm-native provenance where it can
+    (:mod:`kfp_pachyderm.pfs.native`); the record says whether it did."""
     pinned = {name: resolve_input(client, inputs[name]) for name in step.inputs}
-    target = ensure_output_branch(client, CommitRef(step.output_repo, branch=step.output_branch))
+    target = CommitRef(step.output_repo, branch=step.output_branch).branch_ref()
     record.step = step.name
     record.inputs = [str(pinned[name]) for name in step.inputs]
     record.code = step.code_digest
@@ -139,6 +144,13 @@ def run_step(
     if reused is not None:
         log_line(f"{reused} was made by {step.name} from these inputs; reusing it")
         return StepResult(reused, (), (), True)
+    opened = None
+    if native:
+        opened = prepare_native_output(client, target, [pinned[n] for n in step.inputs])
+        record.extra = {**record.extra, NATIVE_KEY: opened.note}
+        log_line(f"{step.name}: {opened.note}")
+    else:
+        ensure_output_branch(client, target)
 
     per_input = [
         matched_entries(client, name, pinned[name], step.glob_of(name)) for name in step.inputs
@@ -150,7 +162,11 @@ def run_step(
             f"the glob of {', '.join(empty)} matched nothing in "
             f"{', '.join(str(pinned[n]) for n in empty)}: the output commit is empty"
         )
-    previous = _previous_index(client, target, record) if step.incremental else None
+    before = target
+    if opened is not None and opened.commit:  # the open head: compare with its parent
+        parent = inspect_commit(client, target.at(opened.commit)).parent_commit
+        before = target.at(parent.id) if parent is not None and parent.id else None
+    previous = _previous_index(client, before, record) if step.incremental and before else None
     earlier = previous[1] if previous else {}
     carried = {
         d.id: earlier[d.id] for d in datums if d.id in earlier and earlier[d.id].hash == d.hash
@@ -161,7 +177,7 @@ def run_step(
         output_commit(
             client,
             target,
-            same_id_as=pinned[step.inputs[0]].commit,
+            same_id_as=opened.commit if opened else None,
             provenance=record,
             clean=previous is None,
         ) as out,

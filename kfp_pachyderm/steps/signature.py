@@ -15,8 +15,10 @@ from typing import Any
 from kfp_pachyderm.errors import KfpPachydermError
 
 PARAMETER_TYPES = (str, int, float, bool, list, dict)
-RESERVED = ("commit", "kfp_run_id", "kfp_task_id")
 REF_SUFFIX = "_ref"
+# Every step's KFP parameter that asks for Pachyderm-native provenance (pfs.native).
+NATIVE_PARAMETER = "native_provenance"
+RESERVED = ("commit", "kfp_run_id", "kfp_task_id", NATIVE_PARAMETER)
 DIRECTORY_ANNOTATIONS = (inspect.Parameter.empty, str, Path, "str", "Path")
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
