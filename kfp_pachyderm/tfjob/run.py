@@ -6,8 +6,8 @@ Order of work, so that nothing half-made survives a failure:
    invalid image or replica count, or no Kubernetes configuration, fails here, before anything
    exists; an unreachable API server fails later, and the output commit is finished with it).
 2. Pin the input commits (an unknown commit fails here).
-3. Open the output commit (in the same-global-ID commit when the output branch has the input
-   branch as provenance), recording the provenance.
+3. Open the output commit (the commit an earlier attempt of the same job left open, else a new
+   one), recording the provenance.
 4. Run the TFJob on Kubernetes (:mod:`.launcher`) or as local processes (:mod:`.local`); the
    replicas read the inputs and the chief writes into the open output commit.
 5. Optionally write every replica's log into the commit under ``/logs`` (the seed's
@@ -120,7 +120,7 @@ def start_tfjob(
     with output_commit(
         client,
         target,
-        same_id_as=adopted or pinned[0].commit,
+        same_id_as=adopted,
         provenance=record,
         clean=adopted is None,
     ) as out:
