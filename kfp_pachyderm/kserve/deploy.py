@@ -2,8 +2,9 @@
 wait until the model serves.
 
 :class:`ModelDeployer` takes the manifests the serving modules build (a ServiceAccount, a KServe
-ServingRuntime, and last the serving resource: a KServe InferenceService or a Seldon Core 2
-Model) and, apart, the Secret with the storage credentials, built in process. It:
+ServingRuntime or a Seldon Core 2 Server, and last the serving resource: a KServe
+InferenceService or a Seldon Core 2 Model) and, apart, the Secret with the storage credentials,
+built in process. It:
 
 - validates everything before its first request (:func:`~kfp_pachyderm.kserve.plan.plan_deploy`);
 - creates the Secret and each supporting object, or replaces the one of the same name (the
@@ -20,8 +21,9 @@ Model) and, apart, the Secret with the storage credentials, built in process. It
 API errors worth another try are retried (:class:`~kfp_pachyderm.kfp.k8s_client.RetryPolicy`);
 the others raise :class:`~kfp_pachyderm.kfp.k8s_client.KubernetesApiError` with a hint at the
 usual cause (RBAC, a missing CRD). The step's service account needs get, create and update on
-serviceaccounts, secrets, servingruntimes.serving.kserve.io and the serving resource
-(inferenceservices.serving.kserve.io or models.mlops.seldon.io) in the namespace.
+serviceaccounts, secrets, and the kinds it applies (servingruntimes.serving.kserve.io and
+inferenceservices.serving.kserve.io, or servers.mlops.seldon.io and models.mlops.seldon.io) in
+the namespace.
 """
 
 from __future__ import annotations
