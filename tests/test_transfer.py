@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.pfs import diskio
 from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.pfs.progress import Progress
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -37,6 +40,9 @@ def test_round_trip_of_a_directory_is_byte_identical(client: Client, tmp_path: P
     assert got.digest == sent.digest
     for rel, data in spec.items():
         assert (tmp_path / "back" / rel).read_bytes() == data
+    unhashed = read_tree(client, out.ref.with_path("/in"), tmp_path / "again", digest=False)
+    assert (unhashed.files, unhashed.bytes, unhashed.digest) == (3, sent.bytes, "")
+    assert (tmp_path / "again" / "sub/b.bin").read_bytes() == spec["sub/b.bin"]
     # the SDK sees the same files
     with client.pfs.pfs_file(pfs.File(commit=out.pfs_commit(), path="/in/sub/b.bin")) as f:
         assert f.read() == spec["sub/b.bin"]
@@ -119,6 +125,59 @@ def test_bad_sources_and_refs_fail_before_side_effects(client: Client, tmp_path:
         read_tree(client, out.ref.with_path("/missing"), tmp_path / "x")
     with pytest.raises(NotFoundError, match="repo default/ghost not found"):
         read_tree(client, CommitRef.parse("ghost@master"), tmp_path / "x")
+
+
+@pytest.mark.parametrize("size", [0, 1, 299, 300, 999, 1000, 1001, 2003])
+def test_read_hashed_reads_every_byte_once_after_the_reserved_room(
+    tmp_path: Path, monkeypatch, size: int
+):
+    monkeypatch.setattr(diskio, "SLICE_BYTES", 300)
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    buffer = memoryview(bytearray(b"R" * 7 + bytes(1000)))
+    content, got = hashlib.sha256(), b""
+    for view, n in diskio.read_hashed(tmp_path / "f", content, buffer, reserve=7):
+        assert view[:7] == b"R" * 7 and 0 < n <= 1000
+        got += bytes(view[7 : 7 + n])
+    assert got == data and content.digest() == hashlib.sha256(data).digest()
+
+
+def test_the_background_writer_writes_in_order_and_reports_a_failure(tmp_path: Path):
+    writer = diskio.BackgroundWriter()
+    files = {name: open(tmp_path / name, "wb", buffering=0) for name in ("a", "b")}  # noqa: SIM115
+    for i in range(20):
+        for name, out in files.items():
+            writer.write(out, f"{name}{i},".encode())
+    for out in files.values():
+        writer.close(out)
+    writer.finish()
+    assert (tmp_path / "a").read_bytes() == "".join(f"a{i}," for i in range(20)).encode()
+    assert all(out.closed for out in files.values())
+
+    failing = diskio.BackgroundWriter()
+    read_only = open(tmp_path / "a", "rb", buffering=0)  # noqa: SIM115
+    failing.write(read_only, b"x")
+    failing.close(read_only)
+    with pytest.raises(OSError):
+        failing.finish()
+    assert read_only.closed
+
+
+def test_a_write_that_fails_while_reading_fails_the_read(
+    client: Client, tmp_path: Path, monkeypatch
+):
+    ref = CommitRef.parse("data@master")
+    ensure_repo(client, ref)
+    with output_commit(client, ref) as out:
+        put_tree(client, out.pfs_commit(), tree(tmp_path / "src", {"big": os.urandom(3 << 20)}))
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(diskio, "write_slices", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        read_tree(client, out.ref, tmp_path / "back")
+    assert not any(t.name == "pfs-disk-writer" for t in threading.enumerate())
 
 
 def test_progress_logs_on_non_terminals_and_draws_a_bar_on_terminals(caplog):

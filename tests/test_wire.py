@@ -7,6 +7,7 @@ from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.pfs.wire import (
     RawAddFile,
+    add_file_raw_header,
     decode_bytes_value,
     decode_modify_file,
     encode_add_file_raw,
@@ -24,6 +25,11 @@ def test_add_file_matches_betterproto(path: str, data: bytes):
     decoded = decode_modify_file(expected)
     assert isinstance(decoded, RawAddFile)
     assert (decoded.path, bytes(decoded.data)) == (path, data)
+
+
+@given(paths, payloads)
+def test_add_file_header_is_the_message_before_its_data(path: str, data: bytes):
+    assert add_file_raw_header(path, len(data)) + data == encode_add_file_raw(path, data)
 
 
 @given(payloads)

@@ -65,18 +65,28 @@ def encode_add_file_raw(path: str, data: bytes | memoryview) -> bytes:
     >>> encode_add_file_raw("/a", b"hi") == bytes(msg)
     True
     """
+    return b"".join((add_file_raw_header(path, len(data)), data))
+
+
+def add_file_raw_header(path: str, size: int) -> bytes:
+    """The bytes of :func:`encode_add_file_raw`'s message that precede its ``size`` data
+    bytes, for a caller that places the data after them itself.
+
+    >>> add_file_raw_header("/a", 2) + b"hi" == encode_add_file_raw("/a", b"hi")
+    True
+    """
     path_bytes = path.encode()
-    raw = _length_delimited(_BYTES_VALUE_VALUE, len(data)) if len(data) else b""
+    raw = _length_delimited(_BYTES_VALUE_VALUE, size) if size else b""
     add_file_len = (
         (len(_length_delimited(_ADD_FILE_PATH, len(path_bytes))) + len(path_bytes) if path else 0)
-        + len(_length_delimited(_ADD_FILE_RAW, len(raw) + len(data)))
+        + len(_length_delimited(_ADD_FILE_RAW, len(raw) + size))
         + len(raw)
-        + len(data)
+        + size
     )
     parts = [_length_delimited(_MODIFY_FILE_ADD_FILE, add_file_len)]
     if path:
         parts += [_length_delimited(_ADD_FILE_PATH, len(path_bytes)), path_bytes]
-    parts += [_length_delimited(_ADD_FILE_RAW, len(raw) + len(data)), raw, data]
+    parts += [_length_delimited(_ADD_FILE_RAW, len(raw) + size), raw]
     return b"".join(parts)
 
 
