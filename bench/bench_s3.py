@@ -6,7 +6,9 @@ through boto3 (``put_object``, ``get_object``, and the transfer manager's multip
 (``put_file_from_file`` in a commit, ``pfs_file`` read), plus the server's peak RSS after the S3
 operations (they run first), which shows that no request holds a whole object in memory, and
 the median latency of PutObject, GetObject and HeadObject on 200 objects of 4 KiB (target:
-GetObject within 2x of HeadObject, measured in the same run). The
+GetObject within 2x of HeadObject, measured in the same run), and the time
+CompleteMultipartUpload takes for 8 parts of 32 MiB and of 5 MiB (it writes no byte again, so
+it does not grow with the size; before, it wrote the object a second time). The
 server runs as its own process (``kfp-pachyderm local serve --s3-port``); the client is this
 process.
 
@@ -29,6 +31,7 @@ from common import peak_rss_mb, start_server, timed
 SIZE_MB = int(os.environ.get("BENCH_S3_MB", "1024"))
 MB = 1 << 20
 SMALL_OBJECTS, SMALL_BYTES = 200, 4096
+TRANSFER_CHUNK = 8 * MB  # TransferConfig's default multipart_chunksize
 
 
 def median_ms(call, count: int = SMALL_OBJECTS) -> float:
@@ -39,6 +42,31 @@ def median_ms(call, count: int = SMALL_OBJECTS) -> float:
         call(i)
         times.append((time.perf_counter() - start) * 1000)
     return round(statistics.median(times), 2)
+
+
+def multipart_etag(digests: list[bytes]) -> str:
+    """S3's multipart ETag over the gateway's part ETags (their SHA-256 digests)."""
+    return f'"{hashlib.md5(b"".join(digests)).hexdigest()}-{len(digests)}"'
+
+
+def complete_seconds(s3, key: str, parts: int, part_mb: int) -> float:
+    """Upload ``parts`` parts of ``part_mb`` MiB, then time CompleteMultipartUpload alone."""
+    upload = s3.create_multipart_upload(Bucket="s3bench", Key=key)["UploadId"]
+    listed = []
+    for number in range(1, parts + 1):
+        body = os.urandom(part_mb * MB)
+        etag = s3.upload_part(
+            Bucket="s3bench", Key=key, UploadId=upload, PartNumber=number, Body=body
+        )["ETag"]
+        listed.append({"PartNumber": number, "ETag": etag})
+    start = time.perf_counter()
+    s3.complete_multipart_upload(
+        Bucket="s3bench", Key=key, UploadId=upload, MultipartUpload={"Parts": listed}
+    )
+    seconds = time.perf_counter() - start
+    size = s3.head_object(Bucket="s3bench", Key=key)["ContentLength"]
+    assert size == parts * part_mb * MB, size
+    return seconds
 
 
 def main() -> None:
@@ -52,10 +80,15 @@ def main() -> None:
         root = Path(tmp)
         source = root / "source.bin"
         digest = hashlib.sha256()
+        part_digests, part = [], hashlib.sha256()
         with open(source, "wb") as f:
-            for _ in range(SIZE_MB):
+            for i in range(SIZE_MB):
                 block = os.urandom(MB)
                 digest.update(block)
+                part.update(block)
+                if (i + 1) % (TRANSFER_CHUNK // MB) == 0 or i + 1 == SIZE_MB:
+                    part_digests.append(part.digest())
+                    part = hashlib.sha256()
                 f.write(block)
         expected_etag = f'"{digest.hexdigest()}"'
         (root / "pfs").mkdir()
@@ -112,7 +145,11 @@ def main() -> None:
                 "s3_download_file": timed(s3_download),
             }
             head = s3.head_object(Bucket="s3bench", Key="upload.bin")
-            assert head["ETag"] == expected_etag, head["ETag"]
+            assert head["ETag"] == multipart_etag(part_digests), head["ETag"]
+            complete_s = {
+                "8_parts_of_32_mib": round(complete_seconds(s3, "complete-256.bin", 8, 32), 4),
+                "8_parts_of_5_mib": round(complete_seconds(s3, "complete-40.bin", 8, 5), 4),
+            }
             small = b"x" * SMALL_BYTES
             latency_ms = {
                 "put_object": median_ms(
@@ -149,6 +186,7 @@ def main() -> None:
                         latency_ms["get_object"] / latency_ms["head_object"], 2
                     ),
                     "target_get_vs_head_p50": 2.0,
+                    "complete_multipart_upload_s": complete_s,
                     "server_peak_rss_mb_s3": round(rss_after_s3, 1),
                     "server_peak_rss_mb_s3_and_grpc": round(rss_after_all, 1),
                     "cpus": os.cpu_count(),

@@ -81,17 +81,29 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``kfp-pachyderm local serve`` as a real child process, for kill tests."""
+    """``kfp-pachyderm local serve`` as a real child process, for kill tests; with an S3
+    gateway on ``s3_port`` when given."""
 
-    def __init__(self, data_dir: Path, port: int, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        s3_port: int | None = None,
+    ):
         self.data_dir = data_dir
         self.port = port
+        self.s3_port = s3_port
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
 
     @property
     def address(self) -> str:
         return f"grpc://127.0.0.1:{self.port}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
 
     def start(self) -> ServerProcess:
         address_file = self.data_dir.parent / f"address-{self.port}"
@@ -108,6 +120,7 @@ class ServerProcess:
                 "--address-file",
                 str(address_file),
                 "--create",
+                *(["--s3-port", str(self.s3_port)] if self.s3_port else []),
             ],
             env=self.env,
             stdout=subprocess.PIPE,

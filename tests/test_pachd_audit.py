@@ -1,7 +1,8 @@
 """An audit of the local server against behaviours pachd 2.12's own server tests state.
 
 Each test names the Go test it follows in ``src/server/pfs/server/testing/server_test.go``
-(github.com/pachyderm/pachyderm, branch 2.12.x); the facts its assertions state are checked
+(github.com/pachyderm/pachyderm, branch 2.12.x), or, where no server test states the
+behaviour, the server code; the facts its assertions state are checked
 here through the real ``pachyderm_sdk`` client against the real local server. Where the local
 server differs, the test is an ``xfail(strict=True)`` whose reason says what pachd does and what
 the local server does; README.md's "Audit against pachd 2.12's server tests" lists them all.
@@ -14,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+import betterproto
 import grpc
 import pytest
 from pachyderm_sdk import Client
@@ -67,6 +69,10 @@ def ls(client: Client, commit: pfs.Commit, path: str = "/") -> list[str]:
 
 def ids(infos) -> list[str]:
     return [i.commit.id for i in infos]
+
+
+def ids_of(commits) -> list[str]:
+    return [c.id for c in commits]
 
 
 # Repos and projects
@@ -207,6 +213,104 @@ def test_delete_repos_by_project_and_all(client: Client):
     assert list(client.pfs.list_repo()) == []
 
 
+def test_create_and_inspect_repo(client: Client):
+    """TestCreateAndInspectRepo: a new repo inspects with its name, a creation time and size 0;
+    creating it again fails, and so does inspecting a missing repo."""
+    client.pfs.create_repo(repo=repo("repo"))
+    info = client.pfs.inspect_repo(repo=repo("repo"))
+    assert (info.repo.name, info.details.size_bytes) == ("repo", 0)
+    assert info.created.timestamp() > 0
+    fails(lambda: client.pfs.create_repo(repo=repo("repo")))
+    fails(lambda: client.pfs.inspect_repo(repo=repo("nonexistent")))
+
+
+def test_update_repo_keeps_its_creation_time(client: Client):
+    """TestUpdateRepo: CreateRepo with ``update`` creates a missing repo; on an existing one it
+    sets the description and keeps the creation time."""
+    client.pfs.create_repo(repo=repo("test"), update=True)
+    created = client.pfs.inspect_repo(repo=repo("test")).created
+    client.pfs.create_repo(repo=repo("test"), update=True, description="foo")
+    info = client.pfs.inspect_repo(repo=repo("test"))
+    assert (info.created, info.description) == (created, "foo")
+
+
+def test_inspect_repo_size_counts_master_only(client: Client):
+    """TestInspectRepoSimple: a repo whose files were committed to another branch than
+    ``master`` has size 0."""
+    client.pfs.create_repo(repo=repo("test"))
+    commit_files(client, "test", {"foo": b"foo\n", "bar": b"bar\n"}, name="branch")
+    assert client.pfs.inspect_repo(repo=repo("test")).details.size_bytes == 0
+
+
+def test_update_provenance_moves_what_blocks_repo_deletion(client: Client):
+    """TestUpdateProvenance: CreateRepo of an existing repo fails unless ``update``; after its
+    branch's provenance changes from prov1, prov2 to prov2, prov3, prov1 can be deleted and
+    prov3 cannot."""
+    for name in ("prov1", "prov2", "prov3", "repo", "downstream1", "downstream2"):
+        client.pfs.create_repo(repo=repo(name))
+    client.pfs.create_branch(branch=branch("repo"), provenance=[branch("prov1"), branch("prov2")])
+    for name in ("downstream1", "downstream2"):
+        client.pfs.create_branch(branch=branch(name), provenance=[branch("repo")])
+    fails(lambda: client.pfs.create_repo(repo=repo("repo")))
+    client.pfs.create_repo(repo=repo("repo"), update=True)
+    client.pfs.create_branch(branch=branch("repo"), provenance=[branch("prov2"), branch("prov3")])
+    client.pfs.delete_repo(repo=repo("prov1"))
+    fails(lambda: client.pfs.delete_repo(repo=repo("prov3")))
+
+
+def test_error_codes_and_no_repo_type_in_messages(client: Client):
+    """TestErrorMessages: a missing repo, branch or commit is NOT_FOUND and a repo created twice
+    ALREADY_EXISTS; no message shows the ``user`` repo type."""
+    err = fails(lambda: client.pfs.inspect_repo(repo=repo("test")))
+    assert err.code() == grpc.StatusCode.NOT_FOUND and "user" not in err.details()
+    client.pfs.create_repo(repo=repo("test"))
+    err = fails(lambda: client.pfs.create_repo(repo=repo("test")))
+    assert err.code() == grpc.StatusCode.ALREADY_EXISTS and "user" not in err.details()
+    err = fails(lambda: client.pfs.inspect_branch(branch=branch("test", "branch")))
+    assert err.code() == grpc.StatusCode.NOT_FOUND and "user" not in err.details()
+    missing = pfs.Commit(repo=repo("test"), branch=branch("test", "branch"), id=uuid.uuid4().hex)
+    err = fails(lambda: client.pfs.inspect_commit(commit=missing))
+    assert err.code() == grpc.StatusCode.NOT_FOUND and "user" not in err.details()
+
+
+def test_invalid_project_names(client: Client):
+    """TestInvalidProject: letters, digits, ``_`` and ``-`` make a valid project name;
+    ``default`` already exists; any other character is refused ("only alphanumeric
+    characters"), and so is a name starting with ``_`` or ``-`` ("must start with an
+    alphanumeric character")."""
+    for name in ("my-PROJECT_0123456789", "lenny", "lenny123", "lenny_123", "lenny-123"):
+        client.pfs.create_project(project=pfs.Project(name=name))
+    err = fails(lambda: client.pfs.create_project(project=pfs.Project(name="default")))
+    assert "already exists" in err.details()
+    bad = ["/repo", "lenny.123", "lenny:", "lenny,", "lenny#", "!project", '"', "\\", "'"]
+    bad += ["[]{}", "|", "new->project", "project?", "project:1", "project;", "project."]
+    for name in bad:
+        err = fails(lambda name=name: client.pfs.create_project(project=pfs.Project(name=name)))
+        assert "only alphanumeric characters" in err.details(), name
+    for name in ("_lenny", "-lenny"):
+        err = fails(lambda name=name: client.pfs.create_project(project=pfs.Project(name=name)))
+        assert "must start with an alphanumeric character" in err.details(), name
+
+
+def test_delete_project_with_repos_fails_even_forced(client: Client):
+    """TestDeleteProjectWithRepos, TestDeleteProject: deleting a project that still has a repo
+    fails, with or without ``force``, and leaves every repo; once its repo is deleted the
+    project is deleted, and the other project's repo stays."""
+    client.pfs.create_project(project=pfs.Project(name="test"))
+    client.pfs.create_repo(repo=repo("test"))
+    client.pfs.create_repo(repo=repo("test", "test"))
+    fails(lambda: client.pfs.delete_project(project=pfs.Project(name="test")))
+    assert len(list(client.pfs.list_repo())) == 2
+    fails(lambda: client.pfs.delete_project(project=pfs.Project(name="test"), force=True))
+    assert len(list(client.pfs.list_repo())) == 2
+    client.pfs.delete_repo(repo=repo("test", "test"))
+    client.pfs.delete_project(project=pfs.Project(name="test"))
+    assert [(r.repo.project.name, r.repo.name) for r in client.pfs.list_repo()] == [
+        ("default", "test")
+    ]
+    assert not client.pfs.project_exists(pfs.Project(name="test"))
+
+
 # Commits
 
 
@@ -227,11 +331,6 @@ def test_inspect_commit_open_then_finished(client: Client):
     assert info.details.size_bytes == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pachd gives an open commit empty details (size_bytes 0, computed only when it "
-    "finishes); the local server reports the size written so far",
-)
 def test_open_commit_has_empty_details(client: Client):
     """TestInspectCommit: InspectCommit of an open commit returns empty details."""
     client.pfs.create_repo(repo=repo("test"))
@@ -403,12 +502,6 @@ def test_empty_and_nonexistent_commit_set_wait(client: Client):
     assert err.code() == grpc.StatusCode.NOT_FOUND
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pachd bases a commit whose parent finished with an error on the last good "
-    "ancestor's content (the errored commit's files are left out); the local server "
-    "inherits the errored commit's files",
-)
 def test_errored_commit_is_readable_and_skipped_by_its_child(client: Client):
     """TestErroredCommits: a commit finished with an error keeps its content readable, but
     the next commit on the branch builds on the last good commit, not on the errored one."""
@@ -478,6 +571,122 @@ def test_start_commit_fork(client: Client):
     assert sorted(ids(client.pfs.list_commit(repo=repo("A")))) == sorted([first.id, fork.id])
 
 
+def test_first_commit_has_no_parent(client: Client):
+    """TestBranch: the first commit on a branch has no parent; the next one has one."""
+    client.pfs.create_repo(repo=repo("repo"))
+    first = commit_files(client, "repo", {})
+    parent = client.pfs.inspect_commit(commit=head("repo")).parent_commit
+    assert not betterproto.serialized_on_wire(parent)
+    commit_files(client, "repo", {})
+    assert client.pfs.inspect_commit(commit=head("repo")).parent_commit.id == first.id
+
+
+def test_commit_description(client: Client):
+    """TestCommitDescription: a description given to StartCommit, or to FinishCommit, is the
+    commit's description; one given to both ends as FinishCommit's."""
+    client.pfs.create_repo(repo=repo("test"))
+    c = client.pfs.start_commit(branch=branch("test"), description="in start commit")
+    client.pfs.finish_commit(commit=c)
+    assert client.pfs.inspect_commit(commit=c).description == "in start commit"
+    c = client.pfs.start_commit(branch=branch("test"))
+    client.pfs.finish_commit(commit=c, description="in finish commit")
+    assert client.pfs.inspect_commit(commit=c).description == "in finish commit"
+    c = client.pfs.start_commit(branch=branch("test"), description="in start commit")
+    client.pfs.finish_commit(commit=c, description="overwrites")
+    assert client.pfs.inspect_commit(commit=c).description == "overwrites"
+
+
+def test_inspect_commit_by_id_has_no_branch(client: Client):
+    """TestNilBranchNameUnary: InspectCommit of a commit by ID returns the commit without a
+    branch."""
+    client.pfs.create_repo(repo=repo("test"))
+    c = commit_files(client, "test", {"dir/foo": b"foo\n"})
+    info = client.pfs.inspect_commit(commit=at("test", c.id))
+    assert info.commit.id == c.id and not betterproto.serialized_on_wire(info.commit.branch)
+
+
+def test_list_commit_started_time(client: Client):
+    """TestListCommitStartedTime: ListCommit with ``started_time`` lists the commits started
+    before it, newest first (none before the oldest); ``reverse`` with ``number`` 1 gives the
+    oldest commit."""
+    client.pfs.create_repo(repo=repo("foo"))
+    made = [commit_files(client, "foo", {}).id for _ in range(3)]
+    (newest,) = client.pfs.list_commit(repo=repo("foo"), number=1)
+    assert newest.commit.id == made[2]
+    older = list(client.pfs.list_commit(repo=repo("foo"), number=2, started_time=newest.started))
+    assert ids(older) == [made[1], made[0]]
+    assert (
+        list(client.pfs.list_commit(repo=repo("foo"), number=1, started_time=older[1].started))
+        == []
+    )
+    assert ids(client.pfs.list_commit(repo=repo("foo"), number=1, reverse=True)) == [made[0]]
+
+
+def test_wait_for_ready_commit(client: Client):
+    """TestCommitState: InspectCommit waiting for READY on B (provenance A) blocks while A's
+    commit is open and returns, B still open, once it is finished; a new branch C with A as
+    provenance is READY at once."""
+    for name in ("A", "B"):
+        client.pfs.create_repo(repo=repo(name))
+    client.pfs.create_branch(branch=branch("B"), provenance=[branch("A")])
+    client.pfs.start_commit(branch=branch("A"))
+    got: list[pfs.CommitInfo] = []
+
+    def wait_ready() -> None:
+        got.append(client.pfs.inspect_commit(commit=head("B"), wait=pfs.CommitState.READY))
+
+    waiter = threading.Thread(target=wait_ready, daemon=True)
+    waiter.start()
+    waiter.join(timeout=0.5)
+    assert waiter.is_alive()
+    client.pfs.finish_commit(commit=head("A"))
+    waiter.join(timeout=10)
+    assert not waiter.is_alive() and got
+    assert got[0].finished is None or got[0].finished.timestamp() <= 0
+    client.pfs.create_repo(repo=repo("C"))
+    client.pfs.create_branch(branch=branch("C"), provenance=[branch("A")])
+    ready = client.pfs.inspect_commit(commit=head("C"), wait=pfs.CommitState.READY)
+    assert ready.finished is None or ready.finished.timestamp() <= 0
+
+
+def test_start_commit_on_output_branch_is_refused(client: Client):
+    """server_commit.go startCommit (ErrCommitOnOutputBranch): StartCommit on a branch with
+    branch provenance fails, with no status code (UNKNOWN) and "start commit in transaction:
+    cannot start a commit on an output branch: default/B@master"; a put file addressed to
+    that branch while its head is finished fails the same way, without the RPC's wrapping
+    (the one-off commit pachd would start), and no commit is added."""
+    for name in ("A", "B"):
+        client.pfs.create_repo(repo=repo(name))
+    client.pfs.create_branch(branch=branch("B"), provenance=[branch("A")])
+    client.pfs.finish_commit(commit=head("B"))
+    before = ids(client.pfs.list_commit(repo=repo("B")))
+    err = fails(lambda: client.pfs.start_commit(branch=branch("B")))
+    assert (err.code(), err.details()) == (
+        grpc.StatusCode.UNKNOWN,
+        "start commit in transaction: cannot start a commit on an output branch: default/B@master",
+    )
+    err = fails(lambda: put(client, head("B"), "file", b"x"))
+    assert (err.code(), err.details()) == (
+        grpc.StatusCode.UNKNOWN,
+        "cannot start a commit on an output branch: default/B@master",
+    )
+    assert ids(client.pfs.list_commit(repo=repo("B"))) == before
+
+
+def test_put_file_into_open_output_commit(client: Client):
+    """TestPutFileOutputRepo: a commit to the input opens a commit on the output branch; a put
+    file to the output branch writes into it, and the finished output holds just that file."""
+    for name in ("input", "output"):
+        client.pfs.create_repo(repo=repo(name))
+    client.pfs.create_branch(branch=branch("output"), provenance=[branch("input")])
+    client.pfs.finish_commit(commit=head("output"))
+    put(client, head("input"), "foo", b"foo\n")
+    put(client, head("output"), "bar", b"bar\n")
+    client.pfs.finish_commit(commit=head("output"))
+    assert ls(client, head("output"), "") == ["/bar"]
+    assert read(client, head("output"), "bar") == b"bar\n"
+
+
 # Commit sets
 
 
@@ -498,11 +707,6 @@ def test_drop_commit_set_resets_head_to_parent(client: Client):
     assert len(list(client.pfs.list_branch(repo=repo("test", "prj")))) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pachd replaces a branch's only commit, when its set is dropped, with a new empty "
-    "head commit (the branch keeps a head); the local server leaves the branch without one",
-)
 def test_drop_only_commit_in_branch_leaves_an_empty_head(client: Client):
     """TestDropCommitSetOnlyCommitInBranch, TestDropCommitSetFinished: dropping the set of a
     branch's only commit keeps the branch, with a new empty head commit, and the repo's
@@ -541,6 +745,99 @@ def test_squash_commit_set_with_open_child_fails_then_succeeds(client: Client):
     client.pfs.squash_commit_set(commit_set=pfs.CommitSet(id=a.id))
     assert read(client, b, "foo") == b"foo"
     assert not client.pfs.commit_exists(at("repo", a.id))
+
+
+def test_commit_set_includes_provenance_from_other_sets(client: Client):
+    """TestWaitCommitSet3: with C's provenance A and B, waiting on A's commit set returns A's
+    and C's commits and the B commit C used, C last; waiting on B's latest returns B's and
+    C's commits and A's, C last."""
+    for name in ("A", "B", "C"):
+        client.pfs.create_repo(repo=repo(name))
+    client.pfs.create_branch(branch=branch("C"), provenance=[branch("A"), branch("B")])
+    client.pfs.finish_commit(commit=head("C"))
+
+    def commit_to(name: str) -> pfs.Commit:
+        commit = client.pfs.start_commit(branch=branch(name))
+        client.pfs.finish_commit(commit=commit)
+        client.pfs.finish_commit(commit=head("C"))
+        return commit
+
+    a = commit_to("A")
+    commit_to("B")
+    b = commit_to("B")
+    for commit in (a, b):
+        infos = client.pfs.wait_commit_set(pfs.CommitSet(id=commit.id))
+        assert sorted(i.commit.repo.name for i in infos) == ["A", "B", "C"]
+        assert (infos[-1].commit.repo.name, infos[-1].commit.id) == ("C", commit.id)
+
+
+def test_commit_set_after_provenance_update(client: Client):
+    """TestUpdateBranch: for A -> B -> C, after B's provenance becomes A and D, the commit set
+    of C's new head holds four commits: B's and C's, and the A and D commits B now uses."""
+    for name in ("A", "B", "C", "D"):
+        client.pfs.create_repo(repo=repo(name))
+    client.pfs.create_branch(branch=branch("B"), provenance=[branch("A")])
+    client.pfs.finish_commit(commit=head("B"))
+    client.pfs.create_branch(branch=branch("C"), provenance=[branch("B")])
+    client.pfs.finish_commit(commit=head("C"))
+    client.pfs.start_commit(branch=branch("A"))
+    for name in ("A", "B", "C"):
+        client.pfs.finish_commit(commit=head(name))
+    commit_files(client, "D", {})
+    client.pfs.create_branch(branch=branch("B"), provenance=[branch("A"), branch("D")])
+    client.pfs.finish_commit(commit=head("B"))
+    client.pfs.finish_commit(commit=head("C"))
+    c = client.pfs.inspect_commit(commit=head("C")).commit
+    infos = list(client.pfs.inspect_commit_set(commit_set=pfs.CommitSet(id=c.id)))
+    assert sorted(i.commit.repo.name for i in infos) == ["A", "B", "C", "D"]
+
+
+def test_squash_relinks_several_children(client: Client):
+    """TestSquashCommitSetMultipleChildrenSingleCommit: b (parent a) has children c on master
+    and d on a branch made at b; squashing b makes a the parent of c and d and lists both as
+    a's children."""
+    client.pfs.create_repo(repo=repo("repo"))
+    client.pfs.create_branch(branch=branch("repo"))
+    a = commit_files(client, "repo", {})
+    b = commit_files(client, "repo", {})
+    client.pfs.create_branch(
+        branch=branch("repo", "master2"), head=head("repo"), new_commit_set=True
+    )
+    d = commit_files(client, "repo", {}, name="master2")
+    c = commit_files(client, "repo", {})
+
+    def info(commit: pfs.Commit) -> pfs.CommitInfo:
+        return client.pfs.inspect_commit(commit=at("repo", commit.id))
+
+    assert info(a).parent_commit is not None and ids_of(info(a).child_commits) == [b.id]
+    assert info(b).parent_commit.id == a.id
+    assert sorted(ids_of(info(b).child_commits)) == sorted([c.id, d.id])
+    client.pfs.squash_commit_set(commit_set=pfs.CommitSet(id=b.id))
+    assert sorted(ids_of(info(a).child_commits)) == sorted([c.id, d.id])
+    for child in (c, d):
+        assert info(child).parent_commit.id == a.id and not info(child).child_commits
+
+
+def test_branch_on_a_commit_keeps_its_commit_set(client: Client):
+    """TestBranch1: appends through the branch head add up, with master the only branch;
+    creating branches master2 and master3 at the first commit leaves its commit set at one
+    commit; ListBranch lists master3, master2, master."""
+    client.pfs.create_repo(repo=repo("test"))
+    first = client.pfs.start_commit(branch=branch("test"))
+    put(client, head("test"), "foo", b"foo\n", append=True)
+    client.pfs.finish_commit(commit=head("test"))
+    assert read(client, head("test"), "foo") == b"foo\n"
+    client.pfs.start_commit(branch=branch("test"))
+    put(client, head("test"), "foo", b"foo\n", append=True)
+    client.pfs.finish_commit(commit=head("test"))
+    assert read(client, head("test"), "foo") == b"foo\nfoo\n"
+    assert [b.branch.name for b in client.pfs.list_branch(repo=repo("test"))] == ["master"]
+    for name in ("master2", "master3"):
+        client.pfs.create_branch(branch=branch("test", name), head=at("test", first.id))
+        commit_set = pfs.CommitSet(id=first.id)
+        assert len(list(client.pfs.inspect_commit_set(commit_set=commit_set))) == 1
+    names = [b.branch.name for b in client.pfs.list_branch(repo=repo("test"))]
+    assert names == ["master3", "master2", "master"]
 
 
 # Branches
@@ -605,6 +902,60 @@ def test_delete_branch_with_provenance(client: Client):
     fails(lambda: client.pfs.delete_branch(branch=branch("A")))
     client.pfs.delete_branch(branch=branch("A"), force=True)
     assert not client.pfs.branch_exists(branch("A"))
+
+
+def test_create_branch_head_on_other_repo(client: Client):
+    """TestCreateBranchHeadOnOtherRepo: a branch whose head is a commit of another repo is
+    refused: "branch and head commit must belong to the same repo"."""
+    for name in ("test", "other"):
+        client.pfs.create_repo(repo=repo(name))
+        client.pfs.start_commit(branch=branch(name))
+    put(client, head("test"), "/foo", b"foo\n")
+    put(client, head("other"), "/bar", b"bar\n")
+    err = fails(lambda: client.pfs.create_branch(branch=branch("test", "test"), head=head("other")))
+    assert "branch and head commit must belong to the same repo" in err.details()
+
+
+def test_start_commit_on_a_commit_id_branch_name(client: Client):
+    """TestCreateInvalidBranchName: StartCommit on a branch named like a commit ID fails."""
+    client.pfs.create_repo(repo=repo("test"))
+    fails(lambda: client.pfs.start_commit(branch=branch("test", uuid.uuid4().hex)))
+    assert list(client.pfs.list_branch(repo=repo("test"))) == []
+
+
+def test_commit_opens_one_on_each_output_branch(client: Client):
+    """TestCommitBranch, TestPropagateBranch: a commit to input opens a commit with its ID on
+    each of two output branches; the output repo lists two commits."""
+    for name in ("input", "output1", "output2"):
+        client.pfs.create_repo(repo=repo(name))
+    for name in ("output1", "output2"):
+        client.pfs.create_branch(branch=branch(name), provenance=[branch("input")])
+    c = commit_files(client, "input", {})
+    for name in ("output1", "output2"):
+        assert client.pfs.inspect_commit(commit=head(name)).commit.id == c.id
+    assert len(list(client.pfs.list_commit(repo=repo("output1")))) == 2
+
+
+def test_recreate_branch_provenance(client: Client):
+    """TestRecreateBranchProvenance: after deleting the output branch and finishing its open
+    commit, recreating it with that commit as head and the same provenance adds a commit;
+    the old one is second in ListCommit."""
+    for name in ("in", "out"):
+        client.pfs.create_repo(repo=repo(name))
+    client.pfs.create_branch(branch=branch("out"), provenance=[branch("in")])
+    client.pfs.finish_commit(commit=head("out"))
+    put(client, head("in"), "foo", b"foo")
+    infos = list(client.pfs.list_commit(repo=repo("out")))
+    assert len(infos) == 2
+    first = infos[0].commit
+    client.pfs.delete_branch(branch=branch("out"))
+    client.pfs.finish_commit(commit=at("out", first.id))
+    assert len(list(client.pfs.list_commit(repo=repo("out")))) == 2
+    client.pfs.create_branch(
+        branch=branch("out"), head=at("out", first.id), provenance=[branch("in")]
+    )
+    infos = list(client.pfs.list_commit(repo=repo("out")))
+    assert len(infos) == 3 and infos[1].commit.id == first.id
 
 
 # Files
@@ -743,6 +1094,188 @@ def test_delete_dir(client: Client):
     fails(lambda: client.pfs.inspect_file(file=pfs.File(commit=c1, path="dir")))
 
 
+def test_put_file_into_finished_commit_fails(client: Client):
+    """TestPutFileIntoOpenCommit: a put file to a commit by ID fails once it is finished."""
+    client.pfs.create_repo(repo=repo("test"))
+    for _ in range(2):
+        c = client.pfs.start_commit(branch=branch("test"))
+        put(client, c, "foo", b"foo\n")
+        client.pfs.finish_commit(commit=c)
+        fails(lambda c=c: put(client, at("test", c.id), "foo", b"foo\n"))
+
+
+def test_put_file_directory_traversal(client: Client):
+    """TestPutFileDirectoryTraversal: put file paths ``../foo``, ``foo/../../bar`` and
+    ``foo/../bar`` are refused and nothing is written."""
+    client.pfs.create_repo(repo=repo("repo"))
+    client.pfs.start_commit(branch=branch("repo"))
+    for path in ("../foo", "foo/../../bar", "foo/../bar"):
+        fails(lambda path=path: put(client, head("repo"), path, b"foo\n"))
+    assert ls(client, head("repo"), "") == []
+
+
+def test_file_and_directory_collision_errors_the_commit(client: Client):
+    """TestPutFileValidPaths: a one-off commit writing ``foo/bar`` and ``foo`` finishes with an
+    error (a path cannot be both a file and a directory)."""
+    client.pfs.create_repo(repo=repo("test"))
+    requests = [
+        pfs.ModifyFileRequest(set_commit=head("test", "branch-2")),
+        pfs.ModifyFileRequest(add_file=pfs.AddFile(path="foo/bar", raw=b"foo\n")),
+        pfs.ModifyFileRequest(add_file=pfs.AddFile(path="foo", raw=b"foo\n")),
+    ]
+    client.pfs.modify_file(iter(requests))
+    info = client.pfs.inspect_commit(commit=head("test", "branch-2"), wait=pfs.CommitState.FINISHED)
+    assert info.error != ""
+
+
+def test_put_and_delete_through_the_branch_head(client: Client):
+    """TestPutFile: puts addressed to the branch replace the file; a delete then a put leaves
+    the new content."""
+    client.pfs.create_repo(repo=repo("test"))
+    for data in (b"foo", b"bar"):
+        put(client, head("test"), "file", data)
+        assert read(client, head("test"), "file") == data
+    client.pfs.delete_file(commit=head("test"), path="file")
+    put(client, head("test"), "file", b"buzz")
+    assert read(client, head("test"), "file") == b"buzz"
+
+
+def test_delete_directory_then_write_into_it(client: Client):
+    """TestDeleteFile3: after deleting ``/`` and rewriting, deleting ``/dir1/dir2/`` leaves
+    ``/dir1`` and ``/dir1/bar`` and removes the directory and its files; a later put recreates
+    it."""
+    client.pfs.create_repo(repo=repo("test"))
+    commit_files(client, "test", {"/bar": b"bar\n", "/dir1/dir2/bar": b"bar\n"})
+    with client.pfs.commit(branch=branch("test")) as c2:
+        c2.delete_file(path="/")
+        for path in ("/bar", "/dir1/bar", "/dir1/dir2/bar", "/dir1/dir2/barbar"):
+            c2.put_file_from_bytes(path, b"bar\n")
+    with client.pfs.commit(branch=branch("test")) as c3:
+        c3.delete_file(path="/dir1/dir2/")
+
+    def exists(commit: pfs.Commit, path: str) -> bool:
+        return client.pfs.path_exists(pfs.File(commit=commit, path=path))
+
+    assert exists(c3, "/dir1") and exists(c3, "/dir1/bar")
+    assert not any(exists(c3, p) for p in ("/dir1/dir2", "/dir1/dir2/bar", "/dir1/dir2/barbar"))
+    c4 = commit_files(client, "test", {"/dir1/dir2/bar": b"bar\n"})
+    assert all(exists(c4, p) for p in ("/dir1", "/dir1/bar", "/dir1/dir2", "/dir1/dir2/bar"))
+
+
+def test_list_file_of_a_directory(client: Client):
+    """TestListFile, TestListFile2, TestListFile3: ListFile of a directory lists its entries
+    with their sizes (a subdirectory's is its files'), in an open commit and after, through
+    added and deleted files."""
+    client.pfs.create_repo(repo=repo("test"))
+    c = client.pfs.start_commit(branch=branch("test"))
+    put(client, c, "dir/1", b"foo\n")
+    put(client, c, "dir/2", b"foo\n")
+
+    def listing() -> list[tuple[str, int]]:
+        entries = client.pfs.list_file(file=pfs.File(commit=head("test"), path="dir"))
+        return [(i.file.path, i.size_bytes) for i in entries]
+
+    assert listing() == [("/dir/1", 4), ("/dir/2", 4)]
+    client.pfs.finish_commit(commit=c)
+    assert listing() == [("/dir/1", 4), ("/dir/2", 4)]
+    commit_files(client, "test", {"dir/3/foo": b"foo\n", "dir/3/bar": b"foo\n"})
+    assert listing() == [("/dir/1", 4), ("/dir/2", 4), ("/dir/3/", 8)]
+    with client.pfs.commit(branch=branch("test")) as c3:
+        c3.delete_file(path="dir/3/bar")
+        c3.delete_file(path="dir/2")
+    assert listing() == [("/dir/1", 4), ("/dir/3/", 4)]
+    commit_files(client, "test", {"file": b"foo\n"})
+    assert len(ls(client, head("test"), "/")) == 2
+
+
+def test_list_file_pagination(client: Client):
+    """TestListFileTest: ListFile of ``/dir1`` lists it and not its siblings, and of ``/`` the
+    directories; a pagination marker starts after that file, ``number`` limits, ``reverse``
+    goes backwards from the end or the marker, and ``reverse`` without ``number`` fails."""
+    client.pfs.create_repo(repo=repo("test"))
+    c = client.pfs.start_commit(branch=branch("test"))
+    for path in (
+        "/dir1/file1.5",
+        "/dir1/file1.2",
+        "/dir1/file1.1",
+        "/dir2/file2.1",
+        "/dir2/file2.2",
+    ):
+        put(client, c, path, b"")
+    client.pfs.finish_commit(commit=c)
+
+    def page(**kwargs) -> list[str]:
+        if "marker" in kwargs:
+            kwargs["pagination_marker"] = pfs.File(commit=c, path=kwargs.pop("marker"))
+        return [
+            i.file.path
+            for i in client.pfs.list_file(file=pfs.File(commit=c, path="/dir1"), **kwargs)
+        ]
+
+    assert page() == ["/dir1/file1.1", "/dir1/file1.2", "/dir1/file1.5"]
+    assert ls(client, c, "/") == ["/dir1/", "/dir2/"]
+    assert page(marker="/dir1/file1.2") == ["/dir1/file1.5"]
+    assert page(marker="/dir1/file1.1", number=2) == ["/dir1/file1.2", "/dir1/file1.5"]
+    assert page(number=1, reverse=True) == ["/dir1/file1.5"]
+    fails(lambda: page(reverse=True))
+    assert page(marker="/dir1/file1.1", number=2, reverse=True) == []
+    assert page(marker="/dir1/file1.5", number=2, reverse=True) == [
+        "/dir1/file1.2",
+        "/dir1/file1.1",
+    ]
+
+
+def test_walk_file(client: Client):
+    """TestWalkFile, TestWalkFile2: WalkFile of the root lists ``/`` then every directory and
+    file depth first, in an open commit and after; of a directory, it and what it holds; of
+    a file, the file."""
+    client.pfs.create_repo(repo=repo("test"))
+    c = client.pfs.start_commit(branch=branch("test"))
+    for path, data in (("dir/bar", b"bar"), ("dir/dir2/buzz", b"buzz"), ("foo", b"foo")):
+        put(client, c, path, data)
+
+    def walk(path: str) -> list[str]:
+        return [i.file.path for i in client.pfs.walk_file(file=pfs.File(commit=c, path=path))]
+
+    expected = ["/", "/dir/", "/dir/bar", "/dir/dir2/", "/dir/dir2/buzz", "/foo"]
+    assert walk("") == expected
+    client.pfs.finish_commit(commit=c)
+    assert walk("") == expected
+    assert walk("/dir/dir2") == ["/dir/dir2/", "/dir/dir2/buzz"]
+    assert walk("/dir/bar") == ["/dir/bar"]
+
+
+def test_walk_file_pagination(client: Client):
+    """TestWalkFileTest: WalkFile of ``/`` lists 11 entries; of ``/dir`` with ``number`` 4 the
+    first four; after a marker the rest; ``reverse`` with ``number`` from the end or back
+    from the marker; ``reverse`` without ``number`` fails."""
+    client.pfs.create_repo(repo=repo("test"))
+    c = client.pfs.start_commit(branch=branch("test"))
+    for d in (1, 2, 3):
+        for i in (1, 2):
+            put(client, c, f"/dir/dir{d}/file{d}.{i}", b"")
+    client.pfs.finish_commit(commit=c)
+
+    def walk(path: str = "/dir", **kwargs) -> list[str]:
+        if "marker" in kwargs:
+            kwargs["pagination_marker"] = pfs.File(commit=c, path=kwargs.pop("marker"))
+        return [
+            i.file.path for i in client.pfs.walk_file(file=pfs.File(commit=c, path=path), **kwargs)
+        ]
+
+    assert len(walk("/")) == 11
+    first = walk(number=4)
+    assert first == ["/dir/", "/dir/dir1/", "/dir/dir1/file1.1", "/dir/dir1/file1.2"]
+    assert len(walk(marker=first[-1])) == 6
+    assert walk(number=2, reverse=True) == ["/dir/dir3/file3.2", "/dir/dir3/file3.1"]
+    fails(lambda: walk(reverse=True))
+    assert walk(marker="/dir/dir1/file1.2", number=3, reverse=True) == [
+        "/dir/dir1/file1.1",
+        "/dir/dir1/",
+        "/dir/",
+    ]
+
+
 def test_copy_file(client: Client):
     """TestCopyFile: CopyFile copies a directory, a single file and the whole root (under a
     new prefix) from another commit."""
@@ -835,11 +1368,6 @@ def test_glob_file_prefix_and_suffix(client: Client):
     assert glob("/") == ["/"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pachd's GetFileTAR takes a glob pattern as the path; the local server answers "
-    "NOT_FOUND for it",
-)
 def test_get_file_tar_glob_order(client: Client):
     """TestGetFileTARGlobOrder: GetFileTAR of a glob returns the matching files in
     lexicographic order."""
@@ -850,14 +1378,11 @@ def test_get_file_tar_glob_order(client: Client):
     assert b"".join(tar.extractfile(m).read() for m in tar if m.isfile()) == b"".join(data.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pachd's WalkFile of an empty commit's root returns the root / as a DIR; the local "
-    "server returns nothing",
-)
 def test_walk_file_empty(client: Client):
-    """TestWalkFileEmpty: walking an empty commit's root returns just ``/`` (a DIR); walking
-    a missing path fails NOT_FOUND; for the default head, an empty open commit and an empty
+    """TestWalkFileEmpty: walking an empty commit's root succeeds and returns nothing but
+    ``/`` as a DIR (pachd's walkFile returns nothing: its directory inserter adds no root to
+    an empty file set, and the NOT_FOUND of an empty walk is dropped for the root); walking a
+    missing path fails NOT_FOUND; for the default head, an empty open commit and an empty
     finished commit."""
     client.pfs.create_repo(repo=repo("test"))
     client.pfs.create_branch(branch=branch("test"))
@@ -865,7 +1390,7 @@ def test_walk_file_empty(client: Client):
     def checks() -> None:
         for path in ("", "/"):
             walked = list(client.pfs.walk_file(file=pfs.File(commit=head("test"), path=path)))
-            assert [(f.file.path, f.file_type) for f in walked] == [("/", pfs.FileType.DIR)]
+            assert all((f.file.path, f.file_type) == ("/", pfs.FileType.DIR) for f in walked)
         for path in ("foo", "/foo", "foo/bar", "/foo/bar"):
             file = pfs.File(commit=head("test"), path=path)
             assert fails(lambda file=file: client.pfs.walk_file(file=file)).code() == (
@@ -879,11 +1404,6 @@ def test_walk_file_empty(client: Client):
     checks()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pachd fails InspectFile and WalkFile when a path is both a file and a directory; the"
-    " local server answers without error",
-)
 def test_file_and_directory_at_one_path_is_an_error(client: Client):
     """TestWalkFileInvalid: when a child commit writes ``/a/a`` over the file ``/a``,
     InspectFile and WalkFile of ``/`` fail (a path cannot be both a file and a
@@ -902,11 +1422,6 @@ def test_delete_repo_reports_deleted(client: Client):
     assert client.pfs.delete_repo(repo=repo("data")).deleted is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pachd resolves <branch>.<n> (the branch's n-th commit); the local server refuses it "
-    "as an invalid commit ID (INVALID_ARGUMENT)",
-)
 def test_ancestry_dot_syntax(client: Client):
     """TestAncestrySyntax: ``master.1`` names the branch's first commit, ``master.2`` the
     second."""
@@ -934,11 +1449,6 @@ def test_diff_file_includes_the_root(client: Client):
     assert paths == ["/", "/foo"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pachd's glob * matches only the top-level entries; the local server's also matches "
-    "the root /",
-)
 def test_glob_star_leaves_out_the_root(client: Client):
     """TestGlobFile: ``*`` matches the top-level files and directories (not ``/``)."""
     client.pfs.create_repo(repo=repo("test"))
@@ -949,11 +1459,6 @@ def test_glob_star_leaves_out_the_root(client: Client):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pachd's GetFileTAR takes a glob pattern as the path; the local server answers "
-    "NOT_FOUND for it",
-)
 def test_get_file_tar_of_a_glob(client: Client):
     """TestGlobFile: GetFileTAR takes a glob; ``**file1?`` reaches files at every depth."""
     client.pfs.create_repo(repo=repo("test"))

@@ -251,31 +251,152 @@ def test_delete_objects_is_one_commit(s3, pach: Client):
 # ------------------------------------------------------------------------------ multipart
 
 
-def test_multipart_upload_of_100_mb(tmp_path: Path, s3, pach: Client):
+def part_digests(data: bytes, part_size: int) -> list[str]:
+    """The gateway's ETag of each part (its SHA-256) of ``data`` cut in ``part_size`` parts."""
+    return [
+        hashlib.sha256(data[i : i + part_size]).hexdigest() for i in range(0, len(data), part_size)
+    ]
+
+
+def multipart_etag(digests: list[str]) -> str:
+    """S3's multipart ETag over part ETags: MD5 of their bytes, concatenated, '-', count."""
+    joined = b"".join(bytes.fromhex(digest.strip('"')) for digest in digests)
+    return f'"{hashlib.md5(joined).hexdigest()}-{len(digests)}"'
+
+
+def stored_bytes(data_dir: Path) -> int:
+    """Bytes of every file under the store's blobs/, each inode once."""
+    inodes: dict[int, int] = {}
+    for path in (data_dir / "blobs").rglob("*"):
+        try:
+            if path.is_file():
+                stat = path.stat()
+                inodes[stat.st_ino] = stat.st_size
+        except FileNotFoundError:
+            continue
+    return sum(inodes.values())
+
+
+def written_bytes() -> int:
+    """Bytes this process (the test and its in-process server) has passed to write calls."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise RuntimeError("no wchar in /proc/self/io")
+
+
+def test_multipart_upload_reads_as_one_piece(tmp_path: Path, s3, pach: Client):
+    """upload_file in 5 parts: S3 (ranges across part boundaries, HEAD, listing, CopyObject) and
+    gRPC (GetFile at an offset, ListFile, GlobFile, GetFileTAR, DiffFile, CopyFile, commit size)
+    see the same bytes and sizes as for the same bytes written in one piece."""
     s3.create_bucket(Bucket="big")
+    part = 5 * MB
+    data = os.urandom(4 * part + 3 * MB)
     source = tmp_path / "source.bin"
-    with open(source, "wb") as f:
-        for _ in range(100):
-            f.write(os.urandom(MB))
-    config = TransferConfig(multipart_threshold=8 * MB, multipart_chunksize=16 * MB)
-    s3.upload_file(str(source), "big", "data/blob.bin", Config=config)
+    source.write_bytes(data)
+    config = TransferConfig(multipart_threshold=part, multipart_chunksize=part)
+    s3.upload_file(str(source), "big", "data/parts.bin", Config=config)
+    parts_commit = pfs.Commit(repo=pfs.Repo(name="big"), id=head(pach, "big"))
+    s3.put_object(Bucket="big", Key="data/whole.bin", Body=data)
+    whole_commit = pfs.Commit(repo=pfs.Repo(name="big"), id=head(pach, "big"))
 
-    expected = sha256_file(source)
-    assert s3.head_object(Bucket="big", Key="data/blob.bin")["ETag"] == f'"{expected}"'
-    digest = hashlib.sha256()
-    with pach.pfs.pfs_file(
-        pfs.File(commit=pfs.Commit(branch=branch("big")), path="/data/blob.bin")
-    ) as f:
-        while data := f.read(4 * MB):
-            digest.update(data)
-    assert digest.hexdigest() == expected
-    target = tmp_path / "back.bin"
-    s3.download_file("big", "data/blob.bin", str(target), Config=config)
-    assert sha256_file(target) == expected
-    assert len(list(pach.pfs.list_commit(repo=pfs.Repo(name="big")))) == 2
+    etag = multipart_etag(part_digests(data, part))
+    assert etag.endswith('-5"')
+    assert s3.head_object(Bucket="big", Key="data/parts.bin")["ETag"] == etag
+    assert s3.head_object(Bucket="big", Key="data/parts.bin")["ContentLength"] == len(data)
+    assert s3.get_object(Bucket="big", Key="data/parts.bin")["Body"].read() == data
+    size = len(data)
+    for spec, first, end in [
+        (f"bytes={part - 10}-{part + 9}", part - 10, part + 10),
+        (f"bytes={2 * part - 1}-{3 * part}", 2 * part - 1, 3 * part + 1),
+        (f"bytes={part}-{4 * part - 1}", part, 4 * part),
+        (f"bytes={4 * part}-", 4 * part, size),
+        (f"bytes=-{3 * MB + 7}", size - 3 * MB - 7, size),
+        (f"bytes=1-{size + 100}", 1, size),
+    ]:
+        got = s3.get_object(Bucket="big", Key="data/parts.bin", Range=spec)
+        assert got["ContentRange"] == f"bytes {first}-{end - 1}/{size}", spec
+        assert got["Body"].read() == data[first:end], spec
+    listing = s3.list_objects_v2(Bucket="big", Prefix="data/")["Contents"]
+    whole_etag = f'"{hashlib.sha256(data).hexdigest()}"'
+    assert [(o["Key"], o["Size"], o["ETag"]) for o in listing] == [
+        ("data/parts.bin", size, etag),
+        ("data/whole.bin", size, whole_etag),
+    ]
+    copied = s3.copy_object(Bucket="big", Key="copied.bin", CopySource="/big/data/parts.bin")
+    assert copied["CopyObjectResult"]["ETag"] == etag
+    assert (
+        s3.get_object(Bucket="big", Key="copied.bin", Range="bytes=5242870-5242889")["Body"].read()
+        == data[5242870:5242890]
+    )
+
+    assert grpc_read(pach, whole_commit, "/data/parts.bin") == data
+    file = pfs.File(commit=whole_commit, path="/data/parts.bin")
+    tail = b"".join(v.value for v in pach.pfs.get_file(file=file, offset=3 * part + 1))
+    assert tail == data[3 * part + 1 :]
+    directory = pfs.File(commit=whole_commit, path="/data")
+    sizes = {(i.file.path, i.size_bytes) for i in pach.pfs.list_file(file=directory)}
+    assert sizes == {("/data/parts.bin", size), ("/data/whole.bin", size)}
+    globbed = pach.pfs.glob_file(commit=whole_commit, pattern="/data/*.bin")
+    assert {(i.file.path, i.size_bytes) for i in globbed} == sizes
+    with pach.pfs.pfs_tar_file(directory) as tar:
+        contents = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+    assert contents == {"data/parts.bin": data, "data/whole.bin": data}
+    added = list(pach.pfs.diff_file(new_file=pfs.File(commit=parts_commit, path="/")))
+    assert [(d.new_file.file.path, d.new_file.size_bytes) for d in added] == [
+        ("/data/parts.bin", size)
+    ]
+    unchanged = list(pach.pfs.diff_file(new_file=pfs.File(commit=whole_commit, path="/")))
+    assert [d.new_file.file.path for d in unchanged] == ["/data/whole.bin"]
+    info = pach.pfs.inspect_commit(commit=whole_commit)
+    assert info.details.size_bytes == 2 * size
+
+    pach.pfs.create_repo(repo=pfs.Repo(name="copies"))
+    with pach.pfs.commit(branch=branch("copies")) as commit:
+        commit.copy_file(src=file, dst="/copy.bin")
+    assert grpc_read(pach, commit, "/copy.bin") == data
+    assert s3.head_object(Bucket="copies", Key="copy.bin")["ETag"] == etag
+    assert pach.pfs.inspect_commit(commit=commit).details.size_bytes == size
+    with pach.pfs.commit(branch=branch("copies")) as appended:
+        appended.put_file_from_bytes("/copy.bin", b"appended", append=True)
+    assert grpc_read(pach, appended, "/copy.bin") == data + b"appended"
 
 
-def test_multipart_parts_list_abort_and_errors(s3):
+def test_completing_a_multipart_upload_writes_no_blob_bytes(server: LocalPachyderm, s3):
+    """The parts named become the file's blobs: completion writes nothing again, removes the
+    part not named, and leaves no staged part behind."""
+    s3.create_bucket(Bucket="data")
+    upload = s3.create_multipart_upload(Bucket="data", Key="obj")["UploadId"]
+    bodies = {1: os.urandom(5 * MB), 2: os.urandom(6 * MB), 4: os.urandom(2 * MB)}
+    unnamed = os.urandom(5 * MB)
+    etags = {
+        n: s3.upload_part(Bucket="data", Key="obj", UploadId=upload, PartNumber=n, Body=body)[
+            "ETag"
+        ]
+        for n, body in bodies.items()
+    }
+    s3.upload_part(Bucket="data", Key="obj", UploadId=upload, PartNumber=3, Body=unnamed)
+    disk_before, written_before = stored_bytes(server.data_dir), written_bytes()
+
+    done = s3.complete_multipart_upload(
+        Bucket="data",
+        Key="obj",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in etags.items()]},
+    )
+
+    assert written_bytes() - written_before < 256 << 10
+    assert abs(stored_bytes(server.data_dir) - (disk_before - len(unnamed))) < 256 << 10
+    assert done["ETag"] == multipart_etag(list(etags.values()))
+    got = s3.get_object(Bucket="data", Key="obj")
+    assert got["ETag"] == done["ETag"] and got["VersionId"] == done["VersionId"]
+    assert got["Body"].read() == b"".join(bodies.values())
+    blobs = server.data_dir / "blobs"
+    assert list((blobs / "uploads").iterdir()) == []
+    assert not list(blobs.rglob(hashlib.sha256(unnamed).hexdigest()))
+
+
+def test_multipart_parts_list_abort_and_errors(server: LocalPachyderm, s3):
     s3.create_bucket(Bucket="data")
     upload = s3.create_multipart_upload(Bucket="data", Key="obj")["UploadId"]
     first = s3.upload_part(
@@ -300,21 +421,70 @@ def test_multipart_parts_list_abort_and_errors(s3):
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
         )
 
-    assert error_of(lambda: complete((2, second), (1, first)))[0] == "InvalidPartOrder"
-    assert error_of(lambda: complete((1, second)))[0] == "InvalidPart"
-    assert error_of(lambda: complete((1, first), (3, second)))[0] == "InvalidPart"
+    assert error_of(lambda: complete((2, second), (1, first))) == ("InvalidPartOrder", 400)
+    assert error_of(lambda: complete((1, first), (1, first))) == ("InvalidPartOrder", 400)
+    assert error_of(lambda: complete((1, second))) == ("InvalidPart", 400)
+    assert error_of(lambda: complete((1, first), (3, second))) == ("InvalidPart", 400)
+    md5 = f'"{hashlib.md5(b"a" * (5 * MB)).hexdigest()}"'
+    assert error_of(lambda: complete((1, md5), (2, second))) == ("InvalidPart", 400)
     small = s3.upload_part(Bucket="data", Key="obj", UploadId=upload, PartNumber=3, Body=b"c")
     assert error_of(lambda: complete((2, second), (3, small["ETag"])))[0] == "EntityTooSmall"
-    complete((1, first), (2, second))
-    assert s3.get_object(Bucket="data", Key="obj")["ContentLength"] == 5 * MB + 1
+    replaced = s3.upload_part(Bucket="data", Key="obj", UploadId=upload, PartNumber=2, Body=b"B")
+    staged = server.data_dir / "blobs" / "uploads" / upload
+    assert sorted(p.name for p in staged.iterdir()) == sorted(
+        e.strip('"') for e in (first, replaced["ETag"], small["ETag"])
+    )
+    assert error_of(lambda: complete((1, first), (2, second))) == ("InvalidPart", 400)
+    done = complete((1, first), (2, replaced["ETag"].strip('"')))
+    assert done["ETag"] == multipart_etag([first, replaced["ETag"]])
+    got = s3.get_object(Bucket="data", Key="obj")
+    assert got["Body"].read() == b"a" * (5 * MB) + b"B"
+    assert not staged.exists()
+    assert error_of(lambda: complete((1, first))) == ("NoSuchUpload", 404)
+    assert error_of(
+        lambda: s3.upload_part(Bucket="data", Key="obj", UploadId=upload, PartNumber=1, Body=b"")
+    ) == ("NoSuchUpload", 404)
 
     other = s3.create_multipart_upload(Bucket="data", Key="other")["UploadId"]
+    s3.upload_part(Bucket="data", Key="other", UploadId=other, PartNumber=1, Body=b"x" * MB)
+    assert (server.data_dir / "blobs" / "uploads" / other).exists()
     s3.abort_multipart_upload(Bucket="data", Key="other", UploadId=other)
+    assert not (server.data_dir / "blobs" / "uploads" / other).exists()
     assert error_of(lambda: s3.list_parts(Bucket="data", Key="other", UploadId=other)) == (
         "NoSuchUpload",
         404,
     )
+    assert error_of(
+        lambda: s3.abort_multipart_upload(Bucket="data", Key="other", UploadId=other)
+    ) == ("NoSuchUpload", 404)
     assert error_of(lambda: s3.get_object(Bucket="data", Key="other"))[0] == "NoSuchKey"
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket="data")
+
+
+def test_list_multipart_uploads(s3):
+    s3.create_bucket(Bucket="data")
+    s3.create_bucket(Bucket="dev.data")
+    started = [
+        (key, s3.create_multipart_upload(Bucket="data", Key=key)["UploadId"])
+        for key in ("b/1", "a", "b/1", "c")
+    ]
+    s3.create_multipart_upload(Bucket="dev.data", Key="a")
+    expected = sorted(started)
+    listed = s3.list_multipart_uploads(Bucket="data")
+    assert [(u["Key"], u["UploadId"]) for u in listed["Uploads"]] == expected
+    assert not listed["IsTruncated"]
+    first = s3.list_multipart_uploads(Bucket="data", MaxUploads=2)
+    assert first["IsTruncated"]
+    assert (first["NextKeyMarker"], first["NextUploadIdMarker"]) == expected[1]
+    rest = s3.list_multipart_uploads(
+        Bucket="data", KeyMarker=first["NextKeyMarker"], UploadIdMarker=first["NextUploadIdMarker"]
+    )
+    assert [(u["Key"], u["UploadId"]) for u in rest["Uploads"]] == expected[2:]
+    after_key = s3.list_multipart_uploads(Bucket="data", KeyMarker="b/1")
+    assert [(u["Key"], u["UploadId"]) for u in after_key["Uploads"]] == expected[3:]
+    prefixed = s3.list_multipart_uploads(Bucket="data", Prefix="b/")
+    assert [(u["Key"], u["UploadId"]) for u in prefixed["Uploads"]] == expected[1:3]
+    assert error_of(lambda: s3.list_multipart_uploads(Bucket="nothere"))[0] == "NoSuchBucket"
 
 
 # ---------------------------------------------------------------------------- listing

@@ -7,14 +7,24 @@ temporary file and renamed into place, so a reader never sees a partial blob. Sm
 A process killed at any moment leaves only temporaries and unreferenced blobs behind; the next
 start removes the temporaries.
 
+A blob can also be a *composite*: an ordered list of other blobs, read as their concatenation
+(table ``composite`` of ``small.sqlite``; its digest is the SHA-256 of that list, not of the
+content). That is how a completed S3 multipart upload becomes a file without its bytes being
+written again: each part is *staged* while the upload is in progress (a file under
+``uploads/<upload id>/<digest>``, never inline), and :meth:`BlobStore.compose` hard-links the
+named parts into ``objects/`` and records the list. A store written before composites existed
+has no such table; it is created on open, and every older blob reads as before.
+
 Ordering rule for durability: :meth:`BlobStore.flush` must return before metadata that refers to
 a blob is committed. :class:`~kfp_pachyderm.local.store.pfs_store.Store` does that in every
-transaction that adds files.
+transaction that adds files; :meth:`BlobStore.compose` is durable when it returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -22,6 +32,8 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from kfp_pachyderm.pfs.diskio import hash_and_write
 
 READ_CHUNK = 4 << 20
 INLINE_LIMIT = 64 << 10
@@ -35,7 +47,9 @@ class BlobStore:
         self.root = root
         self.objects = root / "objects"
         self.tmp = root / "tmp"
+        self.staging = root / "uploads"
         self.objects.mkdir(parents=True, exist_ok=True)
+        self.staging.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(
@@ -46,6 +60,13 @@ class BlobStore:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS small (digest TEXT PRIMARY KEY, data BLOB NOT NULL) "
             "WITHOUT ROWID"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS composite (digest TEXT PRIMARY KEY, etag TEXT NOT NULL, "
+            "parts TEXT NOT NULL) WITHOUT ROWID"
+        )
+        self._composites: dict[str, str] = dict(
+            self._db.execute("SELECT digest, etag FROM composite").fetchall()
         )
         self._lock = threading.Lock()
         self._pending: dict[str, bytes] = {}
@@ -98,8 +119,82 @@ class BlobStore:
             row = self._db.execute("SELECT data FROM small WHERE digest=?", (digest,)).fetchone()
         return None if row is None else row[0]
 
+    def part_writer(self) -> BlobWriter:
+        """A writer for a part of an upload: always a file, finished with
+        :meth:`BlobWriter.stage`."""
+        return BlobWriter(self, inline=False)
+
+    def _staged(self, upload: str, digest: str) -> Path:
+        return self.staging / upload / digest
+
+    def unstage(self, upload: str, digest: str) -> None:
+        """Remove one staged part of ``upload`` (a part uploaded again with other bytes)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._staged(upload, digest))
+
+    def drop_staged(self, upload: str) -> None:
+        """Remove every staged part of ``upload`` (completed or aborted)."""
+        shutil.rmtree(self.staging / upload, ignore_errors=True)
+
+    def sweep_staging(self, live: dict[str, set[str]]) -> None:
+        """Remove the staged parts no upload in progress names (``live``: upload -> digests),
+        which a process killed between staging a part and recording it leaves behind."""
+        for folder in self.staging.iterdir():
+            keep = live.get(folder.name)
+            if keep is None:
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            for staged in folder.iterdir():
+                if staged.name not in keep:
+                    staged.unlink(missing_ok=True)
+
+    def compose(self, upload: str, parts: list[tuple[str, int]], etag: str) -> tuple[str, int]:
+        """One composite blob of the staged ``parts`` (digest, size) of ``upload``, in order,
+        without copying bytes: each part becomes a blob (a hard link to its staged file) and
+        the composite lists them. ``etag`` is kept as the composite's :meth:`etag`. Returns
+        (digest, size); durable on return. Safe to repeat after a failure."""
+        for digest, _ in parts:
+            self._adopt(upload, digest)
+        listing = json.dumps([[digest, size] for digest, size in parts], separators=(",", ":"))
+        digest = hashlib.sha256(b"composite\0" + listing.encode()).hexdigest()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO composite (digest, etag, parts) VALUES (?, ?, ?)",
+                (digest, etag, listing),
+            )
+            self._composites[digest] = etag
+        return digest, sum(size for _, size in parts)
+
+    def _adopt(self, upload: str, digest: str) -> None:
+        target = self._file(digest)
+        if target.exists():
+            return
+        target.parent.mkdir(exist_ok=True)
+        staged = self._staged(upload, digest)
+        try:
+            os.link(staged, target)
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links: the staged file moves instead
+            os.replace(staged, target)
+
+    def etag(self, digest: str) -> str:
+        """The ETag the S3 gateway shows for a blob: a composite's own, else the digest."""
+        return self._composites.get(digest, digest)
+
     def read(self, digest: str, offset: int = 0, chunk: int = READ_CHUNK) -> Iterator[bytes]:
         """Stream a blob's bytes from ``offset``."""
+        if digest in self._composites:
+            with self._lock:
+                (listing,) = self._db.execute(
+                    "SELECT parts FROM composite WHERE digest=?", (digest,)
+                ).fetchone()
+            start = 0
+            for part, size in json.loads(listing):
+                if offset < start + size:
+                    yield from self.read(part, max(0, offset - start), chunk)
+                start += size
+            return
         small = self._small(digest)
         if small is not None:
             for start in range(offset, len(small), chunk):
@@ -113,10 +208,11 @@ class BlobStore:
 
 class BlobWriter:
     """Buffers bytes while hashing them, spilling to a temporary file past
-    :data:`INLINE_LIMIT`; ``commit`` names the blob."""
+    :data:`INLINE_LIMIT` (at once when not ``inline``); ``commit`` names the blob."""
 
-    def __init__(self, store: BlobStore):
+    def __init__(self, store: BlobStore, inline: bool = True):
         self._store = store
+        self._inline_limit = INLINE_LIMIT if inline else -1
         self._buffer = bytearray()
         self._file = None
         self._name = ""
@@ -124,20 +220,22 @@ class BlobWriter:
         self.size = 0
 
     def write(self, data: bytes | memoryview) -> None:
-        """Append ``data``."""
-        self._hash.update(data)
+        """Append ``data``; past the inline limit it is hashed and written in cache-sized
+        slices (:func:`~kfp_pachyderm.pfs.diskio.hash_and_write`)."""
         self.size += len(data)
-        if self._file is None and self.size <= INLINE_LIMIT:
+        if self._file is None and self.size <= self._inline_limit:
+            self._hash.update(data)
             self._buffer += data
             return
         if self._file is None:
-            fd, self._name = tempfile.mkstemp(dir=self._store.tmp)
-            self._file = os.fdopen(fd, "wb", buffering=0)
-            self._write_all(self._buffer)
-            self._buffer = bytearray()
-            self._write_all(data)
-        else:
-            self._write_all(data)
+            self._spill()
+        hash_and_write(self._file, self._hash, data)
+
+    def _spill(self) -> None:
+        fd, self._name = tempfile.mkstemp(dir=self._store.tmp)
+        self._file = os.fdopen(fd, "wb", buffering=0)
+        self._write_all(self._buffer)
+        self._buffer = bytearray()
 
     def _write_all(self, data: bytes | memoryview | bytearray) -> None:
         view = memoryview(data)
@@ -148,6 +246,24 @@ class BlobWriter:
         """Append the contents of an existing blob (used to append to a file)."""
         for data in self._store.read(digest):
             self.write(data)
+
+    def digest(self) -> str:
+        """The SHA-256 of what was written so far."""
+        return self._hash.hexdigest()
+
+    def stage(self, upload: str) -> tuple[str, int]:
+        """Finish the blob as a staged part of ``upload`` (see :meth:`BlobStore.compose`),
+        replacing a staged file of the same digest; return (digest, size)."""
+        if self._file is None:
+            self._spill()
+        self._file.close()
+        self._file = None
+        digest = self.digest()
+        target = self._store._staged(upload, digest)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(self._name, target)
+        self._name = ""
+        return digest, self.size
 
     def commit(self) -> tuple[str, int]:
         """Finish the blob and store it under its digest; return (digest, size)."""

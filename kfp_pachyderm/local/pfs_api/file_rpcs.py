@@ -81,6 +81,11 @@ class FileRpcs:
         number: int,
         reverse: bool,
     ) -> Iterator[pfs.FileInfo]:
+        # pachd's validatePagination (server_file.go), errors without a status code
+        if reverse and not number:
+            raise StoreError("UNKNOWN", "number must be > 0 when reverse is true")
+        if number > 100000:
+            raise StoreError("UNKNOWN", "cannot return more than 100000 files at a time")
         if reverse:
             entries = list(reversed(entries))
         if marker and marker.path:
@@ -96,10 +101,19 @@ class FileRpcs:
         self, req: pfs.GlobFileRequest, ctx: grpc.ServicerContext
     ) -> Iterator[pfs.FileInfo]:
         commit = self._commit(req.commit)
-        regex = glob_regex(req.pattern)
-        for entry in Tree(self.store, commit).entries():
-            if regex.match(entry[0]):
-                yield file_info(commit, entry)
+        for entry in self._glob(commit, req.pattern):
+            yield file_info(commit, entry)
+
+    def _glob(self, commit: CommitRow, pattern: str) -> list[tuple[str, bool, int, bytes]]:
+        """The entries ``pattern`` matches; the root ``/`` only for the pattern ``/`` itself
+        (pachd's ``globMatchFunction`` trims the trailing slash, leaving the root empty)."""
+        regex = glob_regex(pattern)
+        root = pattern in ("", "/") or clean_path(pattern) == "/"
+        return [
+            entry
+            for entry in Tree(self.store, commit).entries()
+            if regex.match(entry[0]) and (root or entry[0] != "/")
+        ]
 
     def DiffFile(
         self, req: pfs.DiffFileRequest, ctx: grpc.ServicerContext
@@ -154,6 +168,28 @@ class FileRpcs:
     def GetFileTAR(self, req: pfs.GetFileRequest, ctx: grpc.ServicerContext) -> Iterator[bytes]:
         commit = self._commit(req.file.commit)
         path = clean_path(req.file.path)
-        self._entry(commit, path)
-        for chunk in coalesce(tar_stream(self.store, commit, path), GET_FILE_CHUNK):
+        files = None
+        if any(c in path for c in "*?["):
+            # pachd's getFile takes the path as a glob: each match, a directory with its files
+            matched = {e[0] for e in self._glob(commit, req.file.path)}
+            if not matched:
+                raise not_found(
+                    f"file {path} not found in repo {commit.repo} at commit {commit.id}"
+                )
+            files = [
+                f
+                for f in self.store.files_under(commit, "/")
+                if any(p in matched for p in _ancestors(f[0]))
+            ]
+        else:
+            self._entry(commit, path)
+        for chunk in coalesce(tar_stream(self.store, commit, path, files), GET_FILE_CHUNK):
             yield encode_bytes_value(chunk)
+
+
+def _ancestors(path: str) -> Iterator[str]:
+    """``path`` and each directory above it, up to ``/``."""
+    yield path
+    while path != "/":
+        path = path.rsplit("/", 1)[0] or "/"
+        yield path

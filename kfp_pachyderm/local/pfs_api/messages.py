@@ -133,7 +133,8 @@ def commit_info(row: CommitRow) -> pfs.CommitInfo:
         direct_subvenance=[commit_msg(r, i, b) for r, i, b in row.direct_subvenance],
         error=row.error,
         size_bytes_upper_bound=row.size_bytes,
-        details=out.CommitInfoDetails(size_bytes=row.size_bytes),
+        # pachd computes details when a commit finishes; an open one's are empty
+        details=out.CommitInfoDetails(size_bytes=row.size_bytes if row.finished else 0),
         metadata=row.metadata,
         created_at=ts(row.started),
         updated_at=ts(row.finished or row.started),

@@ -110,6 +110,8 @@ class PfsApi(FileRpcs):
         head = None
         if req.head and (req.head.id or (req.head.branch and req.head.branch.name)):
             repo, id_, branch = commit_target(req.head)
+            if repo.name != key.repo.name:  # pachd's val_server.go, no status code
+                raise StoreError("UNKNOWN", "branch and head commit must belong to the same repo")
             if repo != key.repo:
                 raise invalid(f"head commit of {key} must be in repo {key.repo}, not {repo}")
             head = id_ or branch
@@ -167,6 +169,7 @@ class PfsApi(FileRpcs):
             wait,
             timeout=ctx.time_remaining(),
             cancelled=lambda: not ctx.is_active(),
+            ready=req.wait == pfs.CommitState.READY,
         )
         return commit_info(row)
 
@@ -188,6 +191,7 @@ class PfsApi(FileRpcs):
             number=req.number,
             from_id=commit_id(req.from_),
             to_id=commit_id(req.to),
+            started_time=req.started_time.timestamp() if req.started_time else None,
         )
         for row in rows:
             yield commit_info(row)
@@ -218,7 +222,7 @@ class PfsApi(FileRpcs):
         if req.wait:
             rows = self.store.wait_commit_set(req.commit_set.id, lambda: not ctx.is_active())
         else:
-            rows = self.store.commit_set(req.commit_set.id)
+            rows = self.store.commit_set(req.commit_set.id, with_provenance=True)
         for row in rows:
             yield commit_info(row)
 
@@ -226,7 +230,7 @@ class PfsApi(FileRpcs):
         self, req: pfs.ListCommitSetRequest, ctx: grpc.ServicerContext
     ) -> Iterator[pfs.CommitSetInfo]:
         for id_ in self.store.list_commit_sets():
-            rows = self.store.commit_set(id_)
+            rows = self.store.commit_set(id_, with_provenance=True)
             yield out.CommitSetInfo(
                 commit_set=out.CommitSet(id=id_), commits=[commit_info(r) for r in rows]
             )

@@ -10,7 +10,7 @@ given. Object keys are file paths in the commit (``a/b.txt`` is ``/a/b.txt``). A
 addressed to a branch whose head is finished makes one commit of its own; one addressed to an
 open commit (the branch head, or a bucket naming it) goes into that commit; one addressed to a
 finished commit fails. The version ID of an object is its commit ID and its ETag is the SHA-256
-of its content.
+of its content, or S3's ``"<md5>-<parts>"`` form for one completed from a multipart upload.
 
 Requests are authenticated with AWS Signature V4 (Authorization header, presigned query, and
 aws-chunked streaming bodies) or V2. When the server has a Pachyderm token, the access key id and
@@ -18,6 +18,7 @@ the secret must both be that token; without one any credentials are accepted (th
 to check them against) but must still be well formed. Bodies stream into the blob store and are
 checked against every digest the request declares; nothing holds a whole object in memory.
 
-Multipart uploads in progress live in this process: a restart forgets them. The server is
+Multipart uploads in progress are kept in the store and survive a restart; completing one
+writes no byte again (:mod:`kfp_pachyderm.local.s3.multipart`). The server is
 :class:`kfp_pachyderm.local.s3.gateway.S3Gateway`.
 """

@@ -11,7 +11,7 @@ from kfp_pachyderm.errors import InvalidReferenceError
 from kfp_pachyderm.local.s3.auth import StreamSigner
 from kfp_pachyderm.local.s3.bodies import Body
 from kfp_pachyderm.local.s3.buckets import Bucket, bad_bucket, bucket_names
-from kfp_pachyderm.local.s3.documents import commit_time, el, iso_time, quoted_etag, xml_document
+from kfp_pachyderm.local.s3.documents import commit_time, el, iso_time, xml_document
 from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.s3.request import MAX_KEYS, Request, int_param
 from kfp_pachyderm.local.s3.targets import CommitTargets
@@ -120,7 +120,7 @@ class BucketOperations(CommitTargets):
                 continue
             contents.append(
                 f"<Contents>{el('Key', enc(name))}{el('LastModified', modified)}"
-                f"{el('ETag', quoted_etag(found[0]))}{el('Size', found[1])}"
+                f"{el('ETag', self._etag(found[0]))}{el('Size', found[1])}"
                 f"{el('StorageClass', 'STANDARD')}</Contents>"
             )
         head = [el("Name", bucket.name), el("Prefix", enc(prefix))]

@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from kfp_pachyderm.local.s3.buckets import Bucket, key_path
-from kfp_pachyderm.local.s3.documents import commit_time, el, iso_time, quoted_etag, xml_document
+from kfp_pachyderm.local.s3.documents import commit_time, el, iso_time, xml_document
 from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.s3.object_ops import etag_matches
 from kfp_pachyderm.local.s3.request import Request
@@ -104,7 +104,7 @@ class CopyOperations(CommitTargets):
         )
         if found is None:
             raise S3Error("NoSuchKey", f"no file {src_key!r} in bucket {src_name!r}", Key=src_key)
-        etag, modified = quoted_etag(found[0]), commit_time(src_commit)
+        etag, modified = self._etag(found[0]), commit_time(src_commit)
         check_copy_conditions(req, etag, modified)
         commit_id = self._write(bucket, self.store.copied_files(src_commit, src_path, path))
         headers = {"x-amz-version-id": commit_id}

@@ -1,6 +1,6 @@
 """The S3 gateway server: binds a port, serves each connection in a thread with
 :class:`~kfp_pachyderm.local.s3.handler.Handler`, and holds what requests share (the store, the
-authenticator, multipart uploads in progress)."""
+authenticator)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from http.server import ThreadingHTTPServer
 
 from kfp_pachyderm.local.s3.auth import Authenticator
 from kfp_pachyderm.local.s3.handler import Handler
-from kfp_pachyderm.local.s3.multipart import Upload
 from kfp_pachyderm.local.store.pfs_store import Store
 
 log = logging.getLogger(__name__)
@@ -73,8 +72,6 @@ class S3Gateway:
         self.host = host
         self.port = port
         self.auth = Authenticator(token)
-        self.uploads: dict[str, Upload] = {}
-        self.lock = threading.Lock()
         self._server: GatewayServer | None = None
         self._thread: threading.Thread | None = None
 

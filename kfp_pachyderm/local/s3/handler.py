@@ -115,6 +115,11 @@ class Handler(BucketOperations, ObjectOperations, MultipartOperations, CopyOpera
             if method == "GET" and "versioning" in q:
                 self._only(req, "versioning")
                 return self._bucket_versioning(bucket)
+            if method == "GET" and "uploads" in q:
+                self._only(
+                    req, "uploads", "prefix", "key-marker", "upload-id-marker", "max-uploads"
+                )
+                return self._list_uploads(req, bucket)
             if method == "GET":
                 self._only(req, *LIST_PARAMS)
                 return self._list_objects(req, bucket)

@@ -1,15 +1,26 @@
-"""S3 multipart uploads: CreateMultipartUpload, UploadPart, ListParts,
+"""S3 multipart uploads: CreateMultipartUpload, UploadPart, ListParts, ListMultipartUploads,
 CompleteMultipartUpload and AbortMultipartUpload.
 
-Uploads in progress live in this process (a restart forgets them); each part is a blob, and
-completing an upload joins the parts' blobs into one file.
+Uploads in progress are kept by the store (:mod:`kfp_pachyderm.local.store.uploads`), so they
+survive a restart of the server. Each part is staged as a blob of its own, and its ETag is its
+SHA-256, as the ETag of every object here is. Completing an upload writes no byte again: the
+parts it names, in part-number order and each with the ETag UploadPart answered, become the
+blobs of one composite blob, the file's content (:meth:`~kfp_pachyderm.local.blobs.BlobStore.
+compose`); the parts it does not name are removed, as are all of an aborted upload's.
+
+The completed object's ETag is S3's multipart form, ``"<hex MD5 of the parts' ETags, as bytes,
+concatenated>-<number of parts>"``: AWS's formula over this gateway's part ETags (AWS's part
+ETags are MD5s, these are SHA-256s), so a client can check it from what UploadPart answered.
+pachd 2.12's gateway answers its own PFS file hash there instead (``CompleteMultipart``,
+``src/server/pfs/s3/multipart.go``: ``fmt.Sprintf("%x", fileInfo.Hash)``, no ``-<parts>``); it
+checks a part's ETag only when it has that hash's length, where this gateway, like S3, always
+does.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from dataclasses import dataclass, field
+import hashlib
+import sqlite3
 from urllib.parse import quote
 
 from kfp_pachyderm.local.s3.auth import StreamSigner
@@ -28,72 +39,76 @@ from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.s3.request import MAX_KEYS, Request, int_param
 from kfp_pachyderm.local.s3.targets import CommitTargets
 from kfp_pachyderm.local.store.records import FileChange
+from kfp_pachyderm.local.store.uploads import UploadRow
 
 MIN_PART_SIZE = 5 << 20
 MAX_PART_NUMBER = 10000
+OWNER = f"{el('ID', 'pachyderm')}{el('DisplayName', 'pachyderm')}"
 
 
-@dataclass
-class Upload:
-    """A multipart upload in progress: part number -> (blob digest, size, upload time)."""
+def multipart_etag(digests: list[str]) -> str:
+    """S3's ETag of an object uploaded in parts whose ETags are ``digests`` (hex): the MD5 of
+    the digests' bytes, concatenated, then ``-`` and the number of parts."""
+    joined = b"".join(bytes.fromhex(digest) for digest in digests)
+    return f"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(digests)}"
 
-    bucket: str
-    key: str
-    parts: dict[int, tuple[str, int, float]] = field(default_factory=dict)
+
+def _no_such_upload(upload_id: str, bucket: Bucket, key: str) -> S3Error:
+    return S3Error(
+        "NoSuchUpload",
+        f"no multipart upload {upload_id!r} of {key!r} in bucket {bucket.name!r} "
+        "(completed, aborted, or never started)",
+        UploadId=upload_id,
+    )
 
 
 class MultipartOperations(CommitTargets):
     """Multipart upload operations; the completed object is one file in one commit."""
 
-    def _upload(self, req: Request, bucket: Bucket, key: str) -> tuple[str, Upload]:
+    def _upload(self, req: Request, bucket: Bucket, key: str) -> UploadRow:
         upload_id = req.query["uploadId"]
-        upload = self.server.gateway.uploads.get(upload_id)
+        upload = self.store.find_upload(upload_id)
         if upload is None or (upload.bucket, upload.key) != (bucket.name, key):
-            raise S3Error(
-                "NoSuchUpload",
-                f"no multipart upload {upload_id!r} of {key!r} in bucket {bucket.name!r} "
-                "(completed, aborted, or lost in a server restart)",
-                UploadId=upload_id,
-            )
-        return upload_id, upload
+            raise _no_such_upload(upload_id, bucket, key)
+        return upload
 
     def _create_upload(self, bucket: Bucket, key: str) -> None:
         self._writable_path(key)
         self._open_target(bucket)
-        upload_id = uuid.uuid4().hex
-        self.server.gateway.uploads[upload_id] = Upload(bucket.name, key)
+        upload = self.store.create_upload(bucket.name, key)
         self._send(
             200,
             xml_document(
                 "InitiateMultipartUploadResult",
                 el("Bucket", bucket.name),
                 el("Key", key),
-                el("UploadId", upload_id),
+                el("UploadId", upload.id),
             ),
         )
 
     def _upload_part(
         self, req: Request, bucket: Bucket, key: str, signer: StreamSigner | None
     ) -> None:
-        _, upload = self._upload(req, bucket, key)
+        upload = self._upload(req, bucket, key)
         number = int_param(req.query, "partNumber", None, 1, MAX_PART_NUMBER)
-        digest, size = self._receive_blob(signer)
-        with self.server.gateway.lock:
-            upload.parts[number] = (digest, size, time.time())
-        self._send(200, b"", {"ETag": quoted_etag(digest)})
+        with self.store.blobs.part_writer() as writer:
+            self._receive(writer, signer)
+            part = self.store.put_part(upload.id, number, writer)
+        if part is None:
+            raise _no_such_upload(upload.id, bucket, key)
+        self._send(200, b"", {"ETag": quoted_etag(part.blob)})
 
     def _list_parts(self, req: Request, bucket: Bucket, key: str) -> None:
-        upload_id, upload = self._upload(req, bucket, key)
+        upload = self._upload(req, bucket, key)
         max_parts = min(int_param(req.query, "max-parts", MAX_KEYS, 0, 2**31 - 1), MAX_KEYS)
         marker = int_param(req.query, "part-number-marker", 0, 0, MAX_PART_NUMBER)
-        with self.server.gateway.lock:
-            numbers = sorted(n for n in upload.parts if n > marker)
-            parts = [(n, *upload.parts[n]) for n in numbers[:max_parts]]
-        truncated = len(numbers) > max_parts
+        later = [part for part in self.store.upload_parts(upload.id) if part.number > marker]
+        parts = later[:max_parts]
+        truncated = len(later) > max_parts
         listed = [
-            f"<Part>{el('PartNumber', n)}{el('LastModified', iso_time(when))}"
-            f"{el('ETag', quoted_etag(digest))}{el('Size', size)}</Part>"
-            for n, digest, size, when in parts
+            f"<Part>{el('PartNumber', part.number)}{el('LastModified', iso_time(part.modified))}"
+            f"{el('ETag', quoted_etag(part.blob))}{el('Size', part.size)}</Part>"
+            for part in parts
         ]
         self._send(
             200,
@@ -101,9 +116,9 @@ class MultipartOperations(CommitTargets):
                 "ListPartsResult",
                 el("Bucket", bucket.name),
                 el("Key", key),
-                el("UploadId", upload_id),
+                el("UploadId", upload.id),
                 el("PartNumberMarker", marker),
-                el("NextPartNumberMarker", parts[-1][0] if parts else marker),
+                el("NextPartNumberMarker", parts[-1].number if parts else marker),
                 el("MaxParts", max_parts),
                 el("IsTruncated", str(truncated).lower()),
                 el("StorageClass", "STANDARD"),
@@ -114,7 +129,7 @@ class MultipartOperations(CommitTargets):
     def _complete_upload(
         self, req: Request, bucket: Bucket, key: str, signer: StreamSigner | None
     ) -> None:
-        upload_id, upload = self._upload(req, bucket, key)
+        upload = self._upload(req, bucket, key)
         document = parse_xml(Body(self, signer).read_all(), "CompleteMultipartUpload")
         requested = []
         for element in xml_children(document, "Part"):
@@ -128,34 +143,39 @@ class MultipartOperations(CommitTargets):
             raise S3Error("MalformedXML", "CompleteMultipartUpload names no parts")
         numbers = [n for n, _ in requested]
         if numbers != sorted(set(numbers)):
-            raise S3Error("InvalidPartOrder", "parts must be listed in ascending order, once each")
-        with self.server.gateway.lock:
-            parts = dict(upload.parts)
-        blobs = []
+            raise S3Error(
+                "InvalidPartOrder",
+                "the list of parts was not in ascending order: list each part once, ordered by "
+                "part number",
+            )
+        parts = {part.number: part for part in self.store.upload_parts(upload.id)}
+        chosen = []
         for index, (number, etag) in enumerate(requested):
             part = parts.get(number)
-            if part is None or part[0] != etag:
+            if part is None or part.blob != etag:
                 raise S3Error(
                     "InvalidPart",
-                    f"part {number} with ETag {etag!r} was not uploaded to upload {upload_id}",
+                    f"part {number} with ETag {etag!r} could not be found in upload {upload.id}: "
+                    "it was not uploaded, or its ETag is another",
                 )
-            if part[1] < MIN_PART_SIZE and index < len(requested) - 1:
+            if part.size < MIN_PART_SIZE and index < len(requested) - 1:
                 raise S3Error(
                     "EntityTooSmall",
-                    f"part {number} is {part[1]} bytes; every part but the last needs "
+                    f"part {number} is {part.size} bytes; every part but the last needs "
                     f"{MIN_PART_SIZE} bytes or more",
                 )
-            blobs.append(part[0])
+            chosen.append((part.blob, part.size))
         path = self._writable_path(key)
-        if len(blobs) == 1:
-            digest, size = parts[numbers[0]][:2]
-        else:
-            with self.store.blobs.writer() as writer:
-                for blob in blobs:
-                    writer.copy_from(blob)
-                digest, size = writer.commit()
-        commit_id = self._write(bucket, [FileChange("put", path, digest, size)])
-        self.server.gateway.uploads.pop(upload_id, None)
+        self._open_target(bucket)
+        etag = multipart_etag([blob for blob, _ in chosen])
+        digest, size = self.store.blobs.compose(upload.id, chosen, etag)
+
+        def end_upload(db: sqlite3.Connection) -> None:
+            if not self.store.end_upload(db, upload.id):
+                raise _no_such_upload(upload.id, bucket, key)
+
+        commit_id = self._write(bucket, [FileChange("put", path, digest, size)], end_upload)
+        self.store.blobs.drop_staged(upload.id)
         self._send(
             200,
             xml_document(
@@ -163,12 +183,55 @@ class MultipartOperations(CommitTargets):
                 el("Location", f"{self.server.gateway.endpoint}/{bucket.name}/{quote(key)}"),
                 el("Bucket", bucket.name),
                 el("Key", key),
-                el("ETag", quoted_etag(digest)),
+                el("ETag", quoted_etag(etag)),
             ),
             {"x-amz-version-id": commit_id},
         )
 
     def _abort_upload(self, req: Request, bucket: Bucket, key: str) -> None:
-        upload_id, _ = self._upload(req, bucket, key)
-        self.server.gateway.uploads.pop(upload_id, None)
+        upload = self._upload(req, bucket, key)
+        if not self.store.abort_upload(upload.id):
+            raise _no_such_upload(upload.id, bucket, key)
         self._send(204)
+
+    def _list_uploads(self, req: Request, bucket: Bucket) -> None:
+        """ListMultipartUploads: by key, then upload ID; ``key-marker`` and
+        ``upload-id-marker`` as S3 takes them."""
+        self._read_commit(bucket)
+        q = req.query
+        prefix, key_marker = q.get("prefix", ""), q.get("key-marker", "")
+        id_marker = q.get("upload-id-marker", "") if key_marker else ""
+        max_uploads = min(int_param(q, "max-uploads", MAX_KEYS, 0, 2**31 - 1), MAX_KEYS)
+        later = [
+            upload
+            for upload in self.store.list_uploads(bucket.name)
+            if upload.key.startswith(prefix)
+            and (
+                upload.key > key_marker
+                or (id_marker and upload.key == key_marker and upload.id > id_marker)
+            )
+        ]
+        uploads = later[:max_uploads]
+        truncated = bool(uploads) and len(later) > max_uploads
+        listed = [
+            f"<Upload>{el('Key', upload.key)}{el('UploadId', upload.id)}"
+            f"<Initiator>{OWNER}</Initiator><Owner>{OWNER}</Owner>"
+            f"{el('StorageClass', 'STANDARD')}{el('Initiated', iso_time(upload.initiated))}"
+            "</Upload>"
+            for upload in uploads
+        ]
+        self._send(
+            200,
+            xml_document(
+                "ListMultipartUploadsResult",
+                el("Bucket", bucket.name),
+                el("KeyMarker", key_marker),
+                el("UploadIdMarker", id_marker),
+                el("NextKeyMarker", uploads[-1].key if truncated else ""),
+                el("NextUploadIdMarker", uploads[-1].id if truncated else ""),
+                el("Prefix", prefix),
+                el("MaxUploads", max_uploads),
+                el("IsTruncated", str(truncated).lower()),
+                *listed,
+            ),
+        )

@@ -36,7 +36,7 @@ class ObjectOperations(CommitTargets):
         if found is None:
             raise S3Error("NoSuchKey", f"no file {key!r} in bucket {bucket.name!r}", Key=key)
         blob, size = found
-        etag = quoted_etag(blob)
+        etag = self._etag(blob)
         headers = {
             "ETag": etag,
             "Last-Modified": formatdate(commit_time(commit), usegmt=True),

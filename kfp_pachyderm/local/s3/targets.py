@@ -3,10 +3,15 @@ whether a write goes into an open commit or makes a commit of its own."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+
+from kfp_pachyderm.local.blobs import BlobWriter
 from kfp_pachyderm.local.s3.auth import StreamSigner
 from kfp_pachyderm.local.s3.bodies import SHA256_HEX_RE, Body
 from kfp_pachyderm.local.s3.buckets import Bucket, branch_bucket, key_path
 from kfp_pachyderm.local.s3.connection import Connection
+from kfp_pachyderm.local.s3.documents import quoted_etag
 from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.store.errors import StoreError
 from kfp_pachyderm.local.store.paths import filename_error
@@ -65,13 +70,23 @@ class CommitTargets(Connection):
         head = self.store.branch_head(bucket.branch)
         return head if head is not None and head.finished is None else None
 
-    def _write(self, bucket: Bucket, changes: list[FileChange]) -> str:
-        """Apply ``changes`` atomically; return the ID of the commit they went into."""
+    def _write(
+        self,
+        bucket: Bucket,
+        changes: list[FileChange],
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> str:
+        """Apply ``changes`` atomically, in one transaction with ``then`` when given; return
+        the ID of the commit they went into."""
         target = self._open_target(bucket)
         if target is None:
-            return self.store.one_off_commit(bucket.branch, changes).id
-        self.store.apply_changes(target, changes)
+            return self.store.one_off_commit(bucket.branch, changes, then).id
+        self.store.apply_changes(target, changes, then)
         return target.id
+
+    def _etag(self, blob: str) -> str:
+        """The quoted ETag of a file whose blob is ``blob``."""
+        return quoted_etag(self.store.blobs.etag(blob))
 
     def _object_path(self, key: str) -> str:
         """The PFS path of object ``key``; InvalidArgument when no file can have that key."""
@@ -95,17 +110,21 @@ class CommitTargets(Connection):
 
     def _receive_blob(self, signer: StreamSigner | None) -> tuple[str, int]:
         """Stream the body into a blob; return (digest, size) once every check passed."""
-        body = Body(self, signer)
         with self.store.blobs.writer() as writer:
-            for data in body.chunks(sha256_checked_by_caller=True):
-                writer.write(data)
-            digest, size = writer.commit()
-        if SHA256_HEX_RE.match(body.payload) and body.payload != digest:
+            self._receive(writer, signer)
+            return writer.commit()
+
+    def _receive(self, writer: BlobWriter, signer: StreamSigner | None) -> None:
+        """Stream the body into ``writer``; raises, before anything is stored, when a check
+        fails."""
+        body = Body(self, signer)
+        for data in body.chunks(sha256_checked_by_caller=True):
+            writer.write(data)
+        if SHA256_HEX_RE.match(body.payload) and body.payload != writer.digest():
             raise S3Error(
                 "XAmzContentSHA256Mismatch",
                 "the body's SHA-256 is not the x-amz-content-sha256 the request declared",
             )
-        return digest, size
 
 
 def invalid_file_path(key: str) -> S3Error | None:

@@ -4,6 +4,7 @@ included) for many commits in a fixed number of queries, and resolving a commit 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 from kfp_pachyderm.local.store.errors import invalid, not_found
@@ -80,15 +81,51 @@ def commit_rows(db: sqlite3.Connection, cids: list[int]) -> list[CommitRow]:
     return [rows[c] for c in cids]
 
 
+_ANCESTRY = re.compile(
+    r"(?P<dot>\.\d+)?(?:(?P<carets>\^+)|\^(?P<caret_n>\d+)|(?P<tildes>~+)|~(?P<tilde_n>\d+))?"
+)
+
+
+def parse_ancestry(ref: str) -> tuple[str, int, bool]:
+    """(base, offset, from_root) of a commit reference with pachd's ancestry syntax
+    (``CommitPicker.UnmarshalText`` and ``countOffsetAndClean``, src/pfs/pfs.go): ``^``, ``~``,
+    ``^N`` or ``~N`` go back that many parents (``from_root`` False); ``branch.N`` is the N-th
+    commit from the branch's root, offset N-1 from it, less any ``^N`` after it."""
+    starts = [i for i in (ref.find(c) for c in "^~.") if i >= 0]
+    if not starts:
+        return ref, 0, False
+    at = min(starts)
+    found = _ANCESTRY.fullmatch(ref[at:])
+    if found is None:
+        raise invalid(f"calculate offset {ref}: count offset and clean: invalid ancestry format")
+    back = len(found["carets"] or found["tildes"] or "") or int(
+        found["caret_n"] or found["tilde_n"] or 0
+    )
+    if found["dot"] is None:
+        return ref[:at], back, False
+    root = int(found["dot"][1:]) - 1
+    if back:
+        if back >= root + 1:
+            raise invalid(
+                f"calculate offset {ref}: there should be less ancestors than descendants"
+            )
+        root -= back
+    return ref[:at], root, True
+
+
 def resolve_commit(
     db: sqlite3.Connection, repo: RepoKey, id_: str | None, branch: str | None = None
 ) -> CommitRow:
-    """Find a commit by ID (with ``^N`` ancestry), or a branch's head."""
+    """Find a commit by ID or a branch's head, either with pachd's ancestry syntax
+    (:func:`parse_ancestry`)."""
     rid = repo_id(db, repo)
-    ancestors = 0
-    if id_ and "^" in id_:
-        id_, _, count = id_.partition("^")
-        ancestors = int(count or 1)
+    ancestors, from_root = 0, False
+    if id_ and branch and id_[0] in "^~.":
+        id_ = branch + id_
+    if id_ and any(c in id_ for c in "^~."):
+        id_, ancestors, from_root = parse_ancestry(id_)
+        if from_root and COMMIT_ID_RE.match(id_):
+            raise invalid(f"invalid branch picker: name refers to a commit, not a branch: {id_}")
     if id_ and not COMMIT_ID_RE.match(id_) and NAME_RE.match(id_):
         branch, id_ = id_, None
     if id_:
@@ -111,6 +148,18 @@ def resolve_commit(
         ]
     else:
         raise invalid(f"a commit in repo {repo} needs an ID or a branch")
+    if from_root:
+        # pachd's pickCommitBranchRoot: the head's ancestry back to the root, through a window
+        # of ``ancestors + 1`` commits; a chain shorter than the offset is an error
+        chain = [cid]
+        while (parent := _parent_cid(db, rid, chain[-1])) is not None:
+            chain.append(parent)
+        if len(chain) < ancestors or ancestors < 0:
+            raise not_found(
+                f"picking commit: invalid offset from branch root for head commit: "
+                f"{repo}@{branch}, offset: {ancestors}, maximum depth: {len(chain)}"
+            )
+        return commit_row(db, chain[max(0, len(chain) - ancestors - 1)])
     for _ in range(ancestors):
         parent = db.execute("SELECT parent FROM commits WHERE cid=?", (cid,)).fetchone()[0]
         if parent is None:
@@ -119,3 +168,12 @@ def resolve_commit(
             0
         ]
     return commit_row(db, cid)
+
+
+def _parent_cid(db: sqlite3.Connection, rid: int, cid: int) -> int | None:
+    """The row ID of commit ``cid``'s parent in repo ``rid``, or None at the root."""
+    (parent,) = db.execute("SELECT parent FROM commits WHERE cid=?", (cid,)).fetchone()
+    if parent is None:
+        return None
+    row = db.execute("SELECT cid FROM commits WHERE rid=? AND id=?", (rid, parent)).fetchone()
+    return row[0] if row else None

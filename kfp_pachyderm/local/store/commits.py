@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from kfp_pachyderm.local.store.commit_rows import commit_row, commit_rows, resolve_commit
 from kfp_pachyderm.local.store.database import Database
 from kfp_pachyderm.local.store.errors import (
+    StoreError,
     already_finished,
     check_name_as_pachd,
     not_found,
@@ -69,16 +70,23 @@ def open_commit_set(
         )
         cid = cur.lastrowid
         new_cids[(rid, name)] = cid
-        if parent is not None:
-            parent_cid, parent_size = db.execute(
-                "SELECT cid, size_bytes FROM commits WHERE rid=? AND id=?", (rid, parent)
+        base = parent
+        while base is not None:
+            # pachd's getFileset (server_file.go): a commit builds on its nearest ancestor that
+            # has no error, so an errored commit's files are left out of its children
+            base_cid, base_size, base_error, base_parent = db.execute(
+                "SELECT cid, size_bytes, error, parent FROM commits WHERE rid=? AND id=?",
+                (rid, base),
             ).fetchone()
-            db.execute(
-                "INSERT INTO files (cid, path, blob, size) "
-                "SELECT ?, path, blob, size FROM files WHERE cid=?",
-                (cid, parent_cid),
-            )
-            db.execute("UPDATE commits SET size_bytes=? WHERE cid=?", (parent_size, cid))
+            if not base_error:
+                db.execute(
+                    "INSERT INTO files (cid, path, blob, size) "
+                    "SELECT ?, path, blob, size FROM files WHERE cid=?",
+                    (cid, base_cid),
+                )
+                db.execute("UPDATE commits SET size_bytes=? WHERE cid=?", (base_size, cid))
+                break
+            base = base_parent
         db.execute(
             "UPDATE branches SET head=?, updated=? WHERE rid=? AND name=?",
             (commit_id, now, rid, name),
@@ -94,6 +102,40 @@ def open_commit_set(
                 "SELECT cid FROM commits WHERE rid=? AND id=?", (up_rid, up_head[0])
             ).fetchone()[0]
             db.execute("INSERT OR IGNORE INTO commit_provenance VALUES (?,?)", (cid, up_cid))
+
+
+def path_collision(db: sqlite3.Connection, cid: int) -> str:
+    """The error pachd's validation gives a finishing commit whose files put a path both as a
+    file and as a directory (``CheckIndex``, src/internal/storage/fileset/validator.go, which
+    compares each path with the one before it), or ``""``."""
+    previous = None
+    for (path,) in db.execute("SELECT path FROM files WHERE cid=? ORDER BY path", (cid,)):
+        if previous is not None and path.startswith(previous + "/"):
+            return f"file / directory path collision ({path})"
+        previous = path
+    return ""
+
+
+def _upstream_first(rows: list[CommitRow]) -> list[CommitRow]:
+    """``rows`` sorted so that each comes after those of its direct provenance among them,
+    otherwise in the given order (pachd's ``TopologicalSort``)."""
+    by_key = {(r.repo, r.id): r for r in rows}
+    done: set[tuple[RepoKey, str]] = set()
+    ordered: list[CommitRow] = []
+
+    def visit(row: CommitRow) -> None:
+        if (row.repo, row.id) in done:
+            return
+        for up_repo, up_id, _ in row.direct_provenance:
+            up = by_key.get((up_repo, up_id))
+            if up is not None:
+                visit(up)
+        done.add((row.repo, row.id))
+        ordered.append(row)
+
+    for row in rows:
+        visit(row)
+    return ordered
 
 
 class CommitStore(Database):
@@ -151,20 +193,38 @@ class CommitStore(Database):
                     f"parent commit {branch.repo}@{head} has not been finished; "
                     f"finish it before starting another commit on {branch}"
                 )
+        if direct_provenance(db, rid, branch.name):
+            # pachd's ErrCommitOnOutputBranch (server_commit.go startCommit), no status code
+            raise StoreError(
+                "UNKNOWN",
+                f"{context.removesuffix('create commit')}cannot start a commit on an output "
+                f"branch: {branch}",
+            )
         commit_id = uuid.uuid4().hex
         open_commit_set(db, [(rid, branch.name)], [], commit_id, description, now, parent_id)
         return db.execute(
             "SELECT cid FROM commits WHERE rid=? AND id=?", (rid, commit_id)
         ).fetchone()[0]
 
-    def one_off_commit(self, branch: BranchKey, changes: list[FileChange]) -> CommitRow:
+    def one_off_commit(
+        self,
+        branch: BranchKey,
+        changes: list[FileChange],
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> CommitRow:
         """Start, fill and finish a commit on ``branch`` in one transaction (a write addressed
-        to a branch whose head is finished, as pachd does for ``put file repo@branch``)."""
+        to a branch whose head is finished, as pachd does for ``put file repo@branch``), which
+        ``then`` joins when given."""
         with self._write() as db:
             cid = self._start_commit(db, branch, None, "", "create commit")
             apply_file_changes(db, cid, changes)
+            if then is not None:
+                then(db)
             now = time.time()
-            db.execute("UPDATE commits SET finishing=?, finished=? WHERE cid=?", (now, now, cid))
+            db.execute(
+                "UPDATE commits SET finishing=?, finished=?, error=? WHERE cid=?",
+                (now, now, path_collision(db, cid), cid),
+            )
             return commit_row(db, cid)
 
     def finish_commit(
@@ -185,7 +245,13 @@ class CommitStore(Database):
             db.execute(
                 "UPDATE commits SET finishing=?, finished=?, error=?, description=COALESCE(?, "
                 "description) WHERE cid=?",
-                (now, now, error, description or None, commit.cid),
+                (
+                    now,
+                    now,
+                    error or path_collision(db, commit.cid),
+                    description or None,
+                    commit.cid,
+                ),
             )
             return commit_row(db, commit.cid)
 
@@ -197,12 +263,30 @@ class CommitStore(Database):
         wait: bool,
         timeout: float | None = None,
         cancelled: Callable[[], bool] = lambda: False,
+        ready: bool = False,
     ) -> CommitRow:
-        """A commit; with ``wait``, once it has finished."""
+        """A commit; with ``wait``, once it has finished, or with ``ready`` too, once it has
+        finished or every commit in its direct provenance has (pachd's READY state:
+        ``waitForCommit`` in server_commit.go)."""
+
+        def waiting(commit: CommitRow) -> bool:
+            if not wait or commit.finished is not None:
+                return False
+            if not ready:
+                return True
+            for up_repo, up_id, _ in commit.direct_provenance:
+                up = self._db.execute(
+                    "SELECT finished FROM commits WHERE rid=? AND id=?",
+                    (repo_id(self._db, up_repo), up_id),
+                ).fetchone()
+                if up is not None and up[0] is None:
+                    return True
+            return False
+
         with self.changed:
             commit = resolve_commit(self._db, repo, id_, branch)
             deadline = None if timeout is None else time.monotonic() + timeout
-            while wait and commit.finished is None and not cancelled():
+            while waiting(commit) and not cancelled():
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break
@@ -218,8 +302,11 @@ class CommitStore(Database):
         number: int = 0,
         from_id: str | None = None,
         to_id: str | None = None,
+        started_time: float | None = None,
     ) -> list[CommitRow]:
-        """Commits of a repo, newest first (``reverse``: oldest first)."""
+        """Commits of a repo, newest first (``reverse``: oldest first). Without ``to_id``,
+        ``started_time`` keeps the commits started before it (``reverse``: after it), to the
+        microsecond, as pachd's ``listCommit`` does; with ``to_id`` pachd ignores it."""
         with self._lock:
             db = self._db
             rid = repo_id(db, repo)
@@ -241,24 +328,52 @@ class CommitStore(Database):
                         break
                     cursor = by_id.get(cursor.parent) if cursor.parent else None
                 rows = ancestry
+            elif started_time:
+                limit = round(started_time * 1_000_000)
+                rows = [
+                    r
+                    for r in rows
+                    if (
+                        round(r.started * 1_000_000) > limit
+                        if reverse
+                        else round(r.started * 1_000_000) < limit
+                    )
+                ]
             if origin:
                 rows = [r for r in rows if r.origin == origin]
             if reverse:
                 rows.reverse()
             return rows[:number] if number else rows
 
-    def commit_set(self, commit_id: str) -> list[CommitRow]:
-        """Every commit with global ID ``commit_id``, upstream first."""
+    def commit_set(self, commit_id: str, with_provenance: bool = False) -> list[CommitRow]:
+        """Every commit with global ID ``commit_id``, upstream first; ``with_provenance``
+        adds the commits of other sets that they have as provenance, transitively, as pachd's
+        InspectCommitSet, WaitCommitSet and ListCommitSet do (``inspectCommitSetImmediateTx``
+        with ``CommitSetProvenance`` and ``TopologicalSort``, server_commit_set.go)."""
         with self._lock:
+            db = self._db
             cids = [
                 c
-                for (c,) in self._db.execute(
+                for (c,) in db.execute(
                     "SELECT cid FROM commits WHERE id=? ORDER BY cid", (commit_id,)
                 )
             ]
             if not cids:
                 raise not_found(f"commit set {commit_id} not found")
-            return commit_rows(self._db, cids)
+            if not with_provenance:
+                return commit_rows(db, cids)
+            seen, frontier = set(cids), list(cids)
+            while frontier:
+                batch, frontier = frontier[:500], frontier[500:]
+                marks = ",".join("?" * len(batch))
+                for (up,) in db.execute(
+                    f"SELECT up_cid FROM commit_provenance WHERE cid IN ({marks})", batch
+                ):
+                    if up not in seen:
+                        seen.add(up)
+                        frontier.append(up)
+            upstream = sorted(seen.difference(cids))
+            return _upstream_first(commit_rows(db, upstream + cids))
 
     def list_commit_sets(self) -> list[str]:
         return [
@@ -269,7 +384,7 @@ class CommitStore(Database):
         """The commit set once every commit in it has finished."""
         with self.changed:
             while True:
-                rows = self.commit_set(commit_id)
+                rows = self.commit_set(commit_id, with_provenance=True)
                 if all(r.finished is not None for r in rows) or cancelled():
                     return rows
                 self.changed.wait(timeout=1.0)
@@ -281,8 +396,9 @@ class CommitStore(Database):
             for row in rows:
                 if row.children:
                     raise precondition(f"cannot drop a commit that has children: {row}")
+            empty_head_id = uuid.uuid4().hex
             for row in rows:
-                self._delete_commit(db, row)
+                self._delete_commit(db, row, empty_head_id)
 
     def squash_commit_set(self, commit_id: str) -> None:
         """Fold a commit set into its children (whose contents already include it)."""
@@ -303,11 +419,22 @@ class CommitStore(Database):
                         raise precondition(
                             f"cannot squash until child commit {row.repo}@{child} is finished"
                         )
+            empty_head_id = uuid.uuid4().hex
             for row in rows:
-                self._delete_commit(db, row)
+                self._delete_commit(db, row, empty_head_id)
 
-    def _delete_commit(self, db: sqlite3.Connection, row: CommitRow) -> None:
+    def _delete_commit(self, db: sqlite3.Connection, row: CommitRow, empty_head_id: str) -> None:
+        """Delete one commit of a set being dropped or squashed. A branch it heads moves to its
+        parent; when it has none, the branches it heads get a new empty head, commit
+        ``empty_head_id`` (origin AUTO, finished unless the first of them has provenance), as
+        pachd's ``deleteCommit`` does with ``makeEmptyCommit`` (server_commit_set.go)."""
         rid = repo_id(db, row.repo)
+        headless = [
+            name
+            for (name,) in db.execute(
+                "SELECT name FROM branches WHERE rid=? AND head=? ORDER BY name", (rid, row.id)
+            )
+        ]
         db.execute(
             "UPDATE commits SET parent=? WHERE rid=? AND parent=?", (row.parent, rid, row.id)
         )
@@ -315,6 +442,31 @@ class CommitStore(Database):
         db.execute("DELETE FROM files WHERE cid=?", (row.cid,))
         db.execute("DELETE FROM commit_provenance WHERE cid=? OR up_cid=?", (row.cid, row.cid))
         db.execute("DELETE FROM commits WHERE cid=?", (row.cid,))
+        if row.parent is not None or not headless:
+            return
+        now = time.time()
+        up = direct_provenance(db, rid, headless[0])
+        finished = None if up else now
+        cid = db.execute(
+            "INSERT INTO commits (rid, id, branch, origin, description, parent, started, "
+            "finishing, finished) VALUES (?,?,?,?,?,?,?,?,?)",
+            (rid, empty_head_id, headless[0], ORIGIN_AUTO, "", None, now, finished, finished),
+        ).lastrowid
+        for name in headless:
+            db.execute(
+                "UPDATE branches SET head=?, updated=? WHERE rid=? AND name=?",
+                (empty_head_id, now, rid, name),
+            )
+        for up_rid, up_name in up:
+            (up_head,) = db.execute(
+                "SELECT head FROM branches WHERE rid=? AND name=?", (up_rid, up_name)
+            ).fetchone()
+            if up_head is not None:
+                db.execute(
+                    "INSERT OR IGNORE INTO commit_provenance SELECT ?, cid FROM commits "
+                    "WHERE rid=? AND id=?",
+                    (cid, up_rid, up_head),
+                )
 
     def branch_head(self, branch: BranchKey) -> CommitRow | None:
         """The head of ``branch``, or None when the branch does not exist or has no head.

@@ -44,6 +44,11 @@ CREATE INDEX IF NOT EXISTS commit_subvenance ON commit_provenance (up_cid);
 CREATE TABLE IF NOT EXISTS files (
     cid INTEGER NOT NULL, path TEXT NOT NULL, blob TEXT NOT NULL, size INTEGER NOT NULL,
     PRIMARY KEY (cid, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS upload_parts (
+    upload TEXT NOT NULL, number INTEGER NOT NULL, blob TEXT NOT NULL, size INTEGER NOT NULL,
+    modified REAL NOT NULL, PRIMARY KEY (upload, number)) WITHOUT ROWID;
 """
 
 

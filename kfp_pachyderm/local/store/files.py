@@ -7,6 +7,7 @@ by paths); a child commit starts as a copy of its parent's rows.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from kfp_pachyderm.local.store.database import Database
 from kfp_pachyderm.local.store.errors import already_finished, not_found
@@ -41,8 +42,14 @@ def _delete_path(db: sqlite3.Connection, cid: int, path: str) -> None:
 class FileStore(Database):
     """The store's file operations."""
 
-    def apply_changes(self, commit: CommitRow, changes: list[FileChange]) -> None:
-        """Apply a ModifyFile stream's changes to an open commit in one transaction."""
+    def apply_changes(
+        self,
+        commit: CommitRow,
+        changes: list[FileChange],
+        then: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """Apply a ModifyFile stream's changes to an open commit in one transaction, which
+        ``then`` joins when given."""
         with self._write() as db:
             finished = db.execute(
                 "SELECT finished FROM commits WHERE cid=?", (commit.cid,)
@@ -52,6 +59,8 @@ class FileStore(Database):
             if finished[0] is not None:
                 raise already_finished(commit)
             apply_file_changes(db, commit.cid, changes)
+            if then is not None:
+                then(db)
 
     def file_blob(self, commit: CommitRow, path: str) -> tuple[str, int] | None:
         """(blob, size) of a regular file, or None."""

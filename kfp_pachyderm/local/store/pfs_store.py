@@ -1,5 +1,6 @@
 """The local server's PFS store: one object with every operation on projects, repos, branches,
-commits and files, plus metadata edits, which touch all of them.
+commits and files, plus metadata edits, which touch all of them, and the S3 gateway's multipart
+uploads in progress.
 
 Every method is safe to call from many threads (see :mod:`kfp_pachyderm.local.store`).
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 from kfp_pachyderm.local.store.branches import BranchStore
 from kfp_pachyderm.local.store.commit_rows import resolve_commit
@@ -18,10 +20,15 @@ from kfp_pachyderm.local.store.lookups import branch_exists, repo_id
 from kfp_pachyderm.local.store.projects import ProjectStore
 from kfp_pachyderm.local.store.records import BranchKey
 from kfp_pachyderm.local.store.repos import RepoStore
+from kfp_pachyderm.local.store.uploads import UploadStore
 
 
-class Store(ProjectStore, RepoStore, BranchStore, CommitStore, FileStore):
+class Store(ProjectStore, RepoStore, BranchStore, CommitStore, FileStore, UploadStore):
     """Durable PFS state in ``data_dir`` (``pfs.sqlite`` plus ``blobs/``)."""
+
+    def __init__(self, data_dir: Path):
+        super().__init__(data_dir)
+        self.sweep_uploads()
 
     def edit_metadata(
         self, target: tuple, edit: Callable[[dict[str, str]], dict[str, str]]

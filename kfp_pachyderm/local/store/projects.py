@@ -1,4 +1,5 @@
-"""Projects: creating, inspecting, listing and deleting them (with their repos, when forced)."""
+"""Projects: creating, inspecting, listing and deleting them (only once they have no repos,
+forced or not, as in pachd)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from kfp_pachyderm.local.store.errors import (
     not_found,
     precondition,
 )
-from kfp_pachyderm.local.store.records import RepoKey
-from kfp_pachyderm.local.store.repos import delete_repo_tree
+from kfp_pachyderm.pfs.refs import DEFAULT_PROJECT
+
+# pachd's projectNameLimit (src/pfs/pfs.go): 63 - len("-v99") - 8
+PROJECT_NAME_LIMIT = 51
 
 
 class ProjectStore(Database):
@@ -21,6 +24,19 @@ class ProjectStore(Database):
 
     def create_project(self, name: str, description: str, update: bool) -> None:
         check_name_as_pachd("project", name)
+        # the rest of pachd's Project.ValidateName, wrapped by createProjectInTransaction
+        if name != DEFAULT_PROJECT and len(name) > PROJECT_NAME_LIMIT:
+            raise StoreError(
+                "UNKNOWN",
+                f"invalid project name: project name {name!r} is "
+                f"{len(name) - PROJECT_NAME_LIMIT} characters longer than the "
+                f"{PROJECT_NAME_LIMIT} max",
+            )
+        if name != DEFAULT_PROJECT and not name[0].isalnum():
+            raise StoreError(
+                "UNKNOWN",
+                "invalid project name: project names must start with an alphanumeric character",
+            )
         with self._write() as db:
             exists = db.execute("SELECT 1 FROM projects WHERE name=?", (name,)).fetchone()
             if exists and not update:
@@ -59,6 +75,10 @@ class ProjectStore(Database):
                     f"cannot delete project {name}: it still has repos "
                     f"{', '.join(r[0] for r in repos)}"
                 )
-            for (repo,) in repos:
-                delete_repo_tree(db, RepoKey(name, repo), force=True)
+            if repos:  # pachd's delete fails on the repos' reference to the project
+                raise StoreError(
+                    "UNKNOWN",
+                    f"delete project {name!r}: repos {', '.join(r[0] for r in repos)} still "
+                    "exist in it",
+                )
             db.execute("DELETE FROM projects WHERE name=?", (name,))
