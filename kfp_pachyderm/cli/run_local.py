@@ -76,8 +76,8 @@ def _predict(client, model: CommitRef, data: CommitRef, scratch: Path) -> None:
 
     from kfp_pachyderm.trainer.data import load_mnist_npz
 
-    read_tree(client, model.with_path("/model"), scratch / "model")
-    read_tree(client, data, scratch / "data")
+    read_tree(client, model.with_path("/model"), scratch / "model", digest=False)
+    read_tree(client, data, scratch / "data", digest=False)
     arrays = load_mnist_npz(next((scratch / "data").rglob("*.npz")))
     served = tf.saved_model.load(str(scratch / "model"))
     images, labels = arrays["x_test"][:10], arrays["y_test"][:10]
@@ -116,8 +116,8 @@ def _summarize(client, model: CommitRef, scratch: Path, count: int = 5) -> None:
     from kfp_pachyderm.summarizer.model import summarize
 
     split = CommitRef("split", branch="master")
-    read_tree(client, model.with_path("/model"), scratch / "model")
-    read_tree(client, split.with_path("/test"), scratch / "test")
+    read_tree(client, model.with_path("/model"), scratch / "model", digest=False)
+    read_tree(client, split.with_path("/test"), scratch / "test", digest=False)
     held_out = [
         row for path in sorted((scratch / "test").rglob("*.csv")) for row in read_issues(path)
     ]

@@ -260,7 +260,7 @@ def build_model_image(
     try:
         with tempfile.TemporaryDirectory(prefix="model-image-") as tmp:
             work = Path(tmp)
-            read_tree(client, model, work / "model")
+            read_tree(client, model, work / "model", digest=False)
             context = flavor.write_context(
                 work / "context",
                 work / "model",

@@ -36,7 +36,7 @@ FETCH_CONTEXT = (
     "import sys; from pathlib import Path; from kfp_pachyderm.pfs.connection import connect; "
     "from kfp_pachyderm.pfs.refs import CommitRef; "
     "from kfp_pachyderm.pfs.transfer import read_tree; "
-    "read_tree(connect(), CommitRef.parse(sys.argv[1]), Path(sys.argv[2]))"
+    "read_tree(connect(), CommitRef.parse(sys.argv[1]), Path(sys.argv[2]), digest=False)"
 )
 
 

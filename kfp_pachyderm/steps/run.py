@@ -12,10 +12,10 @@ Order of work, so that a failure leaves nothing half-made and a rerun does only 
    changed datums run.
 4. Open the output commit (with ``native``, the one Pachyderm opened for these inputs on an
    output branch with branch provenance: :mod:`kfp_pachyderm.pfs.native`; else a new one), run
-   the datums (each in its own directories), check that no two datums wrote the same path, delete the outputs of
-   changed and removed datums, upload the new outputs in one stream, record provenance and the
-   datum index, finish. If anything raises, the commit is finished with the error and holds
-   nothing the failed run wrote.
+   the datums (each in its own directories), check that no two datums wrote the same path,
+   delete the outputs of changed and removed datums, upload the new outputs in one stream,
+   record provenance and the datum index, finish. If anything raises, the commit is finished
+   with the error and holds nothing the failed run wrote.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _fetch(client: Client, datum: Datum, inputs: dict[str, CommitRef], root: Pat
         where = base / entry.path.lstrip("/")
         dest = where.parent if entry.is_file else where
         dest.mkdir(parents=True, exist_ok=True)
-        read_tree(client, inputs[entry.input].with_path(entry.path), dest)
+        read_tree(client, inputs[entry.input].with_path(entry.path), dest, digest=False)
 
 
 def _check_disjoint(outputs: dict[str, tuple[str, ...]]) -> None:

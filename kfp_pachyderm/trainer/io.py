@@ -18,7 +18,7 @@ def fetch_input(mode: str, input_ref: str, directory: Path, client: Client | Non
     if mode == "s3":
         S3Data().download_all(directory)
     else:
-        read_tree(client or connect(), CommitRef.parse(input_ref), directory)
+        read_tree(client or connect(), CommitRef.parse(input_ref), directory, digest=False)
     found = sorted(directory.rglob("*.npz"))
     if not found:
         raise FileNotFoundError(f"no .npz file in input {input_ref} (expected mnist.npz)")
