@@ -25,6 +25,7 @@ from kfp_pachyderm.modelimage.build import IMAGE_MODEL_DIR
 from kfp_pachyderm.modelimage.metadata import (
     check_resource_name,
     model_storage_uri,
+    object_metadata,
     serving_metadata,
 )
 from kfp_pachyderm.oci.reference import ImageRef
@@ -45,10 +46,6 @@ _ENV = [
     {"name": "MLSERVER_MODELS_DIR", "value": IMAGE_MODEL_DIR},
 ]
 _PORTS = [{"containerPort": HTTP_PORT, "protocol": "TCP"}]
-
-
-def _metadata(name: str, namespace: str) -> dict:
-    return {"name": name, **({"namespace": namespace} if namespace else {})}
 
 
 def check_inference_service_name(name: str) -> str:
@@ -124,7 +121,7 @@ def serving_runtime(image: str, namespace: str = "", name: str = RUNTIME_NAME) -
     return {
         "apiVersion": RUNTIME_API_VERSION,
         "kind": "ServingRuntime",
-        "metadata": _metadata(name, namespace),
+        "metadata": object_metadata(name, namespace),
         "spec": {
             "supportedModelFormats": [{"name": MODEL_FORMAT, "version": "2", "autoSelect": False}],
             "protocolVersions": ["v2"],
@@ -142,7 +139,7 @@ def storage_service_account(
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": _metadata(name, namespace),
+        "metadata": object_metadata(name, namespace),
         "secrets": [{"name": secret}],
     }
 
@@ -161,7 +158,7 @@ def storage_secret(
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {
-            **_metadata(name, namespace),
+            **object_metadata(name, namespace),
             "annotations": {
                 f"{ANNOTATION_PREFIX}s3-endpoint": parts.netloc,
                 f"{ANNOTATION_PREFIX}s3-usehttps": https,

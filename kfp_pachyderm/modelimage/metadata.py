@@ -37,19 +37,22 @@ def resource_name_for(repository: str) -> str:
     return check_resource_name(name[:63].rstrip("-") or "model")
 
 
+def object_metadata(name: str, namespace: str = "") -> dict:
+    """A Kubernetes object's ``metadata``: ``name``, and ``namespace`` when one is given (an
+    object without one goes where it is applied)."""
+    return {"name": name, **({"namespace": namespace} if namespace else {})}
+
+
 def serving_metadata(name: str, namespace: str, model: CommitRef, kind: str) -> dict:
     """``metadata`` for a ``kind`` named ``name`` serving ``model`` (which must pin a commit)."""
     check_resource_name(name, kind)
     if not model.commit:
         raise KfpPachydermError(f"model {model} names no commit ID; a {kind} pins one")
-    metadata = {
-        "name": name,
+    return {
+        **object_metadata(name, namespace),
         "labels": {LABEL_COMMIT: model.commit, LABEL_REPO: model.repo},
         "annotations": {ANNOTATION_MODEL: model.with_path(None).uri},
     }
-    if namespace:
-        metadata["namespace"] = namespace
-    return metadata
 
 
 def model_storage_uri(build_commit: CommitRef) -> str:

@@ -18,6 +18,7 @@ import json
 from kfp_pachyderm.modelimage.metadata import (
     check_resource_name,
     model_storage_uri,
+    object_metadata,
     serving_metadata,
 )
 from kfp_pachyderm.oci.reference import ImageRef
@@ -29,10 +30,6 @@ CAPABILITY = "kfp-pachyderm-savedmodel"
 DEFAULT_SERVER = "kfp-pachyderm-mlserver"
 DEFAULT_RCLONE_SECRET = "kfp-pachyderm-rclone"
 RCLONE_REMOTE = "s3"
-
-
-def _metadata(name: str, namespace: str) -> dict:
-    return {"name": name, **({"namespace": namespace} if namespace else {})}
 
 
 def core2_model(
@@ -70,7 +67,7 @@ def core2_server(image: str, namespace: str = "", name: str = DEFAULT_SERVER) ->
     return {
         "apiVersion": API_VERSION,
         "kind": "Server",
-        "metadata": _metadata(name, namespace),
+        "metadata": object_metadata(name, namespace),
         "spec": {
             "serverConfig": "mlserver",
             "extraCapabilities": [CAPABILITY],
@@ -102,7 +99,7 @@ def rclone_secret(
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _metadata(name, namespace),
+        "metadata": object_metadata(name, namespace),
         "type": "Opaque",
         "stringData": {RCLONE_REMOTE: json.dumps(remote)},
     }

@@ -16,7 +16,11 @@ finds what serves a model.
 from __future__ import annotations
 
 from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.modelimage.metadata import model_storage_uri, serving_metadata
+from kfp_pachyderm.modelimage.metadata import (
+    model_storage_uri,
+    object_metadata,
+    serving_metadata,
+)
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.s3 import NO_TOKEN_CREDENTIAL, parse_endpoint
@@ -83,11 +87,10 @@ def s3_gateway_secret(name: str, endpoint: str, token: str = "", namespace: str 
     token as both keys; without auth any value works. Apply it; do not log it."""
     parsed = parse_endpoint(endpoint)
     key = token or NO_TOKEN_CREDENTIAL
-    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": metadata,
+        "metadata": object_metadata(name, namespace),
         "type": "Opaque",
         "stringData": {
             "RCLONE_CONFIG_S3_TYPE": "s3",

@@ -23,7 +23,7 @@ from __future__ import annotations
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kfp.cluster import TOKEN_MOUNT_DIR
 from kfp_pachyderm.kfp.images import runtime_image
-from kfp_pachyderm.modelimage.metadata import check_resource_name
+from kfp_pachyderm.modelimage.metadata import check_resource_name, object_metadata
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.connection import ADDRESS_ENV, check_address
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -134,15 +134,13 @@ def dockerfile_build_job(
         ],
     }
     metadata = {
-        "name": name,
+        **object_metadata(name, namespace),
         "labels": {"app.kubernetes.io/name": "kfp-pachyderm-dockerfile-build"},
         "annotations": {
             "kfp-pachyderm/context": context.uri,
             "kfp-pachyderm/image": str(destination),
         },
     }
-    if namespace:
-        metadata["namespace"] = namespace
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
