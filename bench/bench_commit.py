@@ -242,7 +242,7 @@ def cpu_split(run: dict) -> dict:
 
 
 def read_without_digest(impl: str, address: str, back: Path, suffix: str = "") -> dict:
-    """The library's large read with ``digest=False`` (no SHA-256 of the files), as a figure;
+    """The library's large read with ``digest=False`` (no hash of the files), as a figure;
     nothing for the SDK, which never hashes."""
     if impl != "library":
         return {}

@@ -45,7 +45,7 @@ def median_ms(call, count: int = SMALL_OBJECTS) -> float:
 
 
 def multipart_etag(digests: list[bytes]) -> str:
-    """S3's multipart ETag over the gateway's part ETags (their SHA-256 digests)."""
+    """S3's multipart ETag over the gateway's part ETags (their BLAKE3 digests)."""
     return f'"{hashlib.md5(b"".join(digests)).hexdigest()}-{len(digests)}"'
 
 
@@ -71,6 +71,7 @@ def complete_seconds(s3, key: str, parts: int, part_mb: int) -> float:
 
 def main() -> None:
     import boto3
+    from blake3 import blake3
     from boto3.s3.transfer import TransferConfig
     from botocore.config import Config
     from pachyderm_sdk import Client
@@ -79,8 +80,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as tmp:
         root = Path(tmp)
         source = root / "source.bin"
-        digest = hashlib.sha256()
-        part_digests, part = [], hashlib.sha256()
+        digest = blake3()
+        part_digests, part = [], blake3()
         with open(source, "wb") as f:
             for i in range(SIZE_MB):
                 block = os.urandom(MB)
@@ -88,7 +89,7 @@ def main() -> None:
                 part.update(block)
                 if (i + 1) % (TRANSFER_CHUNK // MB) == 0 or i + 1 == SIZE_MB:
                     part_digests.append(part.digest())
-                    part = hashlib.sha256()
+                    part = blake3()
                 f.write(block)
         expected_etag = f'"{digest.hexdigest()}"'
         (root / "pfs").mkdir()

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import grpc
+from blake3 import blake3
 from botocore.config import Config
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
@@ -230,7 +231,7 @@ def test_a_store_from_before_composite_blobs_opens(tmp_path: Path, server_proces
     s3 = s3_client(restarted.s3_endpoint)
     assert s3.get_object(Bucket="data", Key="large.bin")["Body"].read() == large
     head = s3.head_object(Bucket="data", Key="small.bin")
-    assert head["ETag"] == f'"{hashlib.sha256(small).hexdigest()}"'
+    assert head["ETag"] == f'"{blake3(small).hexdigest()}"'
     upload = s3.create_multipart_upload(Bucket="data", Key="new.bin")["UploadId"]
     etags = [
         upload_part(s3, "new.bin", upload, n, body) for n, body in ((1, large * 2), (2, small))
@@ -242,3 +243,38 @@ def test_a_store_from_before_composite_blobs_opens(tmp_path: Path, server_proces
         MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
     )
     assert s3.get_object(Bucket="data", Key="new.bin")["Body"].read() == large * 2 + small
+
+
+def test_a_store_with_sha256_blob_names_reads_and_takes_new_writes(tmp_path: Path, server_process):
+    """Blobs written before content was hashed with BLAKE3 are named by their SHA-256: a data
+    dir renamed that way reads back byte for byte, keeps those ETags, and takes new writes."""
+    server = server_process(s3_port=free_port())
+    s3 = s3_client(server.s3_endpoint)
+    s3.create_bucket(Bucket="data")
+    large, small = os.urandom(3 * MB), os.urandom(4096)
+    s3.put_object(Bucket="data", Key="large.bin", Body=large)
+    s3.put_object(Bucket="data", Key="small.bin", Body=small)
+    server.stop()
+    blobs = server.data_dir / "blobs"
+    renames = {blake3(d).hexdigest(): hashlib.sha256(d).hexdigest() for d in (large, small)}
+    with sqlite3.connect(server.data_dir / "pfs.sqlite") as db:
+        for new, old in renames.items():
+            assert db.execute("UPDATE files SET blob=? WHERE blob=?", (old, new)).rowcount >= 1
+    with sqlite3.connect(blobs / "small.sqlite") as db:
+        new, old = blake3(small).hexdigest(), hashlib.sha256(small).hexdigest()
+        assert db.execute("UPDATE small SET digest=? WHERE digest=?", (old, new)).rowcount == 1
+    new, old = blake3(large).hexdigest(), hashlib.sha256(large).hexdigest()
+    (blobs / "objects" / old[:2]).mkdir(exist_ok=True)
+    os.replace(blobs / "objects" / new[:2] / new, blobs / "objects" / old[:2] / old)
+
+    restarted = server_process(data_dir=server.data_dir, s3_port=server.s3_port)
+    s3 = s3_client(restarted.s3_endpoint)
+    for key, data in (("large.bin", large), ("small.bin", small)):
+        got = s3.get_object(Bucket="data", Key=key)
+        assert got["Body"].read() == data
+        assert got["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'
+    s3.put_object(Bucket="data", Key="copy.bin", Body=large)
+    got = s3.get_object(Bucket="data", Key="copy.bin")
+    assert got["Body"].read() == large and got["ETag"] == f'"{blake3(large).hexdigest()}"'
+    read_tree(ready_client(restarted.address), CommitRef.parse("data@master"), tmp_path / "out")
+    assert (tmp_path / "out" / "large.bin").read_bytes() == large

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
+from blake3 import blake3
 from boto3.s3.transfer import TransferConfig
 from botocore import UNSIGNED
 from botocore.auth import SigV4Auth
@@ -92,14 +93,6 @@ def error_of(call) -> tuple[str, int]:
     return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while data := f.read(MB):
-            digest.update(data)
-    return digest.hexdigest()
-
-
 # ------------------------------------------------------------------------------ buckets
 
 
@@ -139,7 +132,7 @@ def test_s3_writes_and_grpc_writes_see_each_other(s3, pach: Client):
     put = s3.put_object(Bucket="data", Key="dir/a.txt", Body=b"from s3")
     first = head(pach, "data")
     assert put["VersionId"] == first
-    assert put["ETag"] == '"' + hashlib.sha256(b"from s3").hexdigest() + '"'
+    assert put["ETag"] == '"' + blake3(b"from s3").hexdigest() + '"'
     info = pach.pfs.inspect_commit(commit=pfs.Commit(repo=pfs.Repo(name="data"), id=first))
     assert info.finished
     assert grpc_read(pach, info.commit, "/dir/a.txt") == b"from s3"
@@ -252,10 +245,8 @@ def test_delete_objects_is_one_commit(s3, pach: Client):
 
 
 def part_digests(data: bytes, part_size: int) -> list[str]:
-    """The gateway's ETag of each part (its SHA-256) of ``data`` cut in ``part_size`` parts."""
-    return [
-        hashlib.sha256(data[i : i + part_size]).hexdigest() for i in range(0, len(data), part_size)
-    ]
+    """The gateway's ETag of each part (its BLAKE3) of ``data`` cut in ``part_size`` parts."""
+    return [blake3(data[i : i + part_size]).hexdigest() for i in range(0, len(data), part_size)]
 
 
 def multipart_etag(digests: list[str]) -> str:
@@ -318,7 +309,7 @@ def test_multipart_upload_reads_as_one_piece(tmp_path: Path, s3, pach: Client):
         assert got["ContentRange"] == f"bytes {first}-{end - 1}/{size}", spec
         assert got["Body"].read() == data[first:end], spec
     listing = s3.list_objects_v2(Bucket="big", Prefix="data/")["Contents"]
-    whole_etag = f'"{hashlib.sha256(data).hexdigest()}"'
+    whole_etag = f'"{blake3(data).hexdigest()}"'
     assert [(o["Key"], o["Size"], o["ETag"]) for o in listing] == [
         ("data/parts.bin", size, etag),
         ("data/whole.bin", size, whole_etag),
@@ -393,7 +384,7 @@ def test_completing_a_multipart_upload_writes_no_blob_bytes(server: LocalPachyde
     assert got["Body"].read() == b"".join(bodies.values())
     blobs = server.data_dir / "blobs"
     assert list((blobs / "uploads").iterdir()) == []
-    assert not list(blobs.rglob(hashlib.sha256(unnamed).hexdigest()))
+    assert not list(blobs.rglob(blake3(unnamed).hexdigest()))
 
 
 def test_multipart_parts_list_abort_and_errors(server: LocalPachyderm, s3):

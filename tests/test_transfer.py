@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from blake3 import blake3
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
@@ -27,6 +28,12 @@ def tree(root: Path, spec: dict[str, bytes]) -> Path:
     return root
 
 
+def expected_digest(spec: dict[str, bytes]) -> str:
+    """A tree digest as documented: BLAKE3 over "<path>\\0<BLAKE3 of its bytes>\\n", sorted."""
+    lines = "".join(f"{rel}\0{blake3(spec[rel]).hexdigest()}\n" for rel in sorted(spec))
+    return "blake3:" + blake3(lines.encode()).hexdigest()
+
+
 def test_round_trip_of_a_directory_is_byte_identical(client: Client, tmp_path: Path):
     spec = {"a.txt": b"alpha", "sub/b.bin": os.urandom(3 << 20), "sub/deep/empty": b""}
     src = tree(tmp_path / "src", spec)
@@ -37,7 +44,7 @@ def test_round_trip_of_a_directory_is_byte_identical(client: Client, tmp_path: P
     assert (sent.files, sent.bytes) == (3, sum(map(len, spec.values())))
 
     got = read_tree(client, out.ref.with_path("/in"), tmp_path / "back")
-    assert got.digest == sent.digest
+    assert got.digest == sent.digest == expected_digest(spec)
     for rel, data in spec.items():
         assert (tmp_path / "back" / rel).read_bytes() == data
     unhashed = read_tree(client, out.ref.with_path("/in"), tmp_path / "again", digest=False)

@@ -1,7 +1,9 @@
 """Content-addressed storage of file contents for the local Pachyderm server.
 
-Every blob is keyed by its SHA-256. Large blobs are files (``objects/ab/ab12...``), written to a
-temporary file and renamed into place, so a reader never sees a partial blob. Small blobs (up to
+Every blob is keyed by its content hash, BLAKE3 (:mod:`~kfp_pachyderm.pfs.contenthash`; blobs
+written before that are keyed by their SHA-256 and read the same way: a file's row names its
+blob). Large blobs are files (``objects/ab/ab12...``), written to a temporary file and renamed
+into place, so a reader never sees a partial blob. Small blobs (up to
 :data:`INLINE_LIMIT`) live in a SQLite table instead, written in batches: creating one file per
 4 KiB object costs more than the network does, and ten thousand small files are a common commit.
 A process killed at any moment leaves only temporaries and unreferenced blobs behind; the next
@@ -33,6 +35,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from kfp_pachyderm.pfs.contenthash import content_hash
 from kfp_pachyderm.pfs.diskio import hash_and_write
 
 READ_CHUNK = 4 << 20
@@ -216,7 +219,7 @@ class BlobWriter:
         self._buffer = bytearray()
         self._file = None
         self._name = ""
-        self._hash = hashlib.sha256()
+        self._hash = content_hash()
         self.size = 0
 
     def write(self, data: bytes | memoryview) -> None:
@@ -248,7 +251,7 @@ class BlobWriter:
             self.write(data)
 
     def digest(self) -> str:
-        """The SHA-256 of what was written so far."""
+        """The content hash (hex) of what was written so far."""
         return self._hash.hexdigest()
 
     def stage(self, upload: str) -> tuple[str, int]:

@@ -1,7 +1,7 @@
 """Moving file bytes between the disk and the wire while hashing them, in small slices.
 
 On two cores a transfer's client is CPU-bound, and ``perf`` on a 1 GiB read-back showed where:
-SHA-256 of every byte, and the kernel's copy of 4 MiB message bodies into the page cache, which
+a hash of every byte, and the kernel's copy of 4 MiB message bodies into the page cache, which
 took a quarter of the reader's CPU, and in some runs twenty times as long as in others. The cost
 is the first touch of freshly allocated page-cache memory: on this VM (Firecracker,
 virtio-balloon with free page reporting) memory freed for a few seconds most likely goes back to

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.pfs.contenthash import content_hash, labelled
 from kfp_pachyderm.pfs.diskio import BackgroundWriter, hash_and_write, read_hashed
 from kfp_pachyderm.pfs.fastproto import fast_class
 from kfp_pachyderm.pfs.progress import Progress
@@ -50,8 +50,9 @@ RECEIVE_WINDOW_BYTES = 8 << 20
 class TreeStats:
     """What a transfer moved: file count, total bytes and a digest of the tree's content.
 
-    ``digest`` is the SHA-256 over each file's path (relative to the transfer's root) and
-    content hash, in path order: equal digests mean the same files with the same bytes.
+    ``digest`` is ``blake3:<hex>``, the BLAKE3 (:mod:`~kfp_pachyderm.pfs.contenthash`) over each
+    file's path (relative to the transfer's root) and content hash, in path order: equal
+    digests mean the same files with the same bytes.
     """
 
     files: int
@@ -63,14 +64,14 @@ class _TreeDigest:
     def __init__(self) -> None:
         self._entries: list[tuple[str, str]] = []
 
-    def add(self, relative_path: str, content_sha256: str) -> None:
-        self._entries.append((relative_path, content_sha256))
+    def add(self, relative_path: str, content_hexdigest: str) -> None:
+        self._entries.append((relative_path, content_hexdigest))
 
     def hexdigest(self) -> str:
-        h = hashlib.sha256()
+        h = content_hash()
         for path, digest in sorted(self._entries):
             h.update(f"{path}\0{digest}\n".encode())
-        return h.hexdigest()
+        return labelled(h.hexdigest())
 
 
 class BytesChannel:
@@ -201,7 +202,7 @@ def tree_digest(files: list[SourceFile]) -> TreeStats:
     tree, total = _TreeDigest(), 0
     buffer = memoryview(bytearray(CHUNK_BYTES))
     for f in files:
-        content = hashlib.sha256()
+        content = content_hash()
         for _, size in _hashed_chunks(f, content, buffer, 0):
             total += size
         tree.add(f.rel, content.hexdigest())
@@ -295,7 +296,7 @@ def put_files(
             for source, path, rel in targets:
                 if not replace:
                     yield bytes(pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path=path)))
-                content = hashlib.sha256()
+                content = content_hash()
                 for message, size in _add_file_messages(source, path, content, buffer, reserve):
                     progress.add(size)
                     yield message
@@ -328,7 +329,7 @@ def read_tree(
 
     A directory's contents land directly under ``dest``; a single file at ``dest/<name>``.
     Names that would escape ``dest`` are refused. Without ``digest`` the files are not hashed
-    and the stats' digest is empty: SHA-256 is a third of a large read's CPU on the client.
+    and the stats' digest is empty: hashing is a large read's largest cost after the copies.
     """
     dest = Path(dest)
     root = ref.path or "/"
@@ -383,7 +384,7 @@ def _read_members(
         if not member.is_file:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        content = hashlib.sha256() if tree is not None else _NoHash()
+        content = content_hash() if tree is not None else _NoHash()
         if member.size <= INLINE_FILE_BYTES:
             with open(target, "wb", buffering=0) as out:
                 for piece in member.body:

@@ -9,7 +9,7 @@ A bare ``<repo>`` is its master branch in project ``default``; with a project th
 given. Object keys are file paths in the commit (``a/b.txt`` is ``/a/b.txt``). A PUT or DELETE
 addressed to a branch whose head is finished makes one commit of its own; one addressed to an
 open commit (the branch head, or a bucket naming it) goes into that commit; one addressed to a
-finished commit fails. The version ID of an object is its commit ID and its ETag is the SHA-256
+finished commit fails. The version ID of an object is its commit ID and its ETag is the BLAKE3
 of its content, or S3's ``"<md5>-<parts>"`` form for one completed from a multipart upload.
 
 Requests are authenticated with AWS Signature V4 (Authorization header, presigned query, and

@@ -159,15 +159,11 @@ class Body:
                 self._checksums[name] = (value, make())
         handler.expect_body()
 
-    def chunks(self, sha256_checked_by_caller: bool = False) -> Iterator[bytes]:
-        """The decoded body in pieces of at most 1 MiB; raises S3Error on a bad digest.
-
-        ``sha256_checked_by_caller``: the caller compares the content's SHA-256 with
-        :attr:`payload` itself (the blob store computes it anyway).
-        """
+    def chunks(self) -> Iterator[bytes]:
+        """The decoded body in pieces of at most 1 MiB; raises S3Error on a bad digest."""
         sha256 = None
         if not self.streaming and self.payload != UNSIGNED_PAYLOAD:
-            sha256 = None if sha256_checked_by_caller else hashlib.sha256()
+            sha256 = hashlib.sha256()
         pieces = self._chunked() if self.streaming else self._plain()
         size = 0
         for data in pieces:

@@ -3,14 +3,14 @@ CompleteMultipartUpload and AbortMultipartUpload.
 
 Uploads in progress are kept by the store (:mod:`kfp_pachyderm.local.store.uploads`), so they
 survive a restart of the server. Each part is staged as a blob of its own, and its ETag is its
-SHA-256, as the ETag of every object here is. Completing an upload writes no byte again: the
+BLAKE3, as the ETag of every object here is. Completing an upload writes no byte again: the
 parts it names, in part-number order and each with the ETag UploadPart answered, become the
 blobs of one composite blob, the file's content (:meth:`~kfp_pachyderm.local.blobs.BlobStore.
 compose`); the parts it does not name are removed, as are all of an aborted upload's.
 
 The completed object's ETag is S3's multipart form, ``"<hex MD5 of the parts' ETags, as bytes,
 concatenated>-<number of parts>"``: AWS's formula over this gateway's part ETags (AWS's part
-ETags are MD5s, these are SHA-256s), so a client can check it from what UploadPart answered.
+ETags are MD5s, these are BLAKE3s), so a client can check it from what UploadPart answered.
 pachd 2.12's gateway answers its own PFS file hash there instead (``CompleteMultipart``,
 ``src/server/pfs/s3/multipart.go``: ``fmt.Sprintf("%x", fileInfo.Hash)``, no ``-<parts>``); it
 checks a part's ETag only when it has that hash's length, where this gateway, like S3, always

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from kfp_pachyderm.local.blobs import BlobWriter
 from kfp_pachyderm.local.s3.auth import StreamSigner
-from kfp_pachyderm.local.s3.bodies import SHA256_HEX_RE, Body
+from kfp_pachyderm.local.s3.bodies import Body
 from kfp_pachyderm.local.s3.buckets import Bucket, branch_bucket, key_path
 from kfp_pachyderm.local.s3.connection import Connection
 from kfp_pachyderm.local.s3.documents import quoted_etag
@@ -118,13 +118,8 @@ class CommitTargets(Connection):
         """Stream the body into ``writer``; raises, before anything is stored, when a check
         fails."""
         body = Body(self, signer)
-        for data in body.chunks(sha256_checked_by_caller=True):
+        for data in body.chunks():
             writer.write(data)
-        if SHA256_HEX_RE.match(body.payload) and body.payload != writer.digest():
-            raise S3Error(
-                "XAmzContentSHA256Mismatch",
-                "the body's SHA-256 is not the x-amz-content-sha256 the request declared",
-            )
 
 
 def invalid_file_path(key: str) -> S3Error | None:
