@@ -4,7 +4,8 @@ Prints one JSON line. Each figure of the library (``put_tree`` / ``read_tree``) 
 the same run as its baselines: the pachyderm_sdk's own helpers (``put_files``, one stream per
 file; ``pfs_tar_file`` for reading) and a plain file copy on the same disk (the physical limit
 here). The server runs as its own process; every client run is a fresh process, so peak RSS
-(VmHWM) is per operation.
+(VmHWM) is per operation. Every timed figure but the plain copy of the small files is the
+median of ``BENCH_REPEATS`` runs (3).
 
     .venv/bin/python bench/bench_commit.py            # 1 GiB file and 10,000 x 4 KiB files
     BENCH_LARGE_MB=256 BENCH_SMALL_FILES=2000 .venv/bin/python bench/bench_commit.py
@@ -49,6 +50,9 @@ from common import peak_rss_mb, start_server, timed
 LARGE_MB = int(os.environ.get("BENCH_LARGE_MB", "1024"))
 SMALL_FILES = int(os.environ.get("BENCH_SMALL_FILES", "10000"))
 SMALL_BYTES = 4096
+# The large file's put, read and plain copies run this many times and report the median run:
+# one run of each varies by 10% or more here, as much as the figures compared.
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 MESSAGE_BYTES = 1 << 20  # the local server's GetFile message size
 
 
@@ -221,6 +225,22 @@ def settle() -> None:
     os.sync()
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of ``runs`` with the median time (the upper one of an even count)."""
+    return sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+
+
+def median_seconds(operation, cleanup) -> float:
+    """The median seconds of :data:`REPEATS` runs of ``operation``, each after
+    :func:`settle` and followed by ``cleanup``."""
+    runs = []
+    for _ in range(REPEATS):
+        settle()
+        runs.append({"seconds": timed(operation)})
+        cleanup()
+    return median_run(runs)["seconds"]
+
+
 def copy_to_disk(source: Path, target: Path) -> None:
     """A plain copy that ends when the bytes are on the disk, not only in the page cache: the
     disk's own limit, which a copy into memory does not show."""
@@ -236,19 +256,43 @@ def served_run(server: subprocess.Popen, mode: str, address: str, path: Path, re
     return {**run, "server_cpu_s": cpu_s(server.pid) - before}
 
 
+def repeated_puts(server: subprocess.Popen, mode: str, address: str, source: Path) -> dict:
+    """The median of :data:`REPEATS` :func:`served_run` puts (``mode``) of ``source``, each
+    into a new repo (``<source name>``, ``<source name>1``, ...)."""
+    names = [source.name] + [f"{source.name}{i}" for i in range(1, REPEATS)]
+    return median_run([served_run(server, mode, address, source, name) for name in names])
+
+
+def repeated_reads(
+    server: subprocess.Popen, mode: str, address: str, back: Path, keep: bool = False
+) -> dict:
+    """The median of :data:`REPEATS` :func:`served_run` reads (``mode``) of the repo named
+    like ``back`` (``large`` or ``small``), each into a new folder ``<back>-<n>``, removed after
+    the run unless ``keep``. Keep many small files until the end: ext4's inode allocator skips
+    inodes deleted in the last minutes, so creating 10,000 files just after deleting 10,000
+    took two to three times the CPU here, more with every round."""
+    runs = []
+    for n in range(REPEATS):
+        into = back.with_name(f"{back.name}-{n}")
+        runs.append(served_run(server, mode, address, into, back.name))
+        if not keep:
+            shutil.rmtree(into, ignore_errors=True)
+    return median_run(runs)
+
+
 def cpu_split(run: dict) -> dict:
     """CPU seconds of each side of one run."""
     return {"client": round(run["cpu_s"], 2), "server": round(run["server_cpu_s"], 2)}
 
 
-def read_without_digest(impl: str, address: str, back: Path, suffix: str = "") -> dict:
-    """The library's large read with ``digest=False`` (no hash of the files), as a figure;
-    nothing for the SDK, which never hashes."""
+def read_without_digest(
+    server: subprocess.Popen, impl: str, address: str, back: Path, suffix: str = ""
+) -> dict:
+    """The library's large read with ``digest=False`` (no hash of the files) into ``back``
+    (named ``large``), as a figure; nothing for the SDK, which never hashes."""
     if impl != "library":
         return {}
-    shutil.rmtree(back, ignore_errors=True)
-    run = client_run(f"read-library-nodigest{suffix}", address, back, "large")
-    shutil.rmtree(back, ignore_errors=True)
+    run = repeated_reads(server, f"read-library-nodigest{suffix}", address, back)
     return {
         "large_read_no_digest_mb_s": round(LARGE_MB / run["seconds"], 1),
         "large_read_no_digest_client_cpu_s": round(run["cpu_s"], 2),
@@ -262,13 +306,13 @@ def client_alone(root: Path, large: Path) -> dict:
     figures: dict[str, dict] = {}
     try:
         for impl in ("library", "sdk"):
-            put = served_run(sink, f"put-{impl}-sink", address, large, "large")
-            read = served_run(sink, f"read-{impl}-sink", address, root / "back-sink", "large")
-            shutil.rmtree(root / "back-sink", ignore_errors=True)
+            back = root / "back-sink" / "large"
+            put = repeated_puts(sink, f"put-{impl}-sink", address, large)
+            read = repeated_reads(sink, f"read-{impl}-sink", address, back)
             figures[impl] = {
                 "large_put_mb_s": round(LARGE_MB / put["seconds"], 1),
                 "large_read_mb_s": round(LARGE_MB / read["seconds"], 1),
-                **read_without_digest(impl, address, root / "back-sink", "-sink"),
+                **read_without_digest(sink, impl, address, back, "-sink"),
                 "large_put": cpu_split(put),
                 "large_read": cpu_split(read),
                 "client_peak_rss_mb_large_read": round(read["peak_rss_mb"], 1),
@@ -286,8 +330,8 @@ def server_alone(root: Path, large: Path) -> dict:
     data_dir = root / "pfs-alone"
     server, address, _ = start_server(data_dir)
     try:
-        put = served_run(server, "put-raw", address, large, "large")
-        read = served_run(server, "read-raw", address, large, "large")
+        put = repeated_puts(server, "put-raw", address, large)
+        read = repeated_reads(server, "read-raw", address, root / "back-alone" / "large")
         return {
             "large_put_mb_s": round(LARGE_MB / put["seconds"], 1),
             "large_read_mb_s": round(LARGE_MB / read["seconds"], 1),
@@ -306,15 +350,15 @@ def main() -> None:
         root = Path(tmp)
         large, small = make_data(root)
         large_bytes = LARGE_MB << 20
-        settle()
-        copy_large_s = timed(lambda: shutil.copyfile(large / "blob.bin", root / "copy.bin"))
-        (root / "copy.bin").unlink()
-        settle()
-        disk_copy_large_s = timed(lambda: copy_to_disk(large / "blob.bin", root / "copy.bin"))
+        copy = root / "copy.bin"
+        copy_large_s = median_seconds(
+            lambda: shutil.copyfile(large / "blob.bin", copy), copy.unlink
+        )
+        disk_copy_large_s = median_seconds(
+            lambda: copy_to_disk(large / "blob.bin", copy), copy.unlink
+        )
         settle()
         copy_small_s = timed(lambda: shutil.copytree(small, root / "copy-small"))
-        (root / "copy.bin").unlink()
-        shutil.rmtree(root / "copy-small")
 
         results: dict[str, dict] = {}
         cpu: dict[str, dict] = {}
@@ -322,13 +366,15 @@ def main() -> None:
             data_dir = root / f"pfs-{impl}"
             server, address, _ = start_server(data_dir)
             try:
-                put_large = served_run(server, f"put-{impl}", address, large, "large")
+                put_large = repeated_puts(server, f"put-{impl}", address, large)
                 server_rss_large = peak_rss_mb(server.pid)
-                put_small = client_run(f"put-{impl}", address, small, "small")
-                back = root / f"back-{impl}-l"
-                read_large = served_run(server, f"read-{impl}", address, back, "large")
-                no_digest = read_without_digest(impl, address, back)
-                read_small = client_run(f"read-{impl}", address, root / f"back-{impl}-s", "small")
+                put_small = repeated_puts(server, f"put-{impl}", address, small)
+                back = root / f"back-{impl}"
+                read_large = repeated_reads(server, f"read-{impl}", address, back / "large")
+                no_digest = read_without_digest(server, impl, address, back / "large")
+                read_small = repeated_reads(
+                    server, f"read-{impl}", address, back / "small", keep=True
+                )
                 cpu[impl] = {"large_put": cpu_split(put_large), "large_read": cpu_split(read_large)}
                 results[impl] = {
                     "large_put_mb_s": round(LARGE_MB / put_large["seconds"], 1),
@@ -345,8 +391,6 @@ def main() -> None:
                 server.terminate()
                 server.wait()
                 shutil.rmtree(data_dir, ignore_errors=True)
-                for back in root.glob(f"back-{impl}-*"):
-                    shutil.rmtree(back, ignore_errors=True)
 
         alone = {"client": client_alone(root, large), "server": server_alone(root, large)}
         lib, sdk = results["library"], results["sdk"]

@@ -52,3 +52,17 @@ def test_truncated_stream_is_an_error():
     with pytest.raises(TarFormatError, match="ended"):
         for m in members(chunked(data, 100)):
             list(m.body)
+
+
+def test_a_ustar_name_split_into_prefix_and_name_is_joined():
+    name = "/" + "/".join(["p" * 60, "q" * 60, "file.bin"])
+    data = archive({name: b"body"}, tarfile.USTAR_FORMAT)
+    assert data[345:500].strip(b"\0")  # tarfile did use the prefix field
+    assert [(m.name, b"".join(m.body)) for m in members(chunked(data, 512))] == [(name, b"body")]
+
+
+def test_a_header_with_a_wrong_checksum_is_an_error():
+    data = bytearray(archive({"/a": b"1"}, tarfile.PAX_FORMAT))
+    data[0:2] = b"/b"  # the name changes, the checksum field does not
+    with pytest.raises(TarFormatError, match="checksum"):
+        list(members(chunked(bytes(data), 512)))

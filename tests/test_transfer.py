@@ -208,3 +208,29 @@ def test_progress_logs_on_non_terminals_and_draws_a_bar_on_terminals(caplog):
     bar.add(50)
     bar.done()
     assert "[###############...............]" in tty.getvalue() and tty.getvalue().endswith("\n")
+
+
+def test_a_read_writes_nothing_outside_dest_through_a_symlink(client: Client, tmp_path: Path):
+    """A symlink already in ``dest`` is followed only where it stays inside ``dest``; one
+    leading out makes the read fail, with nothing written out there."""
+    ref = CommitRef.parse("data@master")
+    ensure_repo(client, ref)
+    src = tree(tmp_path / "src", {"sub/a.txt": b"a", "top.txt": b"t", "in/b.txt": b"b"})
+    with output_commit(client, ref) as out:
+        put_tree(client, out.pfs_commit(), src)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for link, target in (("sub", outside), ("top.txt", outside / "top.txt")):
+        dest = tmp_path / f"dest-{link}"
+        dest.mkdir()
+        (dest / link).symlink_to(target)
+        with pytest.raises(KfpPachydermError, match=f"refusing to write '{link}.*outside"):
+            read_tree(client, out.ref, dest)
+        assert list(outside.iterdir()) == []
+
+    dest = tmp_path / "dest-inside"
+    (dest / "real").mkdir(parents=True)
+    (dest / "in").symlink_to(dest / "real")
+    read_tree(client, out.ref, dest)
+    assert (dest / "real" / "b.txt").read_bytes() == b"b"
+    assert (dest / "sub" / "a.txt").read_bytes() == b"a"

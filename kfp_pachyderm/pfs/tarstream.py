@@ -1,9 +1,11 @@
 """Reading a tar archive from a stream of chunks without copying file bodies.
 
 ``tarfile``'s stream mode re-joins its read buffer on every read, which made reading a
-GetFileTAR stream slower than the network. Here headers are parsed with ``tarfile.TarInfo``
-(ustar, GNU long names and PAX ``path``/``size`` records, as pachd's Go archive/tar writes) and
-file bodies are handed out as the slices of the chunks they arrived in.
+GetFileTAR stream slower than the network. Here file bodies are handed out as the slices of the
+chunks they arrived in. POSIX ustar headers with octal sizes, the ones pachd's Go archive/tar
+writes (and PAX ``path``/``size`` records before a header, for long names), are parsed here in
+a few slices: with ``tarfile.TarInfo.frombuf`` header parsing was a sixth of reading 10,000
+small files. Any other header (GNU, v7, base-256 sizes) goes through ``tarfile.TarInfo``.
 """
 
 from __future__ import annotations
@@ -75,6 +77,41 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return records
 
 
+_POSIX_MAGIC = b"ustar\x0000"
+_CHECKSUM_BLANKS = 8 * ord(" ")
+_KINDS = {b"0": tarfile.REGTYPE, b"\0": tarfile.AREGTYPE, b"5": tarfile.DIRTYPE}
+
+
+def _octal(field: bytes) -> int:
+    return int(field.strip(b" \0") or b"0", 8)
+
+
+def _header(block: bytes) -> tuple[bytes, str, int]:
+    """(type, name, size) of a tar header block."""
+    kind = block[156:157]
+    if block[257:265] == _POSIX_MAGIC and kind in _KINDS and block[124] != 0x80:
+        try:
+            size, checksum = _octal(block[124:136]), _octal(block[148:156])
+        except ValueError as err:
+            raise TarFormatError(f"bad tar header: {err}") from err
+        if checksum != sum(block) - sum(block[148:156]) + _CHECKSUM_BLANKS:
+            raise TarFormatError("bad tar header: bad checksum")
+        name = block[:100].split(b"\0", 1)[0]
+        prefix = block[345:500].split(b"\0", 1)[0]
+        if prefix:
+            name = prefix + b"/" + name
+        if kind == b"\0" and name.endswith(b"/"):
+            kind = b"5"  # an old-style directory, as tarfile reads it
+        if kind == b"5":
+            name = name.rstrip(b"/")
+        return _KINDS[kind], name.decode("utf-8", "surrogateescape"), size
+    try:
+        info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except tarfile.HeaderError as err:
+        raise TarFormatError(f"bad tar header: {err}") from err
+    return info.type, info.name, info.size
+
+
 def _padding(size: int) -> int:
     return -size % BLOCK
 
@@ -90,24 +127,22 @@ def members(chunks: Iterator[memoryview | bytes]) -> Iterator[Member]:
             return
         if len(header) < BLOCK:
             raise TarFormatError("tar stream ended inside a header")
-        try:
-            info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
-        except tarfile.HeaderError as err:
-            raise TarFormatError(f"bad tar header: {err}") from err
-        if info.type in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME):
-            data = stream.read(info.size)
-            stream.read(_padding(info.size))
-            if info.type == tarfile.GNUTYPE_LONGNAME:
+        kind, name, size = _header(header)
+        if kind in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME):
+            data = stream.read(size)
+            stream.read(_padding(size))
+            if kind == tarfile.GNUTYPE_LONGNAME:
                 long_name = data.rstrip(b"\0").decode("utf-8", "surrogateescape")
-            elif info.type == tarfile.XHDTYPE:
+            elif kind == tarfile.XHDTYPE:
                 pax = _pax_records(data)
             continue
-        size = int(pax.get("size", info.size))
-        name = pax.get("path") or long_name or info.name
+        size = int(pax.get("size", size))
+        name = pax.get("path") or long_name or name
         long_name, pax = None, {}
-        body_size = size if info.isfile() else 0
+        is_file = kind in tarfile.REGULAR_TYPES
+        body_size = size if is_file else 0
         body = stream.slices(body_size)
-        yield Member(name, info.isdir(), info.isfile(), body_size, body)
+        yield Member(name, kind == tarfile.DIRTYPE, is_file, body_size, body)
         for _ in body:
             pass
         stream.read(_padding(body_size))

@@ -26,20 +26,19 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.pfs.contenthash import content_hash, labelled
-from kfp_pachyderm.pfs.diskio import BackgroundWriter, hash_and_write, read_hashed
+from kfp_pachyderm.pfs.contenthash import TreeDigest, content_hash
+from kfp_pachyderm.pfs.diskio import BackgroundWriter, read_hashed
+from kfp_pachyderm.pfs.extract import extract
 from kfp_pachyderm.pfs.fastproto import fast_class
 from kfp_pachyderm.pfs.progress import Progress
 from kfp_pachyderm.pfs.refs import CommitRef, normalize_path
 from kfp_pachyderm.pfs.rpc import rpc_errors
-from kfp_pachyderm.pfs.tarstream import members
 from kfp_pachyderm.pfs.wire import add_file_raw_header, decode_bytes_value, encode_add_file_raw
 
 # 1 MiB messages: 4 MiB ones made both sides allocate, hand back and fault in a fresh 4 MiB buffer
 # per message (a commit of 1 GiB: 510 to 520 MB/s with 4 MiB, 540 to 630 with 1 MiB).
 CHUNK_BYTES = 1 << 20
 MAX_MESSAGE_BYTES = 64 << 20
-INLINE_FILE_BYTES = 1 << 20  # a read writes files up to this size on its receiving thread
 HEADER_ROOM_BYTES = 32  # an AddFile header's bytes besides its path: four tags and lengths
 # A fixed receive window instead of grpc's BDP probing, which grew it on loopback until a
 # reader's peak memory varied between 118 and 283 MB; a fixed 8 MiB read as fast.
@@ -50,28 +49,14 @@ RECEIVE_WINDOW_BYTES = 8 << 20
 class TreeStats:
     """What a transfer moved: file count, total bytes and a digest of the tree's content.
 
-    ``digest`` is ``blake3:<hex>``, the BLAKE3 (:mod:`~kfp_pachyderm.pfs.contenthash`) over each
-    file's path (relative to the transfer's root) and content hash, in path order: equal
-    digests mean the same files with the same bytes.
+    ``digest`` is the :class:`~kfp_pachyderm.pfs.contenthash.TreeDigest` of the files, by
+    their paths relative to the transfer's root: equal digests mean the same files with the
+    same bytes.
     """
 
     files: int
     bytes: int
     digest: str
-
-
-class _TreeDigest:
-    def __init__(self) -> None:
-        self._entries: list[tuple[str, str]] = []
-
-    def add(self, relative_path: str, content_hexdigest: str) -> None:
-        self._entries.append((relative_path, content_hexdigest))
-
-    def hexdigest(self) -> str:
-        h = content_hash()
-        for path, digest in sorted(self._entries):
-            h.update(f"{path}\0{digest}\n".encode())
-        return labelled(h.hexdigest())
 
 
 class BytesChannel:
@@ -199,7 +184,7 @@ def _local_file(rel: str, path: Path) -> SourceFile:
 
 def tree_digest(files: list[SourceFile]) -> TreeStats:
     """The stats and digest ``put_files`` would report for ``files``, by reading them once."""
-    tree, total = _TreeDigest(), 0
+    tree, total = TreeDigest(), 0
     buffer = memoryview(bytearray(CHUNK_BYTES))
     for f in files:
         content = content_hash()
@@ -283,7 +268,7 @@ def put_files(
         targets = [(f, normalize_path(f"{dest}/{f.rel}"), f.rel) for f in files]
     total = sum(f.size or 0 for f in files) if all(f.size is not None for f in files) else None
     progress = progress or Progress(f"commit {commit.repo.name}@{commit.id or 'branch'}", total)
-    tree = _TreeDigest()
+    tree = TreeDigest()
     failure: list[BaseException] = []
     reserve = max((len(path.encode()) for _, path, _ in targets), default=0) + HEADER_ROOM_BYTES
     buffer = memoryview(bytearray(reserve + CHUNK_BYTES))
@@ -328,77 +313,22 @@ def read_tree(
     """Read a commit, or a path in it, into the local directory ``dest``, streaming.
 
     A directory's contents land directly under ``dest``; a single file at ``dest/<name>``.
-    Names that would escape ``dest`` are refused. Without ``digest`` the files are not hashed
-    and the stats' digest is empty: hashing is a large read's largest cost after the copies.
+    Nothing is written outside ``dest`` (:mod:`~kfp_pachyderm.pfs.extract`). Without
+    ``digest`` the files are not hashed and the stats' digest is empty: hashing is a large
+    read's largest cost after the copies.
     """
     dest = Path(dest)
     root = ref.path or "/"
     dest.mkdir(parents=True, exist_ok=True)
     progress = progress or Progress(f"read {ref}")
-    tree = _TreeDigest() if digest else None
+    tree = TreeDigest() if digest else None
     writer = BackgroundWriter()
     try:
         with BytesChannel(client) as channel, rpc_errors(f"reading {ref}"):
-            _read_members(channel.get_file_tar(ref.pfs_file()), root, dest, progress, tree, writer)
+            extract(channel.get_file_tar(ref.pfs_file()), root, dest, progress, tree, writer)
     except BaseException:
         writer.finish(raise_error=False)
         raise
     writer.finish()
     progress.done()
     return TreeStats(progress.files, progress.bytes, "" if tree is None else tree.hexdigest())
-
-
-class _NoHash:
-    """Stands in for a content hash when no digest is wanted."""
-
-    def update(self, data) -> None:
-        pass
-
-
-def _read_members(
-    chunks: Iterator[memoryview],
-    root: str,
-    dest: Path,
-    progress: Progress,
-    tree: _TreeDigest | None,
-    writer: BackgroundWriter,
-) -> None:
-    """Write the files of a GetFileTAR stream of ``root`` under ``dest``, adding each to
-    ``tree`` unless it is None: files up to :data:`INLINE_FILE_BYTES` on this thread, larger
-    ones written by ``writer`` while this thread hashes them and receives the next message."""
-    dest_resolved = dest.resolve()
-    for member in members(chunks):
-        name = normalize_path(member.name)
-        if name == root:
-            rel = PurePosixPath(root).name if member.is_file else ""
-        elif root == "/" or name.startswith(root + "/"):
-            rel = name[len(root) :].lstrip("/")
-        else:
-            continue
-        target = (dest_resolved / rel).resolve()
-        if not target.is_relative_to(dest_resolved):
-            raise KfpPachydermError(f"refusing to write {member.name!r} outside {dest}")
-        if member.is_dir:
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        if not member.is_file:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        content = content_hash() if tree is not None else _NoHash()
-        if member.size <= INLINE_FILE_BYTES:
-            with open(target, "wb", buffering=0) as out:
-                for piece in member.body:
-                    hash_and_write(out, content, piece)
-                    progress.add(len(piece))
-        else:
-            out = open(target, "wb", buffering=0)  # noqa: SIM115 - the writer closes it
-            try:
-                for piece in member.body:
-                    writer.write(out, piece)
-                    content.update(piece)
-                    progress.add(len(piece))
-            finally:
-                writer.close(out)
-        if tree is not None:
-            tree.add(rel, content.hexdigest())
-        progress.add(0, files=1)
