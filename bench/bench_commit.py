@@ -71,10 +71,10 @@ def make_data(root: Path) -> tuple[Path, Path]:
     return large, small
 
 
-def client_run(mode: str, address: str, path: Path, repo: str) -> dict:
-    """Run one client operation in a fresh process, after :func:`settle`; return its seconds
-    and peak RSS."""
-    settle()
+def client_run(mode: str, address: str, path: Path, repo: str, warm: Path | None) -> dict:
+    """Run one client operation in a fresh process, after :func:`settle` (``warm``: what
+    the operation reads); return its seconds and peak RSS."""
+    settle(warm)
     out = subprocess.run(
         [sys.executable, __file__, "--client", mode, address, str(path), repo],
         check=True,
@@ -219,10 +219,20 @@ def start_sink(root: Path) -> tuple[subprocess.Popen, str]:
     return proc, address_file.read_text()
 
 
-def settle() -> None:
+def settle(warm: Path | None = None) -> None:
     """Flush dirty pages before a measured phase: the gigabytes earlier phases wrote would
-    otherwise be written back during this one and throttle its writes."""
+    otherwise be written back during this one and throttle its writes. Then read ``warm`` (a
+    file, or every file under a folder) into the page cache: this VM's kernel pages out memory
+    nobody touched for a while (DAMON, action ``pageout``), so the first phase to read a file
+    written a minute earlier read it from the disk, and the next ones did not."""
     os.sync()
+    if warm is None:
+        return
+    buffer = bytearray(1 << 20)
+    for path in [warm] if warm.is_file() else sorted(p for p in warm.rglob("*") if p.is_file()):
+        with open(path, "rb", buffering=0) as f:
+            while f.readinto(buffer):
+                pass
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -230,12 +240,12 @@ def median_run(runs: list[dict]) -> dict:
     return sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
 
 
-def median_seconds(operation, cleanup) -> float:
+def median_seconds(operation, cleanup, warm: Path) -> float:
     """The median seconds of :data:`REPEATS` runs of ``operation``, each after
-    :func:`settle` and followed by ``cleanup``."""
+    :func:`settle` (``warm``) and followed by ``cleanup``."""
     runs = []
     for _ in range(REPEATS):
-        settle()
+        settle(warm)
         runs.append({"seconds": timed(operation)})
         cleanup()
     return median_run(runs)["seconds"]
@@ -249,10 +259,12 @@ def copy_to_disk(source: Path, target: Path) -> None:
         os.fsync(f.fileno())
 
 
-def served_run(server: subprocess.Popen, mode: str, address: str, path: Path, repo: str) -> dict:
+def served_run(
+    server: subprocess.Popen, mode: str, address: str, path: Path, repo: str, warm: Path | None
+) -> dict:
     """:func:`client_run`, plus the CPU seconds the server spent meanwhile."""
     before = cpu_s(server.pid)
-    run = client_run(mode, address, path, repo)
+    run = client_run(mode, address, path, repo, warm)
     return {**run, "server_cpu_s": cpu_s(server.pid) - before}
 
 
@@ -260,21 +272,27 @@ def repeated_puts(server: subprocess.Popen, mode: str, address: str, source: Pat
     """The median of :data:`REPEATS` :func:`served_run` puts (``mode``) of ``source``, each
     into a new repo (``<source name>``, ``<source name>1``, ...)."""
     names = [source.name] + [f"{source.name}{i}" for i in range(1, REPEATS)]
-    return median_run([served_run(server, mode, address, source, name) for name in names])
+    return median_run([served_run(server, mode, address, source, name, source) for name in names])
 
 
 def repeated_reads(
-    server: subprocess.Popen, mode: str, address: str, back: Path, keep: bool = False
+    server: subprocess.Popen,
+    mode: str,
+    address: str,
+    back: Path,
+    data_dir: Path | None,
+    keep: bool = False,
 ) -> dict:
     """The median of :data:`REPEATS` :func:`served_run` reads (``mode``) of the repo named
-    like ``back`` (``large`` or ``small``), each into a new folder ``<back>-<n>``, removed after
-    the run unless ``keep``. Keep many small files until the end: ext4's inode allocator skips
-    inodes deleted in the last minutes, so creating 10,000 files just after deleting 10,000
-    took two to three times the CPU here, more with every round."""
+    like ``back`` (``large`` or ``small``) from the server whose data is in ``data_dir``
+    (None: the sink), each into a new folder ``<back>-<n>``, removed after the run unless
+    ``keep``. Keep many small files until the end: ext4's inode allocator skips inodes deleted
+    in the last minutes, so creating 10,000 files just after deleting 10,000 took two to three
+    times the CPU here, more with every round."""
     runs = []
     for n in range(REPEATS):
         into = back.with_name(f"{back.name}-{n}")
-        runs.append(served_run(server, mode, address, into, back.name))
+        runs.append(served_run(server, mode, address, into, back.name, data_dir))
         if not keep:
             shutil.rmtree(into, ignore_errors=True)
     return median_run(runs)
@@ -286,13 +304,18 @@ def cpu_split(run: dict) -> dict:
 
 
 def read_without_digest(
-    server: subprocess.Popen, impl: str, address: str, back: Path, suffix: str = ""
+    server: subprocess.Popen,
+    impl: str,
+    address: str,
+    back: Path,
+    data_dir: Path | None,
+    suffix: str = "",
 ) -> dict:
     """The library's large read with ``digest=False`` (no hash of the files) into ``back``
     (named ``large``), as a figure; nothing for the SDK, which never hashes."""
     if impl != "library":
         return {}
-    run = repeated_reads(server, f"read-library-nodigest{suffix}", address, back)
+    run = repeated_reads(server, f"read-library-nodigest{suffix}", address, back, data_dir)
     return {
         "large_read_no_digest_mb_s": round(LARGE_MB / run["seconds"], 1),
         "large_read_no_digest_client_cpu_s": round(run["cpu_s"], 2),
@@ -308,11 +331,11 @@ def client_alone(root: Path, large: Path) -> dict:
         for impl in ("library", "sdk"):
             back = root / "back-sink" / "large"
             put = repeated_puts(sink, f"put-{impl}-sink", address, large)
-            read = repeated_reads(sink, f"read-{impl}-sink", address, back)
+            read = repeated_reads(sink, f"read-{impl}-sink", address, back, None)
             figures[impl] = {
                 "large_put_mb_s": round(LARGE_MB / put["seconds"], 1),
                 "large_read_mb_s": round(LARGE_MB / read["seconds"], 1),
-                **read_without_digest(sink, impl, address, back, "-sink"),
+                **read_without_digest(sink, impl, address, back, None, "-sink"),
                 "large_put": cpu_split(put),
                 "large_read": cpu_split(read),
                 "client_peak_rss_mb_large_read": round(read["peak_rss_mb"], 1),
@@ -331,7 +354,7 @@ def server_alone(root: Path, large: Path) -> dict:
     server, address, _ = start_server(data_dir)
     try:
         put = repeated_puts(server, "put-raw", address, large)
-        read = repeated_reads(server, "read-raw", address, root / "back-alone" / "large")
+        read = repeated_reads(server, "read-raw", address, root / "back-alone" / "large", data_dir)
         return {
             "large_put_mb_s": round(LARGE_MB / put["seconds"], 1),
             "large_read_mb_s": round(LARGE_MB / read["seconds"], 1),
@@ -351,13 +374,10 @@ def main() -> None:
         large, small = make_data(root)
         large_bytes = LARGE_MB << 20
         copy = root / "copy.bin"
-        copy_large_s = median_seconds(
-            lambda: shutil.copyfile(large / "blob.bin", copy), copy.unlink
-        )
-        disk_copy_large_s = median_seconds(
-            lambda: copy_to_disk(large / "blob.bin", copy), copy.unlink
-        )
-        settle()
+        source = large / "blob.bin"
+        copy_large_s = median_seconds(lambda: shutil.copyfile(source, copy), copy.unlink, source)
+        disk_copy_large_s = median_seconds(lambda: copy_to_disk(source, copy), copy.unlink, source)
+        settle(small)
         copy_small_s = timed(lambda: shutil.copytree(small, root / "copy-small"))
 
         results: dict[str, dict] = {}
@@ -370,10 +390,12 @@ def main() -> None:
                 server_rss_large = peak_rss_mb(server.pid)
                 put_small = repeated_puts(server, f"put-{impl}", address, small)
                 back = root / f"back-{impl}"
-                read_large = repeated_reads(server, f"read-{impl}", address, back / "large")
-                no_digest = read_without_digest(server, impl, address, back / "large")
+                read_large = repeated_reads(
+                    server, f"read-{impl}", address, back / "large", data_dir
+                )
+                no_digest = read_without_digest(server, impl, address, back / "large", data_dir)
                 read_small = repeated_reads(
-                    server, f"read-{impl}", address, back / "small", keep=True
+                    server, f"read-{impl}", address, back / "small", data_dir, keep=True
                 )
                 cpu[impl] = {"large_put": cpu_split(put_large), "large_read": cpu_split(read_large)}
                 results[impl] = {

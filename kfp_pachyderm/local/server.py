@@ -31,6 +31,7 @@ from kfp_pachyderm.local.store.errors import StoreError
 from kfp_pachyderm.local.store.pfs_store import Store
 from kfp_pachyderm.local.store.records import BranchKey, RepoKey
 from kfp_pachyderm.pfs.refs import DEFAULT_PROJECT
+from kfp_pachyderm.pfs.transfer import FIXED_RECEIVE_WINDOW
 from kfp_pachyderm.pfs.wire import decode_modify_file
 
 log = logging.getLogger(__name__)
@@ -293,6 +294,7 @@ class LocalPachyderm:
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
+                *FIXED_RECEIVE_WINDOW,
             ],
         )
         try:
