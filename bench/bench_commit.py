@@ -4,8 +4,10 @@ Prints one JSON line. Each figure of the library (``put_tree`` / ``read_tree``) 
 the same run as its baselines: the pachyderm_sdk's own helpers (``put_files``, one stream per
 file; ``pfs_tar_file`` for reading) and a plain file copy on the same disk (the physical limit
 here). The server runs as its own process; every client run is a fresh process, so peak RSS
-(VmHWM) is per operation. Every timed figure but the plain copy of the small files is the
-median of ``BENCH_REPEATS`` runs (3).
+(VmHWM) is per operation. Every timed figure is the median of ``BENCH_REPEATS`` runs (3), and
+the operations compared take turns, round after round (the library, the SDK and, for the large
+put, the plain copies): on this VM one operation run after another paid for what the earlier one
+left behind, memory to fault in again and recently deleted inodes, by up to half its speed.
 
     .venv/bin/python bench/bench_commit.py            # 1 GiB file and 10,000 x 4 KiB files
     BENCH_LARGE_MB=256 BENCH_SMALL_FILES=2000 .venv/bin/python bench/bench_commit.py
@@ -20,8 +22,8 @@ Which side limits (issue 17), for the large file, both directions:
 
 - ``cpu_s_with_local_server``: CPU seconds (user + system) of the client process during the
   operation and of the server process meanwhile, for the library and the SDK.
-- ``client_alone``: each client against a *sink*, a gRPC server in its own process (this
-  file's ``--sink`` mode) whose ModifyFile reads and drops every message and whose GetFileTAR
+- ``client_alone``: each client against a *sink*, a gRPC server in its own process
+  (``bench/sink.py``) whose ModifyFile reads and drops every message and whose GetFileTAR
   sends a tar of one large file from 1 MiB messages built once, in the local server's layout.
   Its throughput is the client's own limit; the sink's CPU is listed next to it.
 - ``server_alone``: the local server with clients that cost as little as a client can: a
@@ -42,10 +44,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from common import peak_rss_mb, start_server, timed
+from sink import MESSAGE_BYTES, large_messages, start_sink
 
 LARGE_MB = int(os.environ.get("BENCH_LARGE_MB", "1024"))
 SMALL_FILES = int(os.environ.get("BENCH_SMALL_FILES", "10000"))
@@ -53,7 +57,6 @@ SMALL_BYTES = 4096
 # The large file's put, read and plain copies run this many times and report the median run:
 # one run of each varies by 10% or more here, as much as the figures compared.
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
-MESSAGE_BYTES = 1 << 20  # the local server's GetFile message size
 
 
 def make_data(root: Path) -> tuple[Path, Path]:
@@ -133,16 +136,11 @@ def client_main(mode: str, address: str, path: str, repo: str) -> None:
         read_tree(client, CommitRef.parse(f"{repo}@master"), Path(path), digest=False)
     elif mode in ("read-sdk", "read-sdk-sink"):
         client.pfs.pfs_tar_file(pfs.File.from_uri(f"{repo}@master:/")).extractall(path)
+    else:
+        raise SystemExit(f"unknown client mode {mode!r}")
     seconds, cpu = time.perf_counter() - start, cpu_s() - start_cpu
     out = {"seconds": seconds, "cpu_s": cpu, "peak_rss_mb": peak_rss_mb()}
     print(json.dumps({**out, "import_rss_mb": baseline_rss}))
-
-
-def large_messages(encode) -> tuple[bytes, int]:
-    """One pre-encoded message of a :data:`MESSAGE_BYTES` random block, and how many of them
-    (plus a shorter last one, when the size is not a multiple) make the large file."""
-    block = os.urandom(MESSAGE_BYTES)
-    return encode(block), (LARGE_MB << 20) // MESSAGE_BYTES
 
 
 def raw_requests(commit) -> Iterator[bytes]:
@@ -152,71 +150,11 @@ def raw_requests(commit) -> Iterator[bytes]:
 
     from kfp_pachyderm.pfs.wire import encode_add_file_raw
 
-    message, count = large_messages(lambda block: encode_add_file_raw("/blob.bin", block))
+    message, count = large_messages(partial(encode_add_file_raw, "/blob.bin"), LARGE_MB << 20)
     yield bytes(pfs.ModifyFileRequest(set_commit=commit))
     yield from itertools.repeat(message, count)
     if (LARGE_MB << 20) % MESSAGE_BYTES:
         yield encode_add_file_raw("/blob.bin", os.urandom((LARGE_MB << 20) % MESSAGE_BYTES))
-
-
-def sink_main(address_file: str) -> None:
-    """A gRPC server that costs its client as little as a server can: ModifyFile reads and
-    drops every message, GetFileTAR sends a tar of one large file (``/blob.bin``) from
-    messages built once, in the local server's layout (the header, then 1 MiB messages)."""
-    import tarfile
-    from concurrent import futures
-
-    import grpc
-
-    from kfp_pachyderm.pfs.wire import encode_bytes_value
-
-    size = LARGE_MB << 20
-    info = tarfile.TarInfo("/blob.bin")
-    info.size, info.mode = size, 0o644
-    header = encode_bytes_value(info.tobuf(format=tarfile.PAX_FORMAT))
-    message, count = large_messages(encode_bytes_value)
-    rest = os.urandom(size % MESSAGE_BYTES) + b"\0" * (-size % tarfile.BLOCKSIZE)
-    end = encode_bytes_value(rest + b"\0" * (2 * tarfile.BLOCKSIZE))
-
-    def modify_file(requests, ctx) -> bytes:
-        for _ in requests:
-            pass
-        return b""
-
-    def get_file_tar(request, ctx) -> Iterator[bytes]:
-        yield header
-        yield from itertools.repeat(message, count)
-        yield end
-
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4),
-        handlers=[
-            grpc.method_handlers_generic_handler(
-                "pfs_v2.API",
-                {
-                    "ModifyFile": grpc.stream_unary_rpc_method_handler(modify_file),
-                    "GetFileTAR": grpc.unary_stream_rpc_method_handler(get_file_tar),
-                },
-            )
-        ],
-        options=[("grpc.max_receive_message_length", 64 << 20)],
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    Path(address_file).write_text(f"grpc://127.0.0.1:{port}")
-    server.wait_for_termination()
-
-
-def start_sink(root: Path) -> tuple[subprocess.Popen, str]:
-    """:func:`sink_main` as a child process; (process, address)."""
-    address_file = root / "sink-address"
-    proc = subprocess.Popen([sys.executable, __file__, "--sink", str(address_file)])
-    deadline = time.monotonic() + 60
-    while not address_file.exists() or not address_file.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the sink did not start")
-        time.sleep(0.05)
-    return proc, address_file.read_text()
 
 
 def settle(warm: Path | None = None) -> None:
@@ -240,17 +178,6 @@ def median_run(runs: list[dict]) -> dict:
     return sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
 
 
-def median_seconds(operation, cleanup, warm: Path) -> float:
-    """The median seconds of :data:`REPEATS` runs of ``operation``, each after
-    :func:`settle` (``warm``) and followed by ``cleanup``."""
-    runs = []
-    for _ in range(REPEATS):
-        settle(warm)
-        runs.append({"seconds": timed(operation)})
-        cleanup()
-    return median_run(runs)["seconds"]
-
-
 def copy_to_disk(source: Path, target: Path) -> None:
     """A plain copy that ends when the bytes are on the disk, not only in the page cache: the
     disk's own limit, which a copy into memory does not show."""
@@ -268,34 +195,69 @@ def served_run(
     return {**run, "server_cpu_s": cpu_s(server.pid) - before}
 
 
-def repeated_puts(server: subprocess.Popen, mode: str, address: str, source: Path) -> dict:
-    """The median of :data:`REPEATS` :func:`served_run` puts (``mode``) of ``source``, each
-    into a new repo (``<source name>``, ``<source name>1``, ...)."""
-    names = [source.name] + [f"{source.name}{i}" for i in range(1, REPEATS)]
-    return median_run([served_run(server, mode, address, source, name, source) for name in names])
+IMPLS = ("library", "sdk")
 
 
-def repeated_reads(
+def rounds(operations: dict[str, Callable[[int], dict]]) -> dict[str, dict]:
+    """Run each of ``operations`` (name: a run given its number) :data:`REPEATS` times, one of
+    each per round, and return each one's median run. Taking turns makes every operation meet
+    the machine in the same states: run one after the other, whichever ran later paid for what
+    the earlier ones left (memory to fault in again, inodes recently deleted)."""
+    runs: dict[str, list[dict]] = {name: [] for name in operations}
+    for n in range(REPEATS):
+        for name, operation in operations.items():
+            runs[name].append(operation(n))
+    return {name: median_run(done) for name, done in runs.items()}
+
+
+def repo_name(source: Path, n: int) -> str:
+    """The repo the ``n``-th put of ``source`` creates: ``large``, ``large1``, ..."""
+    return source.name if n == 0 else f"{source.name}{n}"
+
+
+def put(server: subprocess.Popen, mode: str, address: str, source: Path) -> Callable:
+    """The ``n``-th :func:`served_run` put (``mode``) of ``source``, into a new repo."""
+    return lambda n: served_run(server, mode, address, source, repo_name(source, n), source)
+
+
+def read(
     server: subprocess.Popen,
     mode: str,
     address: str,
-    back: Path,
+    repo: str,
+    into: Path,
     data_dir: Path | None,
     keep: bool = False,
-) -> dict:
-    """The median of :data:`REPEATS` :func:`served_run` reads (``mode``) of the repo named
-    like ``back`` (``large`` or ``small``) from the server whose data is in ``data_dir``
-    (None: the sink), each into a new folder ``<back>-<n>``, removed after the run unless
-    ``keep``. Keep many small files until the end: ext4's inode allocator skips inodes deleted
-    in the last minutes, so creating 10,000 files just after deleting 10,000 took two to three
-    times the CPU here, more with every round."""
-    runs = []
-    for n in range(REPEATS):
-        into = back.with_name(f"{back.name}-{n}")
-        runs.append(served_run(server, mode, address, into, back.name, data_dir))
+) -> Callable:
+    """The ``n``-th :func:`served_run` read (``mode``) of ``repo`` from the server whose data
+    is in ``data_dir`` (None: the sink), into the new folder ``<into>/<repo>-<n>``, removed
+    after the run unless ``keep``. Keep many small files until the end: ext4's inode allocator
+    skips inodes deleted in the last minutes, so creating 10,000 files just after deleting
+    10,000 took two to three times the CPU here, more with every round."""
+
+    def run(n: int) -> dict:
+        folder = into / f"{repo}-{n}"
+        done = served_run(server, mode, address, folder, repo, data_dir)
         if not keep:
-            shutil.rmtree(into, ignore_errors=True)
-    return median_run(runs)
+            shutil.rmtree(folder, ignore_errors=True)
+        return done
+
+    return run
+
+
+def copy_run(copy: Callable[[Path], object], source: Path, target: Path, remove: bool) -> Callable:
+    """The ``n``-th plain copy of ``source`` to ``<target>-<n>`` by ``copy``, after
+    :func:`settle`; the copy is removed after the run when ``remove``."""
+
+    def run(n: int) -> dict:
+        settle(source)
+        into = target.with_name(f"{target.name}-{n}")
+        seconds = timed(lambda: copy(into))
+        if remove:
+            into.unlink()
+        return {"seconds": seconds}
+
+    return run
 
 
 def cpu_split(run: dict) -> dict:
@@ -303,47 +265,43 @@ def cpu_split(run: dict) -> dict:
     return {"client": round(run["cpu_s"], 2), "server": round(run["server_cpu_s"], 2)}
 
 
-def read_without_digest(
-    server: subprocess.Popen,
-    impl: str,
-    address: str,
-    back: Path,
-    data_dir: Path | None,
-    suffix: str = "",
-) -> dict:
-    """The library's large read with ``digest=False`` (no hash of the files) into ``back``
-    (named ``large``), as a figure; nothing for the SDK, which never hashes."""
-    if impl != "library":
-        return {}
-    run = repeated_reads(server, f"read-library-nodigest{suffix}", address, back, data_dir)
+def client_alone(root: Path, large: Path) -> dict:
+    """Each client's put and read of the large file against the sink: its own cost, with the
+    server's as small as it gets."""
+    sink, address = start_sink(root, LARGE_MB << 20)
+    try:
+        puts = rounds({impl: put(sink, f"put-{impl}-sink", address, large) for impl in IMPLS})
+        back = root / "back-sink"
+        reads = rounds(
+            {
+                "library": read(sink, "read-library-sink", address, "large", back, None),
+                "sdk": read(sink, "read-sdk-sink", address, "large", back, None),
+                "no_digest": read(sink, "read-library-nodigest-sink", address, "large", back, None),
+            }
+        )
+    finally:
+        sink.terminate()
+        sink.wait()
+    figures = {
+        impl: {
+            "large_put_mb_s": round(LARGE_MB / puts[impl]["seconds"], 1),
+            "large_read_mb_s": round(LARGE_MB / reads[impl]["seconds"], 1),
+            "large_put": cpu_split(puts[impl]),
+            "large_read": cpu_split(reads[impl]),
+            "client_peak_rss_mb_large_read": round(reads[impl]["peak_rss_mb"], 1),
+        }
+        for impl in IMPLS
+    }
+    figures["library"].update(no_digest_figures(reads["no_digest"]))
+    return figures
+
+
+def no_digest_figures(run: dict) -> dict:
+    """The library's large read with ``digest=False`` (no hash of the files) as figures."""
     return {
         "large_read_no_digest_mb_s": round(LARGE_MB / run["seconds"], 1),
         "large_read_no_digest_client_cpu_s": round(run["cpu_s"], 2),
     }
-
-
-def client_alone(root: Path, large: Path) -> dict:
-    """Each client's put and read of the large file against the sink: its own cost, with the
-    server's as small as it gets."""
-    sink, address = start_sink(root)
-    figures: dict[str, dict] = {}
-    try:
-        for impl in ("library", "sdk"):
-            back = root / "back-sink" / "large"
-            put = repeated_puts(sink, f"put-{impl}-sink", address, large)
-            read = repeated_reads(sink, f"read-{impl}-sink", address, back, None)
-            figures[impl] = {
-                "large_put_mb_s": round(LARGE_MB / put["seconds"], 1),
-                "large_read_mb_s": round(LARGE_MB / read["seconds"], 1),
-                **read_without_digest(sink, impl, address, back, None, "-sink"),
-                "large_put": cpu_split(put),
-                "large_read": cpu_split(read),
-                "client_peak_rss_mb_large_read": round(read["peak_rss_mb"], 1),
-            }
-    finally:
-        sink.terminate()
-        sink.wait()
-    return figures
 
 
 def server_alone(root: Path, large: Path) -> dict:
@@ -353,13 +311,14 @@ def server_alone(root: Path, large: Path) -> dict:
     data_dir = root / "pfs-alone"
     server, address, _ = start_server(data_dir)
     try:
-        put = repeated_puts(server, "put-raw", address, large)
-        read = repeated_reads(server, "read-raw", address, root / "back-alone" / "large", data_dir)
+        put_raw = rounds({"put": put(server, "put-raw", address, large)})["put"]
+        back = root / "back-alone"
+        read_raw = rounds({"read": read(server, "read-raw", address, "large", back, data_dir)})
         return {
-            "large_put_mb_s": round(LARGE_MB / put["seconds"], 1),
-            "large_read_mb_s": round(LARGE_MB / read["seconds"], 1),
-            "large_put": cpu_split(put),
-            "large_read": cpu_split(read),
+            "large_put_mb_s": round(LARGE_MB / put_raw["seconds"], 1),
+            "large_read_mb_s": round(LARGE_MB / read_raw["read"]["seconds"], 1),
+            "large_put": cpu_split(put_raw),
+            "large_read": cpu_split(read_raw["read"]),
             "server_peak_rss_mb": round(peak_rss_mb(server.pid), 1),
         }
     finally:
@@ -368,56 +327,99 @@ def server_alone(root: Path, large: Path) -> dict:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def with_servers(root: Path, large: Path, small: Path) -> dict:
+    """Both clients against a local server each, taking turns with each other and, for the
+    large put, with the plain copies; the median figures of each."""
+    servers = {impl: start_server(root / f"pfs-{impl}")[:2] for impl in IMPLS}
+    data_dirs = {impl: root / f"pfs-{impl}" for impl in IMPLS}
+    source = large / "blob.bin"
+    try:
+        large_puts = rounds(
+            {
+                "copy": copy_run(lambda to: shutil.copyfile(source, to), source, root / "c", True),
+                "copy_to_disk": copy_run(
+                    lambda to: copy_to_disk(source, to), source, root / "d", True
+                ),
+                **{
+                    impl: put(proc, f"put-{impl}", addr, large)
+                    for impl, (proc, addr) in servers.items()
+                },
+            }
+        )
+        server_rss_large = {impl: peak_rss_mb(proc.pid) for impl, (proc, _) in servers.items()}
+        small_puts = rounds(
+            {
+                "copy": copy_run(lambda to: shutil.copytree(small, to), small, root / "s", False),
+                **{
+                    impl: put(proc, f"put-{impl}", addr, small)
+                    for impl, (proc, addr) in servers.items()
+                },
+            }
+        )
+        readers = {
+            "library": ("read-library", "library"),
+            "sdk": ("read-sdk", "sdk"),
+            "no_digest": ("read-library-nodigest", "library"),
+        }
+        large_reads = rounds(
+            {
+                name: read(proc, mode, addr, "large", root / f"back-{name}", data_dirs[impl])
+                for name, (mode, impl) in readers.items()
+                for proc, addr in [servers[impl]]
+            }
+        )
+        small_reads = rounds(
+            {
+                impl: read(
+                    proc,
+                    f"read-{impl}",
+                    addr,
+                    "small",
+                    root / f"back-{impl}",
+                    data_dirs[impl],
+                    True,
+                )
+                for impl, (proc, addr) in servers.items()
+            }
+        )
+        server_rss_all = {impl: peak_rss_mb(proc.pid) for impl, (proc, _) in servers.items()}
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait()
+    results = {
+        impl: {
+            "large_put_mb_s": round(LARGE_MB / large_puts[impl]["seconds"], 1),
+            "small_put_files_s": round(SMALL_FILES / small_puts[impl]["seconds"], 1),
+            "large_read_mb_s": round(LARGE_MB / large_reads[impl]["seconds"], 1),
+            "small_read_files_s": round(SMALL_FILES / small_reads[impl]["seconds"], 1),
+            "client_peak_rss_mb_large_put": round(large_puts[impl]["peak_rss_mb"], 1),
+            "client_peak_rss_mb_large_read": round(large_reads[impl]["peak_rss_mb"], 1),
+            "server_peak_rss_mb_large_put": round(server_rss_large[impl], 1),
+            "server_peak_rss_mb_all": round(server_rss_all[impl], 1),
+        }
+        for impl in IMPLS
+    }
+    results["library"].update(no_digest_figures(large_reads["no_digest"]))
+    results["plain_copy"] = {
+        "large_mb_s": round(LARGE_MB / large_puts["copy"]["seconds"], 1),
+        "large_to_disk_mb_s": round(LARGE_MB / large_puts["copy_to_disk"]["seconds"], 1),
+        "small_files_s": round(SMALL_FILES / small_puts["copy"]["seconds"], 1),
+    }
+    results["cpu"] = {
+        impl: {"large_put": cpu_split(large_puts[impl]), "large_read": cpu_split(large_reads[impl])}
+        for impl in IMPLS
+    }
+    return results
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
         root = Path(tmp)
         large, small = make_data(root)
-        large_bytes = LARGE_MB << 20
-        copy = root / "copy.bin"
-        source = large / "blob.bin"
-        copy_large_s = median_seconds(lambda: shutil.copyfile(source, copy), copy.unlink, source)
-        disk_copy_large_s = median_seconds(lambda: copy_to_disk(source, copy), copy.unlink, source)
-        settle(small)
-        copy_small_s = timed(lambda: shutil.copytree(small, root / "copy-small"))
-
-        results: dict[str, dict] = {}
-        cpu: dict[str, dict] = {}
-        for impl in ("library", "sdk"):
-            data_dir = root / f"pfs-{impl}"
-            server, address, _ = start_server(data_dir)
-            try:
-                put_large = repeated_puts(server, f"put-{impl}", address, large)
-                server_rss_large = peak_rss_mb(server.pid)
-                put_small = repeated_puts(server, f"put-{impl}", address, small)
-                back = root / f"back-{impl}"
-                read_large = repeated_reads(
-                    server, f"read-{impl}", address, back / "large", data_dir
-                )
-                no_digest = read_without_digest(server, impl, address, back / "large", data_dir)
-                read_small = repeated_reads(
-                    server, f"read-{impl}", address, back / "small", data_dir, keep=True
-                )
-                cpu[impl] = {"large_put": cpu_split(put_large), "large_read": cpu_split(read_large)}
-                results[impl] = {
-                    "large_put_mb_s": round(LARGE_MB / put_large["seconds"], 1),
-                    "small_put_files_s": round(SMALL_FILES / put_small["seconds"], 1),
-                    "large_read_mb_s": round(LARGE_MB / read_large["seconds"], 1),
-                    **no_digest,
-                    "small_read_files_s": round(SMALL_FILES / read_small["seconds"], 1),
-                    "client_peak_rss_mb_large_put": round(put_large["peak_rss_mb"], 1),
-                    "client_peak_rss_mb_large_read": round(read_large["peak_rss_mb"], 1),
-                    "server_peak_rss_mb_large_put": round(server_rss_large, 1),
-                    "server_peak_rss_mb_all": round(peak_rss_mb(server.pid), 1),
-                }
-            finally:
-                server.terminate()
-                server.wait()
-                shutil.rmtree(data_dir, ignore_errors=True)
-
+        results = with_servers(root, large, small)
         alone = {"client": client_alone(root, large), "server": server_alone(root, large)}
-        lib, sdk = results["library"], results["sdk"]
-        copy_mb_s = LARGE_MB / copy_large_s
-        disk_copy_mb_s = LARGE_MB / disk_copy_large_s
+        lib, sdk, plain = results["library"], results["sdk"], results["plain_copy"]
         figures = {
             "benchmark": "commit",
             "large_file_mb": LARGE_MB,
@@ -425,16 +427,14 @@ def main() -> None:
             "small_file_bytes": SMALL_BYTES,
             "library": lib,
             "baseline_sdk": sdk,
-            "baseline_plain_copy": {
-                "large_mb_s": round(copy_mb_s, 1),
-                "large_to_disk_mb_s": round(disk_copy_mb_s, 1),
-                "small_files_s": round(SMALL_FILES / copy_small_s, 1),
-            },
+            "baseline_plain_copy": plain,
             "ratios": {
                 "large_put_vs_sdk": round(lib["large_put_mb_s"] / sdk["large_put_mb_s"], 2),
                 "small_put_vs_sdk": round(lib["small_put_files_s"] / sdk["small_put_files_s"], 2),
-                "large_put_vs_plain_copy": round(lib["large_put_mb_s"] / copy_mb_s, 2),
-                "large_put_vs_copy_to_disk": round(lib["large_put_mb_s"] / disk_copy_mb_s, 2),
+                "large_put_vs_plain_copy": round(lib["large_put_mb_s"] / plain["large_mb_s"], 2),
+                "large_put_vs_copy_to_disk": round(
+                    lib["large_put_mb_s"] / plain["large_to_disk_mb_s"], 2
+                ),
                 "large_read_vs_sdk": round(lib["large_read_mb_s"] / sdk["large_read_mb_s"], 2),
                 "small_read_vs_sdk": round(
                     lib["small_read_files_s"] / sdk["small_read_files_s"], 2
@@ -448,10 +448,10 @@ def main() -> None:
                     for op in ("put", "read")
                 },
             },
-            "cpu_s_with_local_server": cpu,
+            "cpu_s_with_local_server": results["cpu"],
             "client_alone": alone["client"],
             "server_alone": alone["server"],
-            "bytes_large": large_bytes,
+            "bytes_large": LARGE_MB << 20,
         }
         print(json.dumps(figures))
 
@@ -459,7 +459,5 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         client_main(*sys.argv[2:6])
-    elif len(sys.argv) > 1 and sys.argv[1] == "--sink":
-        sink_main(sys.argv[2])
     else:
         main()
