@@ -209,10 +209,9 @@ def test_multipart_uploads_survive_sigkill_and_restart(tmp_path: Path, server_pr
     assert client.pfs.inspect_commit(commit=commit).details.size_bytes == 11 * MB
 
 
-def test_a_store_from_before_composite_blobs_opens(tmp_path: Path, server_process):
-    """A data dir in the layout before multipart uploads were stored (no ``composite``,
-    ``uploads`` or ``upload_parts`` table, no staging folder) opens, reads, and takes a
-    multipart upload."""
+def stopped_server_with_two_objects(server_process):
+    """A stopped server whose bucket ``data`` holds ``large.bin`` (3 MB, a blob file) and
+    ``small.bin`` (4 KiB, inline); (server, large, small)."""
     server = server_process(s3_port=free_port())
     s3 = s3_client(server.s3_endpoint)
     s3.create_bucket(Bucket="data")
@@ -220,6 +219,14 @@ def test_a_store_from_before_composite_blobs_opens(tmp_path: Path, server_proces
     s3.put_object(Bucket="data", Key="large.bin", Body=large)
     s3.put_object(Bucket="data", Key="small.bin", Body=small)
     server.stop()
+    return server, large, small
+
+
+def test_a_store_from_before_composite_blobs_opens(tmp_path: Path, server_process):
+    """A data dir in the layout before multipart uploads were stored (no ``composite``,
+    ``uploads`` or ``upload_parts`` table, no staging folder) opens, reads, and takes a
+    multipart upload."""
+    server, large, small = stopped_server_with_two_objects(server_process)
     data_dir = server.data_dir
     with sqlite3.connect(data_dir / "pfs.sqlite") as db:
         db.executescript("DROP TABLE uploads; DROP TABLE upload_parts;")
@@ -248,13 +255,7 @@ def test_a_store_from_before_composite_blobs_opens(tmp_path: Path, server_proces
 def test_a_store_with_sha256_blob_names_reads_and_takes_new_writes(tmp_path: Path, server_process):
     """Blobs written before content was hashed with BLAKE3 are named by their SHA-256: a data
     dir renamed that way reads back byte for byte, keeps those ETags, and takes new writes."""
-    server = server_process(s3_port=free_port())
-    s3 = s3_client(server.s3_endpoint)
-    s3.create_bucket(Bucket="data")
-    large, small = os.urandom(3 * MB), os.urandom(4096)
-    s3.put_object(Bucket="data", Key="large.bin", Body=large)
-    s3.put_object(Bucket="data", Key="small.bin", Body=small)
-    server.stop()
+    server, large, small = stopped_server_with_two_objects(server_process)
     blobs = server.data_dir / "blobs"
     renames = {blake3(d).hexdigest(): hashlib.sha256(d).hexdigest() for d in (large, small)}
     with sqlite3.connect(server.data_dir / "pfs.sqlite") as db:
