@@ -66,3 +66,34 @@ def test_a_header_with_a_wrong_checksum_is_an_error():
     data[0:2] = b"/b"  # the name changes, the checksum field does not
     with pytest.raises(TarFormatError, match="checksum"):
         list(members(chunked(bytes(data), 512)))
+
+
+def header_block(name: bytes, size_field: bytes, kind: bytes, prefix: bytes = b"") -> bytes:
+    """A POSIX ustar header written by hand, with a signed checksum as old Sun tars wrote it."""
+    block = bytearray(512)
+    block[0 : len(name)] = name
+    block[124:136] = size_field
+    block[156:157] = kind
+    block[257:265] = b"ustar\x0000"
+    block[345 : 345 + len(prefix)] = prefix
+    block[148:156] = b" " * 8
+    signed = sum(b - 256 if b > 127 else b for b in block)
+    block[148:156] = b"%06o\0 " % signed
+    return bytes(block)
+
+
+@pytest.mark.parametrize(
+    "name, size_field, kind, prefix",
+    [
+        ("café.txt".encode(), b"00000000004\0", b"0", b""),  # a signed checksum
+        (b"a.txt", b"0000004\0zzzz", b"0", b""),  # bytes after the number's NUL
+        (b"", b"00000000000\0", b"\0", b"pre"),  # an empty name under a prefix
+    ],
+)
+def test_unusual_headers_read_as_tarfile_reads_them(name, size_field, kind, prefix):
+    header = header_block(name, size_field, kind, prefix)
+    expected = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+    body = b"body" if expected.isfile() and expected.size else b""
+    data = header + body.ljust(512, b"\0") * bool(body) + bytes(1024)
+    got = [(m.name, m.is_dir, m.is_file, m.size) for m in members(chunked(data, 512))]
+    assert got == [(expected.name, expected.isdir(), expected.isfile(), expected.size)]

@@ -11,7 +11,7 @@ in 256 KiB writes and 0.3 to 0.7 s in 16 to 128 KiB writes (0.25 s in 256 KiB or
 without the wait). Every write here goes out in :data:`SLICE_BYTES` slices, each hashed just
 before (so it is still in the CPU cache), and files are read the same way (:func:`read_hashed`).
 :class:`BackgroundWriter` writes on a thread of its own while the receiving thread hashes and
-receives the next message (hashlib and file writes release the GIL on large buffers).
+receives the next message (hashing and file writes release the GIL on large buffers).
 """
 
 from __future__ import annotations

@@ -37,13 +37,14 @@ class _Destination:
 
     def __init__(self, root: Path):
         self.root = os.path.realpath(root)
+        self._inside = os.path.join(self.root, "")  # what every path under it starts with
         self._made: set[str] = set()
 
     def directory(self, rel: str) -> str:
         """The directory ``rel`` (``""``: the root), created once it is known to be inside."""
         path = os.path.join(self.root, rel) if rel else self.root
         if rel not in self._made:
-            self._check_inside(path, rel)
+            self._check(path, rel)
             os.makedirs(path, exist_ok=True)
             self._made.add(rel)
         return path
@@ -57,12 +58,12 @@ class _Destination:
         except OSError as err:
             if err.errno != errno.ELOOP:
                 raise
-        self._check_inside(path, rel)  # an existing symlink, written through when inside
+        self._check(path, rel)  # an existing symlink, written through when inside
         return os.open(path, _CREATE, 0o666)
 
-    def _check_inside(self, path: str, rel: str) -> None:
+    def _check(self, path: str, rel: str) -> None:
         resolved = os.path.realpath(path)
-        if resolved != self.root and not resolved.startswith(self.root + os.sep):
+        if resolved != self.root and not resolved.startswith(self._inside):
             raise KfpPachydermError(
                 f"refusing to write {rel!r} outside {self.root}: a symlink there leads to "
                 f"{resolved}"

@@ -82,29 +82,31 @@ _CHECKSUM_BLANKS = 8 * ord(" ")
 _KINDS = {b"0": tarfile.REGTYPE, b"\0": tarfile.AREGTYPE, b"5": tarfile.DIRTYPE}
 
 
-def _octal(field: bytes) -> int:
-    return int(field.strip(b" \0") or b"0", 8)
+def _octal(field: bytes) -> int | None:
+    """An octal number field read as tarfile reads it, or None for anything else (a base-256
+    number, a stray byte), which is left to tarfile."""
+    try:
+        return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+    except ValueError:
+        return None
 
 
 def _header(block: bytes) -> tuple[bytes, str, int]:
-    """(type, name, size) of a tar header block."""
+    """(type, name, size) of a tar header block: the common case here, anything else (or
+    anything unusual in it, such as a signed checksum) as ``tarfile`` reads it."""
     kind = block[156:157]
-    if block[257:265] == _POSIX_MAGIC and kind in _KINDS and block[124] != 0x80:
-        try:
-            size, checksum = _octal(block[124:136]), _octal(block[148:156])
-        except ValueError as err:
-            raise TarFormatError(f"bad tar header: {err}") from err
-        if checksum != sum(block) - sum(block[148:156]) + _CHECKSUM_BLANKS:
-            raise TarFormatError("bad tar header: bad checksum")
-        name = block[:100].split(b"\0", 1)[0]
-        prefix = block[345:500].split(b"\0", 1)[0]
-        if prefix:
-            name = prefix + b"/" + name
-        if kind == b"\0" and name.endswith(b"/"):
-            kind = b"5"  # an old-style directory, as tarfile reads it
-        if kind == b"5":
-            name = name.rstrip(b"/")
-        return _KINDS[kind], name.decode("utf-8", "surrogateescape"), size
+    if block[257:265] == _POSIX_MAGIC and kind in _KINDS:
+        size, checksum = _octal(block[124:136]), _octal(block[148:156])
+        if size is not None and checksum == sum(block) - sum(block[148:156]) + _CHECKSUM_BLANKS:
+            name = block[:100].split(b"\0", 1)[0]
+            if kind == b"\0" and name.endswith(b"/"):
+                kind = b"5"  # an old-style directory, as tarfile reads it
+            if kind == b"5":
+                name = name.rstrip(b"/")
+            prefix = block[345:500].split(b"\0", 1)[0]
+            if prefix:
+                name = prefix + b"/" + name
+            return _KINDS[kind], name.decode("utf-8", "surrogateescape"), size
     try:
         info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
     except tarfile.HeaderError as err:

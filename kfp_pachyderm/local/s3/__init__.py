@@ -10,7 +10,8 @@ given. Object keys are file paths in the commit (``a/b.txt`` is ``/a/b.txt``). A
 addressed to a branch whose head is finished makes one commit of its own; one addressed to an
 open commit (the branch head, or a bucket naming it) goes into that commit; one addressed to a
 finished commit fails. The version ID of an object is its commit ID and its ETag is the BLAKE3
-of its content, or S3's ``"<md5>-<parts>"`` form for one completed from a multipart upload.
+of its content (the SHA-256 for one written before the store hashed with BLAKE3), or S3's
+``"<md5>-<parts>"`` form for one completed from a multipart upload.
 
 Requests are authenticated with AWS Signature V4 (Authorization header, presigned query, and
 aws-chunked streaming bodies) or V2. When the server has a Pachyderm token, the access key id and

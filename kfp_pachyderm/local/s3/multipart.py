@@ -3,10 +3,11 @@ CompleteMultipartUpload and AbortMultipartUpload.
 
 Uploads in progress are kept by the store (:mod:`kfp_pachyderm.local.store.uploads`), so they
 survive a restart of the server. Each part is staged as a blob of its own, and its ETag is its
-BLAKE3, as the ETag of every object here is. Completing an upload writes no byte again: the
-parts it names, in part-number order and each with the ETag UploadPart answered, become the
-blobs of one composite blob, the file's content (:meth:`~kfp_pachyderm.local.blobs.BlobStore.
-compose`); the parts it does not name are removed, as are all of an aborted upload's.
+BLAKE3, as the ETag of every object written here now is. Completing an upload writes no byte
+again: the parts it names, in part-number order and each with the ETag UploadPart answered,
+become the blobs of one composite blob, the file's content
+(:meth:`~kfp_pachyderm.local.blobs.BlobStore.compose`); the parts it does not name are
+removed, as are all of an aborted upload's.
 
 The completed object's ETag is S3's multipart form, ``"<hex MD5 of the parts' ETags, as bytes,
 concatenated>-<number of parts>"``: AWS's formula over this gateway's part ETags (AWS's part
