@@ -234,3 +234,29 @@ def test_a_read_writes_nothing_outside_dest_through_a_symlink(client: Client, tm
     read_tree(client, out.ref, dest)
     assert (dest / "real" / "b.txt").read_bytes() == b"b"
     assert (dest / "sub" / "a.txt").read_bytes() == b"a"
+
+
+def test_a_read_of_nested_directories_writes_every_file_and_leaves_no_descriptor_open(
+    client: Client, tmp_path: Path
+):
+    spec = {
+        f"{top}/{mid}/{leaf}": f"{top}{mid}{leaf}".encode()
+        for top in ("a", "b", "c")
+        for mid in ("x", "x/y", "x/y/z", "w")
+        for leaf in ("1.txt", "2.txt")
+    }
+    spec["top.txt"] = b"t"
+    src = tree(tmp_path / "src", spec)
+    ref = CommitRef.parse("data@master")
+    ensure_repo(client, ref)
+    with output_commit(client, ref) as out:
+        put_tree(client, out.pfs_commit(), src)
+    before = len(os.listdir("/proc/self/fd"))
+    read_tree(client, out.ref, tmp_path / "back")
+    assert len(os.listdir("/proc/self/fd")) == before
+    got = {
+        p.relative_to(tmp_path / "back").as_posix(): p.read_bytes()
+        for p in (tmp_path / "back").rglob("*")
+        if p.is_file()
+    }
+    assert got == spec

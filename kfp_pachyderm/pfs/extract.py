@@ -9,6 +9,7 @@ written, and a symlink already in the directory is followed only where it stays 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from kfp_pachyderm.pfs.tarstream import members
 
 INLINE_FILE_BYTES = 1 << 20  # files up to this size are written on the receiving thread
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class _NoHash:
@@ -32,42 +34,69 @@ class _NoHash:
         pass
 
 
+def _within(rel: str, directory: str) -> bool:
+    """Whether the relative path ``rel`` is ``directory`` or under it (``""``: the root)."""
+    return not directory or rel == directory or rel.startswith(directory + "/")
+
+
 class _Destination:
-    """Paths under ``root`` for the members of one archive."""
+    """Directories and files under ``root`` for the members of one archive, opened relative to
+    their parent directory's descriptor, so a directory checked once cannot be swapped for a
+    symlink behind the check. Descriptors are kept for the current directory and its
+    ancestors only (an archive lists a directory's files together), and closed by
+    :meth:`close`."""
 
     def __init__(self, root: Path):
         self.root = os.path.realpath(root)
         self._inside = os.path.join(self.root, "")  # what every path under it starts with
-        self._made: set[str] = set()
+        self._open: list[tuple[str, int]] = [("", os.open(self.root, _DIRECTORY))]
 
-    def directory(self, rel: str) -> str:
-        """The directory ``rel`` (``""``: the root), created once it is known to be inside."""
-        path = os.path.join(self.root, rel) if rel else self.root
-        if rel not in self._made:
-            self._check(path, rel)
-            os.makedirs(path, exist_ok=True)
-            self._made.add(rel)
-        return path
+    def directory(self, rel: str) -> int:
+        """A descriptor of the directory ``rel`` (``""``: the root), made if it is missing."""
+        while len(self._open) > 1 and not _within(rel, self._open[-1][0]):
+            os.close(self._open.pop()[1])
+        opened, fd = self._open[-1]
+        rest = rel[len(opened) :].lstrip("/")
+        for name in rest.split("/") if rest else []:
+            opened = f"{opened}/{name}" if opened else name
+            fd = self._child_directory(fd, name, opened)
+            self._open.append((opened, fd))
+        return fd
+
+    def _child_directory(self, parent: int, name: str, rel: str) -> int:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o777, dir_fd=parent)
+        try:
+            return os.open(name, _DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+        except OSError as err:  # a symlink is ENOTDIR under O_DIRECTORY
+            if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+        self._check(rel)  # an existing symlink, followed when it stays inside
+        return os.open(os.path.join(self.root, rel), _DIRECTORY)
 
     def create_file(self, rel: str) -> int:
         """A descriptor of the file ``rel``, created or truncated, for writing."""
         parent, _, name = rel.rpartition("/")
-        path = os.path.join(self.directory(parent), name)
         try:
-            return os.open(path, _CREATE | os.O_NOFOLLOW, 0o666)
+            return os.open(name, _CREATE | os.O_NOFOLLOW, 0o666, dir_fd=self.directory(parent))
         except OSError as err:
             if err.errno != errno.ELOOP:
                 raise
-        self._check(path, rel)  # an existing symlink, written through when inside
-        return os.open(path, _CREATE, 0o666)
+        self._check(rel)  # an existing symlink, written through when it stays inside
+        return os.open(os.path.join(self.root, rel), _CREATE, 0o666)
 
-    def _check(self, path: str, rel: str) -> None:
-        resolved = os.path.realpath(path)
+    def _check(self, rel: str) -> None:
+        resolved = os.path.realpath(os.path.join(self.root, rel))
         if resolved != self.root and not resolved.startswith(self._inside):
             raise KfpPachydermError(
                 f"refusing to write {rel!r} outside {self.root}: a symlink there leads to "
                 f"{resolved}"
             )
+
+    def close(self) -> None:
+        """Close every directory descriptor."""
+        while self._open:
+            os.close(self._open.pop()[1])
 
 
 def extract(
@@ -83,6 +112,20 @@ def extract(
     larger ones written by ``writer`` while this thread hashes them and receives the next
     message."""
     destination = _Destination(dest)
+    try:
+        _extract_members(chunks, root, destination, progress, tree, writer)
+    finally:
+        destination.close()
+
+
+def _extract_members(
+    chunks: Iterator[memoryview],
+    root: str,
+    destination: _Destination,
+    progress: Progress,
+    tree: TreeDigest | None,
+    writer: BackgroundWriter,
+) -> None:
     for member in members(chunks):
         name = normalize_path(member.name)
         if name == root:
