@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kfp_pachyderm.pfs.contenthash import content_hash
-from kfp_pachyderm.pfs.diskio import hash_and_write
+from kfp_pachyderm.pfs.diskio import hash_and_write, write_slices
 
 READ_CHUNK = 4 << 20
 INLINE_LIMIT = 64 << 10
@@ -237,13 +237,8 @@ class BlobWriter:
     def _spill(self) -> None:
         fd, self._name = tempfile.mkstemp(dir=self._store.tmp)
         self._file = os.fdopen(fd, "wb", buffering=0)
-        self._write_all(self._buffer)
+        write_slices(self._file, self._buffer)
         self._buffer = bytearray()
-
-    def _write_all(self, data: bytes | memoryview | bytearray) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[self._file.write(view) :]
 
     def copy_from(self, digest: str) -> None:
         """Append the contents of an existing blob (used to append to a file)."""
@@ -270,7 +265,7 @@ class BlobWriter:
 
     def commit(self) -> tuple[str, int]:
         """Finish the blob and store it under its digest; return (digest, size)."""
-        digest = self._hash.hexdigest()
+        digest = self.digest()
         if self._file is None:
             self._store._add_small(digest, bytes(self._buffer))
             self._buffer = bytearray()

@@ -79,7 +79,7 @@ def _pax_records(data: bytes) -> dict[str, str]:
 
 _POSIX_MAGIC = b"ustar\x0000"
 _CHECKSUM_BLANKS = 8 * ord(" ")
-_KINDS = {b"0": tarfile.REGTYPE, b"\0": tarfile.AREGTYPE, b"5": tarfile.DIRTYPE}
+_FAST_KINDS = frozenset((tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE))
 
 
 def _octal(field: bytes) -> int | None:
@@ -95,18 +95,18 @@ def _header(block: bytes) -> tuple[bytes, str, int]:
     """(type, name, size) of a tar header block: the common case here, anything else (or
     anything unusual in it, such as a signed checksum) as ``tarfile`` reads it."""
     kind = block[156:157]
-    if block[257:265] == _POSIX_MAGIC and kind in _KINDS:
+    if block[257:265] == _POSIX_MAGIC and kind in _FAST_KINDS:
         size, checksum = _octal(block[124:136]), _octal(block[148:156])
         if size is not None and checksum == sum(block) - sum(block[148:156]) + _CHECKSUM_BLANKS:
             name = block[:100].split(b"\0", 1)[0]
-            if kind == b"\0" and name.endswith(b"/"):
-                kind = b"5"  # an old-style directory, as tarfile reads it
-            if kind == b"5":
+            if kind == tarfile.AREGTYPE and name.endswith(b"/"):
+                kind = tarfile.DIRTYPE  # an old-style directory, as tarfile reads it
+            if kind == tarfile.DIRTYPE:
                 name = name.rstrip(b"/")
             prefix = block[345:500].split(b"\0", 1)[0]
             if prefix:
                 name = prefix + b"/" + name
-            return _KINDS[kind], name.decode("utf-8", "surrogateescape"), size
+            return kind, name.decode("utf-8", "surrogateescape"), size
     try:
         info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
     except tarfile.HeaderError as err:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 
 from kfp_pachyderm.local.pfs_api.messages import display_path
 from kfp_pachyderm.local.store.errors import StoreError, invalid
-from kfp_pachyderm.local.store.paths import clean_path
+from kfp_pachyderm.local.store.paths import clean_path, path_collision
 from kfp_pachyderm.local.store.pfs_store import Store
 from kfp_pachyderm.local.store.records import CommitRow
 
@@ -27,13 +27,11 @@ class Tree:
     def __init__(self, store: Store, commit: CommitRow, root: str = "/"):
         self.commit = commit
         self.files = store.files_under(commit, root)
-        previous = None
-        for path, _, _ in self.files:
-            # pachd reads a commit through its PathValidator (fileset/validator.go): a path
-            # that is both a file and a directory fails the read
-            if previous is not None and path.startswith(previous + "/"):
-                raise StoreError("UNKNOWN", f"file / directory path collision ({path})")
-            previous = path
+        # pachd reads a commit through its PathValidator: a path that is both a file and a
+        # directory fails the read
+        collision = path_collision(path for path, _, _ in self.files)
+        if collision:
+            raise StoreError("UNKNOWN", collision)
 
     def entries(self) -> list[tuple[str, bool, int, bytes]]:
         """(path, is_dir, size, hash) for every file and directory, depth-first, sorted."""

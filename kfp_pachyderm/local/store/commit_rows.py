@@ -161,12 +161,9 @@ def resolve_commit(
             )
         return commit_row(db, chain[max(0, len(chain) - ancestors - 1)])
     for _ in range(ancestors):
-        parent = db.execute("SELECT parent FROM commits WHERE cid=?", (cid,)).fetchone()[0]
-        if parent is None:
+        cid = _parent_cid(db, rid, cid)
+        if cid is None:
             raise not_found(f"commit {repo}@{id_ or branch}^{ancestors} not found")
-        cid = db.execute("SELECT cid FROM commits WHERE rid=? AND id=?", (rid, parent)).fetchone()[
-            0
-        ]
     return commit_row(db, cid)
 
 

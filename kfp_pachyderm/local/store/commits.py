@@ -23,6 +23,7 @@ from kfp_pachyderm.local.store.errors import (
 )
 from kfp_pachyderm.local.store.files import apply_file_changes
 from kfp_pachyderm.local.store.lookups import branch_exists, closure, direct_provenance, repo_id
+from kfp_pachyderm.local.store.paths import path_collision
 from kfp_pachyderm.local.store.records import (
     ORIGIN_AUTO,
     ORIGIN_USER,
@@ -104,16 +105,10 @@ def open_commit_set(
             db.execute("INSERT OR IGNORE INTO commit_provenance VALUES (?,?)", (cid, up_cid))
 
 
-def path_collision(db: sqlite3.Connection, cid: int) -> str:
-    """The error pachd's validation gives a finishing commit whose files put a path both as a
-    file and as a directory (``CheckIndex``, src/internal/storage/fileset/validator.go, which
-    compares each path with the one before it), or ``""``."""
-    previous = None
-    for (path,) in db.execute("SELECT path FROM files WHERE cid=? ORDER BY path", (cid,)):
-        if previous is not None and path.startswith(previous + "/"):
-            return f"file / directory path collision ({path})"
-        previous = path
-    return ""
+def commit_path_collision(db: sqlite3.Connection, cid: int) -> str:
+    """:func:`~kfp_pachyderm.local.store.paths.path_collision` of a finishing commit's files."""
+    rows = db.execute("SELECT path FROM files WHERE cid=? ORDER BY path", (cid,))
+    return path_collision(path for (path,) in rows)
 
 
 def _upstream_first(rows: list[CommitRow]) -> list[CommitRow]:
@@ -223,7 +218,7 @@ class CommitStore(Database):
             now = time.time()
             db.execute(
                 "UPDATE commits SET finishing=?, finished=?, error=? WHERE cid=?",
-                (now, now, path_collision(db, cid), cid),
+                (now, now, commit_path_collision(db, cid), cid),
             )
             return commit_row(db, cid)
 
@@ -248,7 +243,7 @@ class CommitStore(Database):
                 (
                     now,
                     now,
-                    error or path_collision(db, commit.cid),
+                    error or commit_path_collision(db, commit.cid),
                     description or None,
                     commit.cid,
                 ),

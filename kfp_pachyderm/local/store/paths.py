@@ -9,6 +9,7 @@ pachd checks the path a client writes or deletes, as sent, with ``ValidateFilena
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from kfp_pachyderm.local.store.errors import StoreError
 
@@ -52,3 +53,16 @@ def writable_path(path: str) -> str:
     if error is not None:
         raise StoreError("UNKNOWN", error)
     return clean_path(path)
+
+
+def path_collision(paths: Iterable[str]) -> str:
+    """The error pachd's validation gives a commit whose ``paths`` (in path order) put one
+    path both as a file and as a directory (``CheckIndex``,
+    src/internal/storage/fileset/validator.go, which compares each path with the one before
+    it), or ``""``."""
+    previous = None
+    for path in paths:
+        if previous is not None and path.startswith(previous + "/"):
+            return f"file / directory path collision ({path})"
+        previous = path
+    return ""
