@@ -101,19 +101,8 @@ class FileRpcs:
         self, req: pfs.GlobFileRequest, ctx: grpc.ServicerContext
     ) -> Iterator[pfs.FileInfo]:
         commit = self._commit(req.commit)
-        for entry in self._glob(commit, req.pattern):
+        for entry in _glob(Tree(self.store, commit), req.pattern):
             yield file_info(commit, entry)
-
-    def _glob(self, commit: CommitRow, pattern: str) -> list[tuple[str, bool, int, bytes]]:
-        """The entries ``pattern`` matches; the root ``/`` only for the pattern ``/`` itself
-        (pachd's ``globMatchFunction`` trims the trailing slash, leaving the root empty)."""
-        regex = glob_regex(pattern)
-        root = pattern in ("", "/") or clean_path(pattern) == "/"
-        return [
-            entry
-            for entry in Tree(self.store, commit).entries()
-            if regex.match(entry[0]) and (root or entry[0] != "/")
-        ]
 
     def DiffFile(
         self, req: pfs.DiffFileRequest, ctx: grpc.ServicerContext
@@ -171,20 +160,26 @@ class FileRpcs:
         files = None
         if any(c in path for c in "*?["):
             # pachd's getFile takes the path as a glob: each match, a directory with its files
-            matched = {e[0] for e in self._glob(commit, req.file.path)}
+            tree = Tree(self.store, commit)
+            matched = {e[0] for e in _glob(tree, req.file.path)}
             if not matched:
                 raise not_found(
                     f"file {path} not found in repo {commit.repo} at commit {commit.id}"
                 )
-            files = [
-                f
-                for f in self.store.files_under(commit, "/")
-                if any(p in matched for p in _ancestors(f[0]))
-            ]
+            files = [f for f in tree.files if any(p in matched for p in _ancestors(f[0]))]
         else:
             self._entry(commit, path)
         for chunk in coalesce(tar_stream(self.store, commit, path, files), GET_FILE_CHUNK):
             yield encode_bytes_value(chunk)
+
+
+def _glob(tree: Tree, pattern: str) -> list[tuple[str, bool, int, bytes]]:
+    """The entries of ``tree`` that ``pattern`` matches; the root ``/`` only for the pattern
+    ``/`` itself (pachd's ``globMatchFunction`` trims the trailing slash, leaving the root
+    empty)."""
+    regex = glob_regex(pattern)
+    root = pattern in ("", "/") or clean_path(pattern) == "/"
+    return [e for e in tree.entries() if regex.match(e[0]) and (root or e[0] != "/")]
 
 
 def _ancestors(path: str) -> Iterator[str]:
