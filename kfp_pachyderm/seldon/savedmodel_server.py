@@ -20,8 +20,10 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # imported where used, like TensorFlow: the build components read only the
+    import numpy as np  # constants here, in an image that has neither
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ class SavedModelServer:
         return self._output_name
 
     def _batch(self, X) -> np.ndarray:
+        import numpy as np
+
         array = np.asarray(X)
         wanted = tuple(self._input_shape[1:])
         if array.ndim == 0 or (
@@ -147,6 +151,7 @@ class SavedModelServer:
 
     def predict(self, X, features_names=None, meta=None) -> np.ndarray:
         """The model's output for the batch ``X`` (rows are examples)."""
+        import numpy as np
         import tensorflow as tf
 
         if self._signature is None:
