@@ -275,10 +275,13 @@ class Registry:
         log.close()
         deadline = time.monotonic() + 30
         while True:
+            # Refused, or a slow first answer (read timeout): not yet, until the deadline.
+            probe = max(0.1, min(2, deadline - time.monotonic()))
             try:
-                if requests.get(f"http://{self.host}/v2/", timeout=2).status_code in (200, 401):
+                answer = requests.get(f"http://{self.host}/v2/", timeout=probe)
+                if answer.status_code in (200, 401):
                     return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()

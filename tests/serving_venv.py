@@ -102,17 +102,27 @@ class MLServerProcess:
                 cwd=self.work_dir, env=self.env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+        # A refused connection and a slow first answer (a read timeout while the model loads)
+        # both mean "not yet"; no probe runs past the deadline.
         ready = self.url(f"/v2/models/{self.name}/ready")
         deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline and self.proc.poll() is None:
+        last = "no answer"
+        while (remaining := deadline - time.monotonic()) > 0 and self.proc.poll() is None:
             try:
-                if requests.get(ready, timeout=5).status_code == 200:
+                answer = requests.get(ready, timeout=min(5, remaining))
+                if answer.status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+                last = f"HTTP {answer.status_code}"
+            except (requests.ConnectionError, requests.Timeout) as err:
+                last = f"{type(err).__name__}: {err}"
             time.sleep(0.5)
+        if self.proc.poll() is not None:
+            last = f"exited with {self.proc.returncode}"
         self.stop()
-        pytest.fail(f"mlserver did not get {self.name} ready:\n{self.log_text()[-6000:]}")
+        pytest.fail(
+            f"mlserver did not get {self.name} ready in {self.timeout} s ({last}):\n"
+            f"{self.log_text()[-6000:]}"
+        )
 
     def stop(self) -> None:
         """Stop the server's whole process group (SIGTERM, then SIGKILL)."""

@@ -109,17 +109,27 @@ class Microservice:
         return f"http://127.0.0.1:{self.http_port}{path}"
 
     def wait_ready(self, timeout: float = 180) -> None:
+        """Poll /health/status until it answers 200, the process exits or ``timeout`` s pass. A
+        refused connection and a slow first answer (a read timeout while the model loads) both
+        mean "not yet"; no probe runs past the deadline."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        last = "no answer"
+        while (remaining := deadline - time.monotonic()) > 0:
             if self.proc.poll() is not None:
+                last = f"exited with {self.proc.returncode}"
                 break
             try:
-                if requests.get(self.url("/health/status"), timeout=5).status_code == 200:
+                answer = requests.get(self.url("/health/status"), timeout=min(5, remaining))
+                if answer.status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+                last = f"HTTP {answer.status_code}"
+            except (requests.ConnectionError, requests.Timeout) as err:
+                last = f"{type(err).__name__}: {err}"
             time.sleep(0.5)
-        pytest.fail(f"seldon-core-microservice did not get ready:\n{self.log.read_text()[-4000:]}")
+        pytest.fail(
+            f"seldon-core-microservice did not get ready in {timeout} s ({last}):\n"
+            f"{self.log.read_text()[-4000:]}"
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
