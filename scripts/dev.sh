@@ -5,6 +5,7 @@
 #                                   embedded local Pachyderm server (extra arguments go to
 #                                   `kfp-pachyderm run`, e.g. --param epochs=3)
 #   bash scripts/dev.sh test [...]  run the whole test suite (extra arguments go to pytest)
+#   bash scripts/dev.sh lock        re-lock the images' Python dependencies (images/*/requirements.lock)
 #
 # Each creates .venv in the repository root when missing and installs the package with what
 # it needs (again only when pyproject.toml changed).
@@ -39,6 +40,25 @@ ensure_venv() {
   fi
 }
 
+# The system tools the tests run for real: podman (with runc; crun fails on hybrid cgroups) and
+# mmdebstrap build and run the images; docker-registry, skopeo and htpasswd serve the registry
+# tests. Installed with apt-get when one is missing.
+TEST_TOOLS="podman:podman runc:runc mmdebstrap:mmdebstrap docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils"
+
+ensure_test_tools() {
+  local missing=() pair
+  for pair in $TEST_TOOLS; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
+  echo "installing ${missing[*]} with apt-get ..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 ||
+    { "${sudo[@]}" apt-get update -q >/dev/null && "${sudo[@]}" apt-get install -y -q "${missing[@]}" >/dev/null; }
+}
+
 command=${1:-}
 shift || true
 case "$command" in
@@ -48,6 +68,7 @@ case "$command" in
     ;;
   test)
     ensure_venv dev,train
+    ensure_test_tools
     set +e
     .venv/bin/python -m pytest "$@"
     status=$?
@@ -58,8 +79,24 @@ case "$command" in
     fi
     exit "$status"
     ;;
+  lock)
+    # Each image installs exactly these pins, with hashes, from a wheelhouse built on the host.
+    ensure_venv dev,train
+    lock() {
+      .venv/bin/uv pip compile --quiet --generate-hashes --annotation-style line \
+        --python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+        --custom-compile-command "bash scripts/dev.sh lock" "$@"
+    }
+    lock pyproject.toml -o images/runtime/requirements.lock
+    lock pyproject.toml --extra train -o images/trainer/requirements.lock
+    # The GPU base brings TensorFlow with CUDA; everything else is the CPU trainer's.
+    lock pyproject.toml --extra train --no-emit-package tensorflow-cpu \
+      -o images/trainer-gpu/requirements.lock
+    lock images/seldon/requirements.txt -o images/seldon/requirements.lock
+    lock images/mlserver/requirements.txt -o images/mlserver/requirements.lock
+    ;;
   *)
-    echo "usage: bash scripts/dev.sh demo | test [pytest args]" >&2
+    echo "usage: bash scripts/dev.sh demo | test [pytest args] | lock" >&2
     exit 2
     ;;
 esac

@@ -28,6 +28,7 @@ LAYERS = {
     "kfp_pachyderm.lineage": 3,
     "kfp_pachyderm.modelimage": 3,
     "kfp_pachyderm.local": 4,
+    "kfp_pachyderm.imagebuild": 4,
     "kfp_pachyderm.tfjob": 4,
     "kfp_pachyderm.seldon": 4,
     "kfp_pachyderm.mlserver": 4,

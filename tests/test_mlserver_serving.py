@@ -152,7 +152,7 @@ def test_the_image_installs_the_serving_requirements_and_runs_mlserver():
     assert pins == list(SERVING_REQUIREMENTS)
     dockerfile = (IMAGE_DIR / "Dockerfile").read_text()
     assert "Apache License 2.0" in dockerfile
-    assert "FROM python:3.11-slim" in dockerfile
+    assert "ARG BASE=python:3.11-slim\nFROM ${BASE}" in dockerfile
     assert f"COPY kfp_pachyderm/mlserver/runtime.py /opt/kfp-pachyderm/{RUNTIME_FILE}" in dockerfile
     assert (
         f"COPY kfp_pachyderm/seldon/savedmodel_server.py /opt/kfp-pachyderm/{MODEL_CLASS_FILE}"

@@ -13,6 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
+from kfp_pachyderm.cli.images import add_image_commands
 from kfp_pachyderm.cli.pfs_commands import add_pfs_commands
 from kfp_pachyderm.errors import KfpPachydermError, RunCancelled, RunFailed
 
@@ -356,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     finish.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
     finish.set_defaults(run=_finish_open)
     add_pfs_commands(commands)
+    add_image_commands(commands, image_registry)
     return parser
 
 
