@@ -18,6 +18,7 @@ from kfp_pachyderm.imagebuild import (
     build_images,
     default_cache,
     image_sources,
+    push_image,
 )
 from kfp_pachyderm.kfp.images import image
 
@@ -200,3 +201,8 @@ def test_images_build_push_tags_and_pushes_as_the_yaml_names_them(plain):
     remote = skopeo_inspect(tag)
     assert remote["Digest"] == pushed.split("@", 1)[1]
     assert f"KFP_PACHYDERM_IMAGE={tag}" in remote["Env"]
+    # The same image pushed again (as a rebuild of the same checkout is, see above) has the
+    # same digest: podman compresses its layers the same way each time.
+    again = f"{plain.host}/again/kfp-pachyderm-runtime:1"
+    podman("tag", tag, again)
+    assert push_image(again, tls_verify=False) == remote["Digest"]
