@@ -130,6 +130,52 @@ def test_the_layer_refuses_links_whiteouts_and_bad_destinations(tmp_path: Path):
         build_layer({"/x": tmp_path}, tmp_path / "l.tar.gz", -1)
 
 
+def test_a_linked_tree_is_hard_links_that_add_no_bytes(tmp_path: Path):
+    """The MLServer layer's /models: the same tree as tar hard links after every file of
+    /mnt/models; without ``links`` the layer is the one it always was."""
+    model = fake_saved_model(tmp_path / "model", seed=3)
+    plain = build_layer({"/mnt/models": model}, tmp_path / "plain.tar.gz", 1_700_000_000)
+    none = build_layer({"/mnt/models": model}, tmp_path / "none.tar.gz", 1_700_000_000, links={})
+    assert (none.digest, none.diff_id) == (plain.digest, plain.diff_id)
+    linked = build_layer(
+        {"/mnt/models": model}, tmp_path / "linked.tar.gz", 1_700_000_000,
+        links={"/models": "/mnt/models"},
+    )  # fmt: skip
+    assert plain.size < linked.size < plain.size + 2048, "headers only, no file bytes"
+    members = layer_members(linked.path.read_bytes())
+    names = list(members)
+    files = [n for n, (m, _) in members.items() if m.isfile()]
+    assert names[: names.index("models")] == [n for n in names if n.startswith("mnt")]
+    assert sorted(n for n in names if n.startswith("models")) == sorted(
+        "models" + n[len("mnt/models") :] for n in names if n.startswith("mnt/models")
+    )
+    for name in files:
+        link, _ = members["models" + name[len("mnt/models") :]]
+        assert link.islnk() and link.linkname == name and link.size == 0
+        assert link.mtime == 1_700_000_000 and link.uid == 0 and link.mode == 0o644
+    assert members["models/variables"][0].isdir()
+    with tarfile.open(linked.path) as tar:
+        tar.extractall(tmp_path / "out", filter="data")
+    out = tmp_path / "out"
+    weights = "variables/variables.data-00000-of-00001"
+    assert (out / "models" / weights).stat().st_ino == (out / "mnt/models" / weights).stat().st_ino
+    assert (out / "models" / weights).read_bytes() == (model / weights).read_bytes()
+    listing = subprocess.run(["tar", "tvzf", str(linked.path)], capture_output=True, text=True)
+    assert f"models/{weights} link to mnt/models/{weights}" in listing.stdout
+
+    def build(links: dict) -> None:
+        build_layer({"/mnt/models": model}, tmp_path / "bad.tar.gz", 0, links=links)
+
+    with pytest.raises(KfpPachydermError, match="names '/mnt/other', which is not one of"):
+        build({"/models": "/mnt/other"})
+    with pytest.raises(KfpPachydermError, match="layer link '/mnt' overlaps '/mnt/models'"):
+        build({"/mnt": "/mnt/models"})
+    with pytest.raises(KfpPachydermError, match="'/mnt/models/1' overlaps '/mnt/models'"):
+        build({"/mnt/models/1": "/mnt/models"})
+    with pytest.raises(KfpPachydermError, match="layer link '/' must be an absolute"):
+        build({"/": "/mnt/models"})
+
+
 def test_serving_requirements_match_the_image_requirements_file():
     lines = (REPO_ROOT / "images/seldon/requirements.txt").read_text().splitlines()
     pins = tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))

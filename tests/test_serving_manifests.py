@@ -21,6 +21,7 @@ import yaml
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.kserve.manifests import (
     image_inference_service,
+    modelcar_inference_service,
     serving_runtime,
     storage_inference_service,
     storage_secret,
@@ -112,10 +113,11 @@ def round_trip(document: dict) -> dict:
 def test_inference_services_name_fields_kserve_defines_and_pin_the_commit():
     from_image = round_trip(image_inference_service("mnist", IMAGE, MODEL, "ml"))
     from_storage = round_trip(storage_inference_service("mnist", BUILD, MODEL, "ml"))
+    from_modelcar = round_trip(modelcar_inference_service("mnist", IMAGE, MODEL, "ml"))
     runtime = round_trip(serving_runtime(BASE, "ml"))
-    for document in (from_image, from_storage, runtime):
+    for document in (from_image, from_storage, from_modelcar, runtime):
         check_schema(document)
-    for service in (from_image, from_storage):
+    for service in (from_image, from_storage, from_modelcar):
         assert service["apiVersion"] == "serving.kserve.io/v1beta1"
         assert service["metadata"]["labels"][LABEL_COMMIT] == MODEL.commit
         assert service["metadata"]["namespace"] == "ml"
@@ -133,6 +135,28 @@ def test_inference_services_name_fields_kserve_defines_and_pin_the_commit():
     assert set(runtime["spec"]["protocolVersions"]) <= PROTOCOLS
     assert runtime["apiVersion"] == "serving.kserve.io/v1alpha1"
     assert from_storage["spec"]["predictor"]["serviceAccountName"] == "kfp-pachyderm-s3"
+
+
+def test_the_modelcar_form_names_the_image_by_digest_on_the_mlserver_runtime():
+    """KServe's modelcar: ``storageUri: oci://<image>``, whose rest KServe hands the kubelet as
+    the sidecar's image (``pkg/utils``: ``strings.TrimPrefix(modelUri, OciURIPrefix)``); the
+    runtime that reads ``/mnt/models`` is the library's ServingRuntime, as in the S3 form."""
+    service = round_trip(modelcar_inference_service("mnist", IMAGE, MODEL, "ml"))
+    runtime = round_trip(serving_runtime(BASE, "ml"))
+    check_schema(service)
+    model = service["spec"]["predictor"]["model"]
+    assert model["storageUri"] == f"oci://registry.example.com/ml/mnist@{IMAGE.digest}"
+    assert ImageRef.parse(model["storageUri"].removeprefix("oci://")).digest == IMAGE.digest
+    assert model["runtime"] == runtime["metadata"]["name"] == "kfp-pachyderm-mlserver"
+    assert model["modelFormat"] == {"name": "tensorflow"}
+    assert model["modelFormat"]["name"] in {
+        f["name"] for f in runtime["spec"]["supportedModelFormats"]
+    }
+    assert model["protocolVersion"] == "v2"
+    assert set(service["spec"]["predictor"]) == {"model"}, "no S3 credentials to attach"
+    assert service["metadata"]["labels"][LABEL_COMMIT] == MODEL.commit
+    other = modelcar_inference_service("mnist", IMAGE, MODEL, runtime="my-mlserver")
+    assert other["spec"]["predictor"]["model"]["runtime"] == "my-mlserver"
 
 
 def test_seldon_core2_model_runs_on_a_server_with_its_capability():
@@ -176,6 +200,7 @@ def test_credentials_are_only_in_the_secrets_kserve_and_seldon_read():
     for document in (
         image_inference_service("mnist", IMAGE, MODEL),
         storage_inference_service("mnist", BUILD, MODEL),
+        modelcar_inference_service("mnist", IMAGE, MODEL),
         serving_runtime(BASE),
         account,
         core2_model("mnist", BUILD, MODEL),
@@ -190,6 +215,11 @@ def test_credentials_are_only_in_the_secrets_kserve_and_seldon_read():
         (lambda: image_inference_service("mnist", ImageRef.parse("r.io/m:1"), MODEL), "digest"),
         (lambda: image_inference_service("Mnist", IMAGE, MODEL), "invalid InferenceService"),
         (lambda: image_inference_service("1mnist", IMAGE, MODEL), "must start with a letter"),
+        (
+            lambda: modelcar_inference_service("m", ImageRef.parse("r.io/m:1"), MODEL),
+            "r.io/m:1 has no digest",
+        ),
+        (lambda: modelcar_inference_service("m", IMAGE, MODEL, runtime="A"), "ServingRuntime"),
         (lambda: storage_inference_service("m", CommitRef("b"), MODEL), "names no commit ID"),
         (lambda: storage_inference_service("m", BUILD, CommitRef("models")), "names no commit"),
         (lambda: storage_inference_service("m", BUILD, MODEL, runtime="A"), "ServingRuntime"),

@@ -1,9 +1,15 @@
 """KServe manifests for a model commit, served by MLServer over the Open Inference Protocol.
 
-Two ways to serve the same commit:
+Three ways to serve the same commit:
 
 * :func:`image_inference_service`: the image ``build_mlserver_image`` pushed, by digest, as
   the InferenceService's custom container;
+* :func:`modelcar_inference_service`: the same image as a KServe modelcar
+  (``storageUri: oci://<image>@<digest>``): KServe runs it beside the library's MLServer
+  runtime (:func:`serving_runtime`), which reads the image's ``/models`` (the layer's hard
+  links to ``/mnt/models``) through the shared process namespace, with no download. When the
+  runtime runs the image's own base, the node pulls only the model layer. Modelcars must be
+  enabled in KServe (``enableModelcar`` in the ``storageInitializer`` configuration);
 * :func:`storage_inference_service`: no image build at all. KServe's storage initializer
   downloads ``model/`` of the build-context commit through Pachyderm's S3 gateway
   (``storageUri: s3://<commit>.<branch>.<repo>/model``) into the library's MLServer runtime
@@ -12,7 +18,7 @@ Two ways to serve the same commit:
   (:func:`storage_service_account`). The URI names a commit ID, so the served model is
   pinned to it whatever the branch does later.
 
-Both carry the model commit in labels (:mod:`kfp_pachyderm.modelimage.metadata`). The Secret
+All carry the model commit in labels (:mod:`kfp_pachyderm.modelimage.metadata`). The Secret
 holds the pachd token: apply it (the ``deploy_model`` component does), never write it to a
 file, an artifact or a log.
 """
@@ -75,6 +81,36 @@ def image_inference_service(
         raise KfpPachydermError(f"image {image} has no digest; deploy images by digest")
     container = {"name": CONTAINER, "image": str(image), "env": _ENV, "ports": _PORTS}
     return _inference_service(name, namespace, model, {"containers": [container]})
+
+
+def modelcar_storage_uri(image: ImageRef) -> str:
+    """``oci://<repository>@<digest>``: the image as a KServe modelcar, pinned by digest (the
+    tag is left out: KServe hands the rest of the URI to the kubelet as the image, and
+    ``name:tag@digest`` is not accepted everywhere; the commit is in the labels)."""
+    if not image.digest:
+        raise KfpPachydermError(f"image {image} has no digest; deploy images by digest")
+    return f"oci://{image.name}@{image.digest}"
+
+
+def modelcar_inference_service(
+    name: str,
+    image: ImageRef,
+    model: CommitRef,
+    namespace: str = "",
+    runtime: str = RUNTIME_NAME,
+) -> dict:
+    """An InferenceService that serves ``image`` (built by ``build_mlserver_image``, with its
+    digest) as a KServe modelcar on the ServingRuntime ``runtime``."""
+    check_resource_name(runtime, "ServingRuntime")
+    predictor = {
+        "model": {
+            "modelFormat": {"name": MODEL_FORMAT},
+            "runtime": runtime,
+            "protocolVersion": "v2",
+            "storageUri": modelcar_storage_uri(image),
+        },
+    }
+    return _inference_service(name, namespace, model, predictor)
 
 
 def storage_inference_service(

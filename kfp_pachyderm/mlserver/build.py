@@ -5,7 +5,9 @@ The MLServer flavour of :mod:`kfp_pachyderm.modelimage.build`: the base is the l
 MLServer image (``images/mlserver``), the build context is :mod:`.context`, committed to
 ``mlserver-builds``. Its ``model/`` is a self-contained MLServer model directory, so the same
 commit serves from the image (KServe custom container, Seldon Core 2 Server) or straight from
-the S3 gateway (KServe ``storageUri``, Seldon Core 2 ``Model``).
+the S3 gateway (KServe ``storageUri``, Seldon Core 2 ``Model``). The layer also holds the
+model at ``/models`` as hard links (no bytes twice), so the image is a KServe modelcar too:
+``storageUri: oci://<image>@<digest>`` on the base image's ServingRuntime.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from pachyderm_sdk import Client
 
 from kfp_pachyderm.kfp.images import image as image_name
-from kfp_pachyderm.mlserver.context import write_mlserver_context
+from kfp_pachyderm.mlserver.context import MLSERVER_LINKED_MODEL_DIRS, write_mlserver_context
 from kfp_pachyderm.modelimage.build import ImageFlavor, ModelImageBuild, build_model_image
 from kfp_pachyderm.modelimage.metadata import check_resource_name
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord
@@ -62,6 +64,7 @@ def build_mlserver_image(
         record_key=IMAGE_RECORD_KEY,
         default_base=mlserver_base_image,
         write_context=functools.partial(write_mlserver_context, name=model_name),
+        linked_model_dirs=MLSERVER_LINKED_MODEL_DIRS,
     )
     return build_model_image(
         client,

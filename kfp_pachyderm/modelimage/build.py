@@ -7,7 +7,9 @@
    already holds exactly this context for this model.
 3. Append the context's ``model/`` as one reproducible layer (:mod:`kfp_pachyderm.oci.layer`)
    at ``/mnt/models`` onto the base and push ``<image>:<model commit ID>``
-   (:mod:`kfp_pachyderm.oci.append`); the manifest goes last.
+   (:mod:`kfp_pachyderm.oci.append`); the manifest goes last. A flavour may have the layer
+   hold the model a second time as hard links (:attr:`ImageFlavor.linked_model_dirs`: the
+   MLServer image at ``/models``, where KServe's modelcars look), which adds no file bytes.
 4. Record the image, with its digest, in the provenance of the build commit and of the model
    commit, so ``trace`` leads from either to the image, and the image's labels lead back.
 
@@ -52,6 +54,9 @@ DEFAULT_MODEL_PATH = "/model"
 CONTEXT_MODEL_DIR = "model"
 # Where KServe's storage initializer and Seldon Core put a model, and where the layer puts it.
 IMAGE_MODEL_DIR = "/mnt/models"
+# Where a KServe modelcar (``storageUri: oci://<image>``) holds its model: KServe mounts an
+# emptyDir over /mnt in that container and links /mnt/models to /proc/<pid>/root/models.
+MODELCAR_MODEL_DIR = "/models"
 # Every flavour records its pushed image in the model's provenance under a key ending so.
 IMAGE_KEY_SUFFIX = "_image"
 
@@ -76,14 +81,17 @@ class ContextWriter(Protocol):
 @dataclass(frozen=True)
 class ImageFlavor:
     """What differs between serving images: the step name in provenance, the default builds
-    repo, the provenance key recording the pushed image, the default base image and the build
-    context."""
+    repo, the provenance key recording the pushed image, the default base image, the build
+    context, and the image directories that hold the model a second time, as hard links to
+    the files at :data:`IMAGE_MODEL_DIR` (none by default: the layer then is as it always
+    was)."""
 
     step: str
     builds_repo: str
     record_key: str
     default_base: Callable[[], str]
     write_context: ContextWriter
+    linked_model_dirs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.record_key.endswith(IMAGE_KEY_SUFFIX):
@@ -131,10 +139,14 @@ def push_model_image(
     created: datetime,
     work_dir: Path,
     gzip_level: int = 6,
+    linked_model_dirs: tuple[str, ...] = (),
 ) -> PushResult:
     """Append ``context``'s ``model/`` directory to ``base`` as one layer at ``/mnt/models``
-    and push it as ``target:<model commit ID>``; the layer file is written in ``work_dir``."""
+    (and as hard links in each of ``linked_model_dirs``) and push it as
+    ``target:<model commit ID>``; the layer file is written in ``work_dir``."""
     labels = image_labels(model, base, created.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    links = dict.fromkeys(linked_model_dirs, IMAGE_MODEL_DIR)
+    linked = "".join(f"; ln {IMAGE_MODEL_DIR}/ {d}/" for d in linked_model_dirs)
     return append_layer(
         base,
         base_client,
@@ -145,10 +157,11 @@ def push_model_image(
             work_dir / "layer.tar.gz",
             int(created.timestamp()),
             gzip_level,
+            links,
         ),
         labels,
         labels["org.opencontainers.image.created"],
-        f"COPY {CONTEXT_MODEL_DIR}/ {IMAGE_MODEL_DIR}/ # kfp-pachyderm {__version__}",
+        f"COPY {CONTEXT_MODEL_DIR}/ {IMAGE_MODEL_DIR}/{linked} # kfp-pachyderm {__version__}",
     )
 
 
@@ -284,6 +297,7 @@ def build_model_image(
                     created,
                     work,
                     gzip_level,
+                    flavor.linked_model_dirs,
                 )
     finally:
         for registry_client in {base_client, target_client} - {None}:

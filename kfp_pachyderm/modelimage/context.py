@@ -13,10 +13,23 @@ from kfp_pachyderm.modelimage.build import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR
 from kfp_pachyderm.oci.reference import ImageRef
 
 
-def dockerfile(base: ImageRef, labels: dict[str, str], model: str, server: str, step: str) -> str:
+def dockerfile(
+    base: ImageRef,
+    labels: dict[str, str],
+    model: str,
+    server: str,
+    step: str,
+    linked_dirs: tuple[str, ...] = (),
+) -> str:
     """A Dockerfile that builds the same image contents from the context: ``server``'s image of
-    ``model``, made by the component ``step``."""
+    ``model``, made by the component ``step``; the model also in each of ``linked_dirs``."""
     label_lines = " \\\n      ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
+    linked = "".join(f"COPY {CONTEXT_MODEL_DIR}/ {d}/\n" for d in linked_dirs)
+    if linked:
+        linked = (
+            f"# The same files again (the appended layer hard-links them, adding no bytes;\n"
+            f"# a Dockerfile cannot, so this image holds them twice).\n{linked}"
+        )
     return (
         f"# The {server} serving image of {model}.\n"
         f"# kfp-pachyderm's {step} makes it without a Docker daemon, by appending\n"
@@ -25,6 +38,7 @@ def dockerfile(base: ImageRef, labels: dict[str, str], model: str, server: str, 
         "# timestamps and so another digest.\n"
         f"FROM {base}\n"
         f"COPY {CONTEXT_MODEL_DIR}/ {IMAGE_MODEL_DIR}/\n"
+        f"{linked}"
         f"LABEL {label_lines}\n"
     )
 

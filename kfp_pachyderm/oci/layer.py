@@ -5,6 +5,11 @@ contents and executable bits: entries in path order, parents before children; ow
 no user or group names; modes 0755 (directories and executables) or 0644; one fixed mtime;
 PAX format; and a gzip stream with mtime 0 and no file name.
 
+A layer can also hold a tree a second time without its bytes (``links``): the same
+directories, and for each file a tar hard-link entry naming the first copy. KServe's modelcars
+read a model at ``/models`` of the image while its servers read ``/mnt/models``; one layer
+serves both, as large as it is with one copy.
+
 The gzip stream is written in 1 MiB segments, each deflated on its own (as pigz does, so the
 result is one ordinary gzip member). A segment whose first 64 KiB do not deflate to under 90%
 is stored rather than deflated: model weights barely compress (about 7%), and deflating them
@@ -121,11 +126,7 @@ def _entries(trees: Mapping[str, Path]) -> list[tuple[str, Path | None]]:
     """(archive path, local file or None for a directory), parents first, in path order."""
     entries: dict[str, Path | None] = {}
     for dest, source in trees.items():
-        root = PurePosixPath("/", dest)
-        if ".." in root.parts or root == PurePosixPath("/"):
-            raise KfpPachydermError(
-                f"layer destination {dest!r} must be an absolute directory other than /"
-            )
+        root = _root(dest, "layer destination")
         if not Path(source).is_dir():
             raise KfpPachydermError(f"layer source {source} is not a directory")
         for parent in reversed(root.parents[:-1]):
@@ -150,12 +151,70 @@ def _entries(trees: Mapping[str, Path]) -> list[tuple[str, Path | None]]:
     return sorted(entries.items())
 
 
-def build_layer(trees: Mapping[str, Path], out_path: Path, mtime: int, level: int = 6) -> Layer:
+def _root(dest: str, what: str) -> PurePosixPath:
+    root = PurePosixPath("/", dest)
+    if ".." in root.parts or root == PurePosixPath("/"):
+        raise KfpPachydermError(f"{what} {dest!r} must be an absolute directory other than /")
+    return root
+
+
+def _link_entries(
+    entries: list[tuple[str, Path | None]], trees: Mapping[str, Path], links: Mapping[str, str]
+) -> list[tuple[str, str | None]]:
+    """(archive path, archive path it hard-links to or None for a directory) for each link
+    tree: its parents not already in ``entries``, then the tree in path order."""
+    tree_roots = {_root(dest, "layer destination") for dest in trees}
+    link_roots = {dest: _root(dest, "layer link") for dest in links}
+    names = {name for name, _ in entries}
+    found: dict[str, str | None] = {}
+    for dest, target in links.items():
+        root, source = link_roots[dest], _root(target, "layer link target")
+        if source not in tree_roots:
+            raise KfpPachydermError(
+                f"layer link {dest!r} names {target!r}, which is not one of the layer's "
+                f"directories ({', '.join(sorted(map(str, tree_roots)))})"
+            )
+        for other in tree_roots | {r for d, r in link_roots.items() if d != dest}:
+            if root == other or root.is_relative_to(other) or other.is_relative_to(root):
+                raise KfpPachydermError(f"layer link {dest!r} overlaps {str(other)!r}")
+        for parent in reversed(root.parents[:-1]):
+            if str(parent)[1:] not in names:
+                found[str(parent)[1:]] = None
+        prefix = str(source)[1:]
+        for name, local in entries:
+            if name == prefix or name.startswith(prefix + "/"):
+                linked = str(root)[1:] + name[len(prefix) :]
+                found[linked] = None if local is None else name
+    return sorted(found.items())
+
+
+def _header(name: str, mtime: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mtime = mtime
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def build_layer(
+    trees: Mapping[str, Path],
+    out_path: Path,
+    mtime: int,
+    level: int = 6,
+    links: Mapping[str, str] | None = None,
+) -> Layer:
     """Write the layer holding each local directory of ``trees`` at its image path (the key)
-    to ``out_path``; every entry gets ``mtime`` (seconds since the epoch)."""
+    to ``out_path``; every entry gets ``mtime`` (seconds since the epoch).
+
+    ``links`` maps an image directory to one of ``trees``' image paths: it gets the same
+    directories, and a hard link to each file (after all of ``trees``' entries, so every
+    link's target comes first). Without ``links`` the layer is what it always was.
+    """
     if not isinstance(mtime, int) or mtime < 0:
         raise KfpPachydermError(f"layer mtime {mtime!r} must be a non-negative integer")
     entries = _entries(trees)
+    linked = _link_entries(entries, trees, links or {})
+    modes: dict[str, int] = {}
     with open(out_path, "wb") as raw:
         compressed = _Sha256Writer(raw)
         gz = SegmentedGzipWriter(compressed, level)
@@ -164,19 +223,23 @@ def build_layer(trees: Mapping[str, Path], out_path: Path, mtime: int, level: in
             fileobj=uncompressed, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20
         ) as tar:
             for name, local in entries:
-                info = tarfile.TarInfo(name)
-                info.mtime = mtime
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
+                info = _header(name, mtime)
                 if local is None:
                     info.type = tarfile.DIRTYPE
                     info.mode = 0o755
                     tar.addfile(info)
                     continue
                 executable = local.stat().st_mode & 0o111
-                info.mode = 0o755 if executable else 0o644
+                info.mode = modes[name] = 0o755 if executable else 0o644
                 info.size = local.stat().st_size
                 with open(local, "rb") as f:
                     tar.addfile(info, f)
+            for name, target in linked:
+                info = _header(name, mtime)
+                if target is None:
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                else:
+                    info.type, info.linkname, info.mode = tarfile.LNKTYPE, target, modes[target]
+                tar.addfile(info)
         gz.close()
     return Layer(out_path, compressed.digest, uncompressed.digest, compressed.count)
