@@ -141,6 +141,10 @@ def test_the_component_writes_manifests_pinned_to_the_commit(tmp_path: Path, pla
         (from_image,) = documents("image_inference_service")
         assert from_image["metadata"]["name"] == "digits"
         assert from_image["spec"]["predictor"]["containers"][0]["image"] == str(image)
+        modelcar_runtime, from_modelcar = documents("modelcar_inference_service")
+        assert modelcar_runtime["kind"] == "ServingRuntime"
+        modelcar_uri = from_modelcar["spec"]["predictor"]["model"]["storageUri"]
+        assert modelcar_uri == f"oci://{image.name}@{image.digest}"
         account, runtime, from_storage = documents("storage_inference_service")
         assert (account["kind"], runtime["kind"]) == ("ServiceAccount", "ServingRuntime")
         uri = from_storage["spec"]["predictor"]["model"]["storageUri"]
@@ -149,7 +153,15 @@ def test_the_component_writes_manifests_pinned_to_the_commit(tmp_path: Path, pla
         assert "@sha256:" in runtime["spec"]["containers"][0]["image"], "the base, pinned"
         server_doc, core2 = documents("seldon_core2_model")
         assert core2["spec"]["storageUri"] == uri and server_doc["kind"] == "Server"
-        for document in (from_image, account, runtime, from_storage, server_doc, core2):
+        for document in (
+            from_image,
+            from_modelcar,
+            account,
+            runtime,
+            from_storage,
+            server_doc,
+            core2,
+        ):
             assert document["metadata"]["namespace"] == "ml"
             assert "stringData" not in document
         assert read_provenance(inspect_commit(client, build)).kfp_run_id == "run-1"

@@ -10,6 +10,7 @@ from kfp_pachyderm.kfp.images import runtime_image
 def build_mlserver_image(
     build_commit: dsl.Output[dsl.Artifact],
     image_inference_service: dsl.Output[dsl.Artifact],
+    modelcar_inference_service: dsl.Output[dsl.Artifact],
     storage_inference_service: dsl.Output[dsl.Artifact],
     seldon_core2_model: dsl.Output[dsl.Artifact],
     image: str = "",
@@ -31,8 +32,10 @@ def build_mlserver_image(
     reproducible layer onto the MLServer base image and push ``<image>:<model commit ID>``
     through the registry API (no Docker daemon); return the image reference with its digest
     ("" when ``build_image`` is false). Also writes the manifests that serve the model commit:
-    a KServe InferenceService running the image, one whose ``storageUri`` reads the commit
-    through the S3 gateway (no image needed), and a Seldon Core 2 Model doing the same.
+    a KServe InferenceService running the image, one serving the image as a modelcar
+    (``storageUri: oci://<image>@<digest>``, with its ServingRuntime), one whose ``storageUri``
+    reads the commit through the S3 gateway (no image needed), and a Seldon Core 2 Model doing
+    the same.
     ``model_name`` (default: from the image or model repo) names the served model and the
     InferenceService.
     """

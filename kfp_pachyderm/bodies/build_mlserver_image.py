@@ -17,6 +17,7 @@ from kfp_pachyderm.bodies.common import (
 from kfp_pachyderm.kserve.manifests import (
     check_inference_service_name,
     image_inference_service,
+    modelcar_inference_service,
     serving_runtime,
     storage_inference_service,
     storage_service_account,
@@ -35,6 +36,7 @@ class BuildMLServerImageInputs(ComponentInputs):
 
     build_commit: dsl.Artifact
     image_inference_service: dsl.Artifact
+    modelcar_inference_service: dsl.Artifact
     storage_inference_service: dsl.Artifact
     seldon_core2_model: dsl.Artifact
     image: str
@@ -83,6 +85,17 @@ def run(inputs: BuildMLServerImageInputs) -> str:
     write_manifests(
         inputs.image_inference_service, served, "no image was built (build_image=false)"
     )
+    modelcar = (
+        [
+            serving_runtime(str(result.base), namespace),
+            modelcar_inference_service(name, result.image, result.model, namespace),
+        ]
+        if image
+        else []
+    )
+    write_manifests(
+        inputs.modelcar_inference_service, modelcar, "no image was built (build_image=false)"
+    )
     write_manifests(
         inputs.storage_inference_service,
         [
@@ -100,9 +113,11 @@ def run(inputs: BuildMLServerImageInputs) -> str:
     )
     for artifact in (
         inputs.image_inference_service,
+        inputs.modelcar_inference_service,
         inputs.storage_inference_service,
         inputs.seldon_core2_model,
     ):
         artifact.metadata.update({"name": name, "model_commit": result.model.commit})
     inputs.image_inference_service.metadata["image"] = image
+    inputs.modelcar_inference_service.metadata["image"] = image
     return image
