@@ -23,11 +23,20 @@ import threading
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from kfp import local
+
 from .images import podman_env
 from .json_http import JsonHandler
 
 API_VERSION = "1.41"
 _VERSIONED = re.compile(r"^/v\d+\.\d+")
+
+
+def host_network_runner(environment: dict[str, str]) -> local.DockerRunner:
+    """kfp.local's DockerRunner for steps that reach servers on loopback: the host network,
+    ``environment`` in every container, and this user, who made kfp.local's task folders that
+    the step writes into."""
+    return local.DockerRunner(network_mode="host", user=str(os.getuid()), environment=environment)
 
 
 def _podman(*args: str) -> subprocess.CompletedProcess:

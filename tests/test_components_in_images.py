@@ -11,7 +11,6 @@ and TensorFlow, is tagged with its name for the ``train`` step.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ from kfp_pachyderm import (
 from kfp_pachyderm.kfp.images import image
 
 from .conftest import REPO_ROOT
-from .docker_api import DockerApi
+from .docker_api import DockerApi, host_network_runner
 from .images import build_test_images, podman
 
 pytestmark = pytest.mark.slow
@@ -55,12 +54,7 @@ def docker_runner(tmp_path: Path, monkeypatch):
     with LocalPachyderm(tmp_path / "pfs") as server, DockerApi() as api:
         monkeypatch.setenv("DOCKER_HOST", api.url)
         local.init(
-            runner=local.DockerRunner(
-                network_mode="host",
-                # kfp.local's task folders are made by this user; the step writes into them.
-                user=str(os.getuid()),
-                environment={"PACHD_ADDRESS": server.address},
-            ),
+            runner=host_network_runner({"PACHD_ADDRESS": server.address}),
             pipeline_root=str(tmp_path / "root"),
         )
         yield Client.from_pachd_address(server.address), api, server.address

@@ -19,7 +19,6 @@ log (which the launcher follows), and sets the TFJob's conditions when the conta
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
@@ -47,7 +46,7 @@ from kfp_pachyderm.tfjob.settings import DataAccess, Replicas, RunPolicy, TFJobS
 from kfp_pachyderm.trainer.data import write_mnist_npz
 
 from .conftest import REPO_ROOT, free_port
-from .docker_api import DockerApi
+from .docker_api import DockerApi, host_network_runner
 from .images import build_test_images, podman, podman_env
 from .k8s_api import K8sApi
 from .test_components_in_images import tag_as_the_yaml_names_them
@@ -351,16 +350,14 @@ def cluster_runner(tmp_path: Path, monkeypatch):
         kubeconfig = write_kubeconfig(root / "kubeconfig", api.url)
         monkeypatch.setenv("DOCKER_HOST", docker.url)
         local.init(
-            runner=local.DockerRunner(
-                network_mode="host",
-                user=str(os.getuid()),
-                environment={
+            runner=host_network_runner(
+                {
                     "PACHD_ADDRESS": server.address,
                     "KUBECONFIG": str(kubeconfig),
                     "NAMESPACE": NS,
                     "KFP_POD_NAME": "mnist-tfjob-start-tfjob",
                     "KFP_POD_UID": "5c0d7a52-start-tfjob-pod",
-                },
+                }
             ),
             pipeline_root=str(root),
         )

@@ -83,6 +83,17 @@ def image_inference_service(
     return _inference_service(name, namespace, model, {"containers": [container]})
 
 
+def _v2_model(runtime: str, storage_uri: str) -> dict:
+    """A predictor's ``model``: the SavedModel at ``storage_uri`` on ServingRuntime ``runtime``,
+    over the Open Inference Protocol."""
+    return {
+        "modelFormat": {"name": MODEL_FORMAT},
+        "runtime": runtime,
+        "protocolVersion": "v2",
+        "storageUri": storage_uri,
+    }
+
+
 def modelcar_storage_uri(image: ImageRef) -> str:
     """``oci://<repository>@<digest>``: the image as a KServe modelcar, pinned by digest (the
     tag is left out: KServe hands the rest of the URI to the kubelet as the image, and
@@ -102,14 +113,7 @@ def modelcar_inference_service(
     """An InferenceService that serves ``image`` (built by ``build_mlserver_image``, with its
     digest) as a KServe modelcar on the ServingRuntime ``runtime``."""
     check_resource_name(runtime, "ServingRuntime")
-    predictor = {
-        "model": {
-            "modelFormat": {"name": MODEL_FORMAT},
-            "runtime": runtime,
-            "protocolVersion": "v2",
-            "storageUri": modelcar_storage_uri(image),
-        },
-    }
+    predictor = {"model": _v2_model(runtime, modelcar_storage_uri(image))}
     return _inference_service(name, namespace, model, predictor)
 
 
@@ -128,12 +132,7 @@ def storage_inference_service(
     check_resource_name(runtime, "ServingRuntime")
     predictor = {
         "serviceAccountName": service_account,
-        "model": {
-            "modelFormat": {"name": MODEL_FORMAT},
-            "runtime": runtime,
-            "protocolVersion": "v2",
-            "storageUri": model_storage_uri(build_commit),
-        },
+        "model": _v2_model(runtime, model_storage_uri(build_commit)),
     }
     return _inference_service(name, namespace, model, predictor)
 
