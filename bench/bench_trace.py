@@ -36,7 +36,7 @@ REPEATS, NAIVE_REPEATS = 5, 3  # medians: one run on a shared 2-core machine var
 def make_commit(client: Client, repo: str, inputs: list[CommitRef]) -> CommitRef:
     ref = CommitRef(repo, branch="master")
     record = ProvenanceRecord(inputs=[str(i) for i in inputs], step="bench")
-    with output_commit(client, ref, provenance=record, clean=False) as out:
+    with output_commit(client, ref, provenance=record) as out:
         pass
     return out.ref
 

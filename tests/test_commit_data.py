@@ -60,6 +60,17 @@ def test_http_source(client: Client, http_root, tmp_path: Path):
         client, f"{base}/mnist.npz", CommitRef("raw"), dest_path="/data/mnist.npz"
     )
     assert not changed.reused and changed.bytes == 10
+    read_tree(client, changed.ref, tmp_path / "changed")
+    assert (tmp_path / "changed" / "mnist.npz").read_bytes() == b"\x01" * 10  # replaced
+    mirrored = commit_data(
+        client, f"{base}/mnist.npz", CommitRef("raw"), dest_path="/data/mnist.npz", mirror=True
+    )
+    assert not mirrored.reused and mirrored.ref.commit != changed.ref.commit
+    again = commit_data(
+        client, f"{base}/mnist.npz", CommitRef("raw"), dest_path="/data/mnist.npz", mirror=True
+    )
+    assert again.reused and again.ref.commit == mirrored.ref.commit
+    assert len(list(client.pfs.list_commit(repo=CommitRef("raw").pfs_repo()))) == 3
     with pytest.raises(KfpPachydermError, match="answered HTTP 404"):
         commit_data(client, f"{base}/missing.npz", CommitRef("raw2"))
     assert not client.pfs.repo_exists(CommitRef("raw2").pfs_repo())
@@ -96,3 +107,83 @@ def test_commit_source_is_copied_inside_pachyderm_and_reused(client: Client, tmp
     assert again.reused and again.ref.commit == copy.ref.commit
     with pytest.raises(NotFoundError):
         commit_data(client, "src@0123456789ab4def0123456789abcdef", CommitRef("dst"))
+
+
+def files_of(client: Client, ref: CommitRef, dest: Path) -> dict[str, bytes]:
+    read_tree(client, ref.with_path("/"), dest)
+    return {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+
+
+def write(root: Path, spec: dict[str, bytes]) -> Path:
+    for rel, data in spec.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+TABLES = {f"t{i:02d}.csv": f"id,value\n{i},{i * i}\n".encode() for i in range(20)}
+CHANGED = {"t07.csv": b"id,value\n7,-1\n"}
+
+
+def test_a_folder_with_one_changed_file_changes_only_that_file(client: Client, tmp_path: Path):
+    first = commit_data(client, str(write(tmp_path / "all", TABLES)), CommitRef("tables"))
+    assert first.files == 20
+    one = write(tmp_path / "one", CHANGED)
+    update = commit_data(client, str(one), CommitRef("tables"))
+    assert not update.reused and (update.files, update.bytes) == (1, len(CHANGED["t07.csv"]))
+    assert files_of(client, update.ref, tmp_path / "after") == {**TABLES, **CHANGED}
+    assert read_provenance(inspect_commit(client, update.ref)).parameters["mirror"] == "False"
+    # the whole folder again with another file edited: every file as in the folder
+    edited = write(tmp_path / "all", {"t03.csv": b"id,value\n3,0\n"})
+    again = commit_data(client, str(edited), CommitRef("tables"))
+    expected = {**TABLES, "t03.csv": b"id,value\n3,0\n"}
+    assert files_of(client, again.ref, tmp_path / "again") == expected
+
+
+def test_mirror_removes_what_the_source_lacks_and_never_reuses_an_added_commit(
+    client: Client, tmp_path: Path
+):
+    commit_data(client, str(write(tmp_path / "all", TABLES)), CommitRef("tables"))
+    one = write(tmp_path / "one", CHANGED)
+    added = commit_data(client, str(one), CommitRef("tables"))
+    assert commit_data(client, str(one), CommitRef("tables")).ref.commit == added.ref.commit
+    # the head holds this content, but also the other 19 files: a mirror must not reuse it
+    mirrored = commit_data(client, str(one), CommitRef("tables"), mirror=True)
+    assert not mirrored.reused and mirrored.ref.commit != added.ref.commit
+    assert files_of(client, mirrored.ref, tmp_path / "mirrored") == CHANGED
+    assert read_provenance(inspect_commit(client, mirrored.ref)).parameters["mirror"] == "True"
+    again = commit_data(client, str(one), CommitRef("tables"), mirror=True)
+    assert again.reused and again.ref.commit == mirrored.ref.commit
+    assert (again.files, again.digest) == (1, mirrored.digest)
+    # adding what a mirror commit holds changes nothing: reused too
+    plain = commit_data(client, str(one), CommitRef("tables"))
+    assert plain.reused and plain.ref.commit == mirrored.ref.commit
+
+
+def test_mirror_under_a_dest_path_keeps_the_rest_of_the_repo(client: Client, tmp_path: Path):
+    commit_data(client, str(write(tmp_path / "all", TABLES)), CommitRef("tables"), dest_path="/in")
+    commit_data(client, str(write(tmp_path / "docs", {"README": b"r"})), CommitRef("tables"))
+    one = write(tmp_path / "one", CHANGED)
+    result = commit_data(client, str(one), CommitRef("tables"), dest_path="/in", mirror=True)
+    assert files_of(client, result.ref, tmp_path / "back") == {
+        "README": b"r",
+        "in/t07.csv": CHANGED["t07.csv"],
+    }
+
+
+def test_a_commit_source_adds_by_default_and_replaces_with_mirror(client: Client, tmp_path: Path):
+    src = commit_data(client, str(write(tmp_path / "src", {"x.txt": b"new x"})), CommitRef("src"))
+    source = f"src@{src.ref.commit}:/"
+    old = write(tmp_path / "old", {"x.txt": b"old x", "old.txt": b"kept?"})
+    commit_data(client, str(old), CommitRef("dst"), dest_path="/copied")
+    copy = commit_data(client, source, CommitRef("dst"), dest_path="/copied")
+    assert not copy.reused and (copy.files, copy.bytes) == (1, 5)
+    assert files_of(client, copy.ref, tmp_path / "copy") == {
+        "copied/x.txt": b"new x",
+        "copied/old.txt": b"kept?",
+    }
+    mirrored = commit_data(client, source, CommitRef("dst"), dest_path="/copied", mirror=True)
+    assert not mirrored.reused
+    assert files_of(client, mirrored.ref, tmp_path / "mirrored") == {"copied/x.txt": b"new x"}
+    again = commit_data(client, source, CommitRef("dst"), dest_path="/copied", mirror=True)
+    assert again.reused and again.ref.commit == mirrored.ref.commit

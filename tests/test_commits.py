@@ -73,14 +73,18 @@ def test_failed_step_finishes_its_commit_with_the_error(client: Client):
     assert inspect_commit(client, nxt.ref).parent_commit.id == out.commit
 
 
-def test_output_commits_start_clean(client: Client):
+def test_output_commits_inherit_their_parents_files_unless_started_empty(client: Client):
     ref = CommitRef.parse("out@master")
     ensure_repo(client, ref)
     with output_commit(client, ref) as first:
         client.pfs.put_file_from_bytes(commit=first.pfs_commit(), path="/old", data=b"1")
     with output_commit(client, ref) as second:
-        pass
-    assert not client.pfs.path_exists(pfs.File(commit=second.pfs_commit(), path="/old"))
+        client.pfs.put_file_from_bytes(commit=second.pfs_commit(), path="/new", data=b"2")
+    assert client.pfs.path_exists(pfs.File(commit=second.pfs_commit(), path="/old"))
+    with output_commit(client, ref, start_empty=True) as third:
+        client.pfs.put_file_from_bytes(commit=third.pfs_commit(), path="/new", data=b"3")
+    assert not client.pfs.path_exists(pfs.File(commit=third.pfs_commit(), path="/old"))
+    assert client.pfs.path_exists(pfs.File(commit=third.pfs_commit(), path="/new"))
 
 
 def test_resolve_pins_a_branch_once(client: Client):

@@ -118,6 +118,29 @@ def test_commit_data_task_artifact(kfp_local: Client, tmp_path: Path):
     assert int(artifact.metadata["files"]) == 1 and int(artifact.metadata["bytes"]) == 5
 
 
+def test_commit_data_yaml_adds_by_default_and_mirrors_on_request(kfp_local: Client, tmp_path: Path):
+    commit_data = load("commit_data")
+    (tmp_path / "v1").mkdir()
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / "v1" / name).write_text(name)
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "a.csv").write_text("a, edited")
+    commit_data(source=str(tmp_path / "v1"), repo="tables")
+
+    def paths(commit: str) -> set[str]:
+        ref = CommitRef("tables", commit=commit, path="/")
+        return {f.file.path for f in kfp_local.pfs.walk_file(file=ref.pfs_file())}
+
+    added = commit_data(source=str(tmp_path / "v2"), repo="tables").outputs["Output"]
+    assert paths(added) == {"/", "/a.csv", "/b.csv"}
+    mirrored = commit_data(source=str(tmp_path / "v2"), repo="tables", mirror=True)
+    assert paths(mirrored.outputs["Output"]) == {"/", "/a.csv"}
+    with kfp_local.pfs.pfs_file(
+        CommitRef("tables", commit=mirrored.outputs["Output"], path="/a.csv").pfs_file()
+    ) as f:
+        assert f.read() == b"a, edited"
+
+
 def test_commit_data_bad_input_fails_without_side_effects(kfp_local: Client, tmp_path: Path):
     commit_data = load("commit_data")
     with pytest.raises(RuntimeError):

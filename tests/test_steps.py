@@ -77,7 +77,8 @@ def put(client: Client, tmp_path: Path, repo: str, files: dict[str, str]) -> Com
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text(text)
     source.mkdir(exist_ok=True)
-    return commit_data(client, str(source), CommitRef(repo, branch="master")).ref.with_path(None)
+    ref = CommitRef(repo, branch="master")
+    return commit_data(client, str(source), ref, mirror=True).ref.with_path(None)
 
 
 def contents(client: Client, ref: CommitRef, tmp_path: Path) -> dict[str, bytes]:

@@ -55,28 +55,22 @@ def test_round_trip_of_a_directory_is_byte_identical(client: Client, tmp_path: P
         assert f.read() == spec["sub/b.bin"]
 
 
-def test_single_file_and_replace_semantics(client: Client, tmp_path: Path):
+def test_single_file_add_or_replace_and_mirror_semantics(client: Client, tmp_path: Path):
     ref = CommitRef.parse("data@master")
     ensure_repo(client, ref)
     src = tree(tmp_path / "src", {"x.csv": b"1,2\n"})
     with output_commit(client, ref) as first:
         put_tree(client, first.pfs_commit(), src / "x.csv", dest="/tables/t.csv")
         put_tree(client, first.pfs_commit(), src, dest="/keep")
-    with output_commit(client, ref, clean=False) as second:
-        put_tree(
-            client,
-            second.pfs_commit(),
-            tree(tmp_path / "v2", {"y.csv": b"3"}),
-            dest="/keep",
-            replace=False,
-        )
+    with output_commit(client, ref) as second:
+        put_tree(client, second.pfs_commit(), tree(tmp_path / "v2", {"y.csv": b"3"}), dest="/keep")
     paths = {
         f.file.path
         for f in client.pfs.walk_file(file=pfs.File(commit=second.pfs_commit(), path="/"))
     }
     assert {"/tables/t.csv", "/keep/x.csv", "/keep/y.csv"} <= paths
-    with output_commit(client, ref, clean=False) as third:
-        put_tree(client, third.pfs_commit(), tmp_path / "v2", dest="/keep")
+    with output_commit(client, ref) as third:
+        put_tree(client, third.pfs_commit(), tmp_path / "v2", dest="/keep", mirror=True)
     paths = {
         f.file.path
         for f in client.pfs.walk_file(file=pfs.File(commit=third.pfs_commit(), path="/keep"))
@@ -84,6 +78,35 @@ def test_single_file_and_replace_semantics(client: Client, tmp_path: Path):
     assert paths == {"/keep/", "/keep/y.csv"}
     got = read_tree(client, third.ref.with_path("/tables/t.csv"), tmp_path / "one")
     assert got.files == 1 and (tmp_path / "one" / "t.csv").read_bytes() == b"1,2\n"
+
+
+def contents(client: Client, ref: CommitRef, dest: Path) -> dict[str, bytes]:
+    read_tree(client, ref, dest)
+    return {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+
+
+def test_one_changed_file_committed_into_a_repo_of_many_leaves_the_others(
+    client: Client, tmp_path: Path
+):
+    ref = CommitRef.parse("tables@master")
+    ensure_repo(client, ref)
+    spec = {f"t{i:02d}.csv": f"id,value\n{i},{i * i}\n".encode() for i in range(20)}
+    with output_commit(client, ref) as full:
+        put_tree(client, full.pfs_commit(), tree(tmp_path / "all", spec))
+    changed = tree(tmp_path / "changed", {"t07.csv": b"id,value\n7,-1\n"})
+    with output_commit(client, ref) as update:
+        sent = put_tree(client, update.pfs_commit(), changed)
+    assert (sent.files, sent.bytes) == (1, len(b"id,value\n7,-1\n"))
+    assert contents(client, update.ref, tmp_path / "after") == {
+        **spec,
+        "t07.csv": b"id,value\n7,-1\n",  # replaced, not appended to
+    }
+    with output_commit(client, ref) as mirrored:
+        put_tree(client, mirrored.pfs_commit(), changed, mirror=True)
+    assert contents(client, mirrored.ref, tmp_path / "mirrored") == {"t07.csv": b"id,value\n7,-1\n"}
+    with output_commit(client, ref, start_empty=True) as empty:
+        put_tree(client, empty.pfs_commit(), changed / "t07.csv", dest="/only.csv")
+    assert contents(client, empty.ref, tmp_path / "empty") == {"only.csv": b"id,value\n7,-1\n"}
 
 
 def test_a_failed_upload_changes_nothing_and_the_commit_is_finished_with_the_error(

@@ -15,7 +15,7 @@ from kfp_pachyderm.pfs.refs import CommitRef
 
 def new_commit(client: Client, error: bool = False) -> str:
     try:
-        with output_commit(client, CommitRef("mnist", branch="master"), clean=False) as out:
+        with output_commit(client, CommitRef("mnist", branch="master")) as out:
             if error:
                 raise RuntimeError("failed upload")
     except RuntimeError:

@@ -14,6 +14,7 @@ def commit_data(
     dest_path: str = "/",
     description: str = "",
     create_repo: bool = True,
+    mirror: bool = False,
     project: str = "default",
     kfp_run_id: str = "",
     kfp_task_id: str = "",
@@ -21,8 +22,10 @@ def commit_data(
     """Commit ``source`` at ``dest_path`` on ``repo@branch``; return the commit ID.
 
     ``source`` is a local path, an http(s):// or s3:// URL, or a commit reference
-    (repo@<commit id>[:/path]). If the branch head already holds exactly this content at
-    ``dest_path``, that commit is returned and nothing is written.
+    (repo@<commit id>[:/path]). Each file of the source is added or replaced under
+    ``dest_path`` and nothing else is removed; with ``mirror``, ``dest_path`` holds exactly the
+    source afterwards. If the branch head already holds this content at ``dest_path``, that
+    commit is returned and nothing is written.
     """
     from kfp_pachyderm.bodies.commit_data import CommitDataInputs, run
 

@@ -24,6 +24,7 @@ class CommitDataInputs(ComponentInputs):
     dest_path: str
     description: str
     create_repo: bool
+    mirror: bool
     project: str
     kfp_run_id: str
     kfp_task_id: str
@@ -43,6 +44,7 @@ def run(inputs: CommitDataInputs) -> str:
         inputs.description,
         inputs.create_repo,
         record,
+        mirror=inputs.mirror,
     )
     describe_commit(
         inputs.commit,

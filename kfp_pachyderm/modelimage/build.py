@@ -203,7 +203,7 @@ def _commit_context(
         log.info("%s already holds this build context; reusing it", ref)
         return ref, head_record, True
     record.extra = {**record.extra, "content_digest": digest}
-    with output_commit(client, builds, provenance=record) as out:
+    with output_commit(client, builds, provenance=record, start_empty=True) as out:
         put_tree(client, out.pfs_commit(), context)
     return out.ref, record, False
 

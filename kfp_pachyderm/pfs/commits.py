@@ -300,14 +300,16 @@ def output_commit(
     ref: CommitRef,
     same_id_as: str | None = None,
     provenance: ProvenanceRecord | None = None,
-    clean: bool = True,
+    start_empty: bool = False,
 ) -> Iterator[OutputCommit]:
     """Open the output commit of a step, yield it, and always finish it.
 
     When the output branch has branch provenance on the input branch, a commit with the input's
     global ID (``same_id_as``) is already open on it: the output goes there, and Pachyderm's
     own provenance links them. Otherwise a new commit is started on ``ref``'s branch.
-    With ``clean`` the commit starts empty instead of inheriting its parent's files.
+    Like any Pachyderm commit it holds its parent's files, so writing one file changes only
+    that file; with ``start_empty`` it starts with no files, for an output that must hold
+    exactly what its step writes.
     ``provenance`` is recorded in the commit's metadata and description. If the body raises,
     the commit is finished with the error (``pachctl inspect commit`` shows it) and the
     exception propagates.
@@ -315,7 +317,7 @@ def output_commit(
     out = _open_commit(client, ref, same_id_as, provenance)
     log.info("writing %s", out.ref.with_path(None))
     try:
-        if clean:
+        if start_empty:
             with rpc_errors(f"clearing {out.ref.with_path(None)}"):
                 client.pfs.delete_file(commit=out.pfs_commit(), path="/")
         if provenance is not None:

@@ -33,7 +33,12 @@ from kfp_pachyderm.pfs.fastproto import fast_class
 from kfp_pachyderm.pfs.progress import Progress
 from kfp_pachyderm.pfs.refs import CommitRef, normalize_path
 from kfp_pachyderm.pfs.rpc import rpc_errors
-from kfp_pachyderm.pfs.wire import add_file_raw_header, decode_bytes_value, encode_add_file_raw
+from kfp_pachyderm.pfs.wire import (
+    add_file_raw_header,
+    decode_bytes_value,
+    encode_add_file_raw,
+    encode_delete_file,
+)
 
 # 1 MiB messages: 4 MiB ones made both sides allocate, hand back and fault in a fresh 4 MiB buffer
 # per message (a commit of 1 GiB: 510 to 520 MB/s with 4 MiB, 540 to 630 with 1 MiB).
@@ -232,19 +237,22 @@ def put_tree(
     commit: pfs.Commit,
     source: Path,
     dest: str = "/",
-    replace: bool = True,
+    mirror: bool = False,
     progress: Progress | None = None,
 ) -> TreeStats:
     """Write a local file or directory into an open commit under ``dest``, in one stream.
 
     A directory's files land at ``dest/<relative path>``; a single file at ``dest`` itself
-    unless ``dest`` is ``/``, then at ``/<file name>``. With ``replace``, whatever was at
-    ``dest`` is removed first, so ``dest`` holds exactly the source; otherwise files are
-    overwritten one by one and others are kept. If the stream fails, the commit is unchanged.
+    unless ``dest`` is ``/``, then at ``/<file name>``. As with ``pachctl put file``, each
+    given file is added or replaced and nothing else in the commit is removed. With
+    ``mirror``, whatever was at ``dest`` is removed first, so ``dest`` holds exactly the
+    source. If the stream fails, the commit is unchanged.
     """
     source = Path(source)
     files = local_files(source)
-    return put_files(client, commit, files, dest, source.is_file(), replace, progress)
+    return put_files(
+        client, commit, files, dest, single_file=source.is_file(), mirror=mirror, progress=progress
+    )
 
 
 def put_files(
@@ -253,13 +261,14 @@ def put_files(
     files: list[SourceFile],
     dest: str = "/",
     single_file: bool = False,
-    replace: bool = True,
+    mirror: bool = False,
     progress: Progress | None = None,
 ) -> TreeStats:
     """Write ``files`` into an open commit under ``dest`` in one ModifyFile stream.
 
     ``single_file`` places the one file at ``dest`` itself (unless ``dest`` is ``/``);
-    otherwise each file lands at ``dest/<rel>``. ``replace`` is as for :func:`put_tree`.
+    otherwise each file lands at ``dest/<rel>``. Each file is added or replaced and nothing
+    else is removed; with ``mirror``, ``dest`` holds exactly ``files`` (see :func:`put_tree`).
     """
     dest = normalize_path(dest)
     if single_file and dest != "/":
@@ -276,11 +285,11 @@ def put_files(
     def requests() -> Iterator[bytes]:
         try:
             yield bytes(pfs.ModifyFileRequest(set_commit=commit))
-            if replace:
-                yield bytes(pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path=dest)))
+            if mirror:
+                yield encode_delete_file(dest)
             for source, path, rel in targets:
-                if not replace:
-                    yield bytes(pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path=path)))
+                if not mirror:  # an add appends to an existing file: replace it instead
+                    yield encode_delete_file(path)
                 content = content_hash()
                 for message, size in _add_file_messages(source, path, content, buffer, reserve):
                     progress.add(size)

@@ -1,11 +1,13 @@
-"""Protobuf wire encoding for the two messages that carry file bytes.
+"""Protobuf wire encoding for the two messages that carry file bytes, and the one sent per file.
 
 pachyderm_sdk's messages are betterproto classes, which encode and decode bytes fields at
 roughly 150 MB/s in pure Python; that, not the network, would bound every transfer. File
 contents travel in exactly two shapes: ``ModifyFileRequest{add_file: AddFile{path, raw}}``
 upstream and ``google.protobuf.BytesValue`` downstream. This module encodes and decodes those
-two shapes directly (byte-for-byte what betterproto produces, tested against it) and hands
-every other message to betterproto.
+two shapes directly (byte-for-byte what betterproto produces, tested against it), likewise the
+``ModifyFileRequest{delete_file: DeleteFile{path}}`` that replacing a file sends before its
+bytes (betterproto takes about 0.2 ms to encode one and 70 us to decode it, more than a small
+file's upload), and hands every other message to betterproto.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ _VARINT = 0
 
 # Field numbers from pfs.proto.
 _MODIFY_FILE_ADD_FILE = 2
+_MODIFY_FILE_DELETE_FILE = 3
+_DELETE_FILE_PATH = 1
+_DELETE_FILE_DATUM = 2
 _ADD_FILE_PATH = 1
 _ADD_FILE_DATUM = 2
 _ADD_FILE_RAW = 3
@@ -90,6 +95,19 @@ def add_file_raw_header(path: str, size: int) -> bytes:
     return b"".join(parts)
 
 
+def encode_delete_file(path: str) -> bytes:
+    """Encode ``ModifyFileRequest(delete_file=DeleteFile(path=path))``.
+
+    >>> from pachyderm_sdk.api import pfs
+    >>> msg = pfs.ModifyFileRequest(delete_file=pfs.DeleteFile(path="/a"))
+    >>> encode_delete_file("/a") == bytes(msg)
+    True
+    """
+    path_bytes = path.encode()
+    inner = _length_delimited(_DELETE_FILE_PATH, len(path_bytes)) + path_bytes if path else b""
+    return _length_delimited(_MODIFY_FILE_DELETE_FILE, len(inner)) + inner
+
+
 def encode_bytes_value(data: bytes | memoryview) -> bytes:
     """Encode ``google.protobuf.BytesValue(value=data)``, the message GetFile streams."""
     if not len(data):
@@ -149,10 +167,40 @@ class RawAddFile:
         self.data = data
 
 
-def decode_modify_file(message: bytes) -> RawAddFile | pfs.ModifyFileRequest:
-    """Decode one ModifyFileRequest: the raw add_file fast, everything else with betterproto."""
+class RawDeleteFile:
+    """A ``DeleteFile``, decoded without betterproto (which takes about 70 us for one).
+
+    Attributes:
+        path: the path to delete, as sent.
+        datum: the datum field (unused by the library, kept for pachd parity).
+    """
+
+    __slots__ = ("path", "datum")
+
+    def __init__(self, path: str, datum: str):
+        self.path = path
+        self.datum = datum
+
+
+def _decode_delete_file(inner: memoryview) -> RawDeleteFile | None:
+    path, datum = "", ""
+    for field, wire_type, start, end in _fields(inner):
+        if wire_type != _LENGTH_DELIMITED or field not in (_DELETE_FILE_PATH, _DELETE_FILE_DATUM):
+            return None
+        value = bytes(inner[start:end]).decode()
+        path, datum = (value, datum) if field == _DELETE_FILE_PATH else (path, value)
+    return RawDeleteFile(path, datum)
+
+
+def decode_modify_file(message: bytes) -> RawAddFile | RawDeleteFile | pfs.ModifyFileRequest:
+    """Decode one ModifyFileRequest: the raw add_file and the delete_file fast, everything
+    else with betterproto."""
     buf = memoryview(message)
     top = list(_fields(buf))
+    if len(top) == 1 and top[0][:2] == (_MODIFY_FILE_DELETE_FILE, _LENGTH_DELIMITED):
+        deleted = _decode_delete_file(buf[top[0][2] : top[0][3]])
+        if deleted is not None:
+            return deleted
     if len(top) == 1 and top[0][0] == _MODIFY_FILE_ADD_FILE and top[0][1] == _LENGTH_DELIMITED:
         _, _, start, end = top[0]
         path, datum, raw = "", "", None

@@ -179,7 +179,7 @@ def run_step(
             target,
             same_id_as=opened.commit if opened else None,
             provenance=record,
-            clean=previous is None,
+            start_empty=previous is None,
         ) as out,
         tempfile.TemporaryDirectory(prefix=f"kfp-pachyderm-{step.name}-") as work_dir,
     ):
@@ -201,7 +201,7 @@ def run_step(
             [p for k, v in earlier.items() if k not in carried for p in v.files],
         )
         uploads = [f for w in works for f in local_files(Path(w.output))]
-        put_files(client, out.pfs_commit(), uploads, "/", replace=False)
+        put_files(client, out.pfs_commit(), uploads, "/")
         hashes = {d.id: d.hash for d in to_run}
         index = {**carried, **{k: DatumOutputs(hashes[k], v) for k, v in new_outputs.items()}}
         edit_metadata(client, out.ref, {INDEX_KEY: encode_index(index)})

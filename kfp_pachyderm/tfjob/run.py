@@ -122,7 +122,7 @@ def start_tfjob(
         target,
         same_id_as=adopted,
         provenance=record,
-        clean=adopted is None,
+        start_empty=adopted is None,
     ) as out:
         env = _replica_env(client, settings, pinned, out.ref)
         spec = runner.prepare(build_spec(settings, name, env))
@@ -130,7 +130,7 @@ def start_tfjob(
         with runner.handle_sigterm():
             outcome = runner.run(spec, policy.timeout_s, policy.delete_after)
         if settings.version_logs:
-            put_files(client, out.pfs_commit(), _log_files(outcome), "/logs", replace=False)
+            put_files(client, out.pfs_commit(), _log_files(outcome), "/logs")
         record.extra = {
             **record.extra,
             "tfjob_state": outcome.state,

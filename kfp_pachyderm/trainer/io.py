@@ -32,4 +32,4 @@ def publish(mode: str, output_ref: str, directory: Path, client: Client | None =
     else:
         ref = CommitRef.parse(output_ref)
         client = client or connect()
-        put_tree(client, ref.pfs_commit(), directory, dest=ref.path or "/", replace=False)
+        put_tree(client, ref.pfs_commit(), directory, dest=ref.path or "/")

@@ -14,7 +14,7 @@ from kfp_pachyderm.local.store.errors import StoreError, already_finished, inval
 from kfp_pachyderm.local.store.paths import clean_path, writable_path
 from kfp_pachyderm.local.store.pfs_store import Store
 from kfp_pachyderm.local.store.records import BranchKey, CommitRow, FileChange
-from kfp_pachyderm.pfs.wire import RawAddFile
+from kfp_pachyderm.pfs.wire import RawAddFile, RawDeleteFile
 
 
 def ended_by_cancel(requests: Iterator) -> bool:
@@ -45,8 +45,12 @@ class ModifyFileSession:
         self.one_off_branch: BranchKey | None = None
         self.base: CommitRow | None = None
         self.changes: list[FileChange] = []
-        self.overlay: dict[str, tuple[str, int] | None] = {}
-        self.deleted_dirs: list[str] = []
+        # what this stream did so far, each stamped with a step number: the file written at a
+        # path, and the latest delete of a path (a file or a whole directory); a write counts
+        # when no delete of its path or of a directory above it came later
+        self.step = 0
+        self.overlay: dict[str, tuple[int, tuple[str, int]]] = {}
+        self.deleted: dict[str, int] = {}
         self.writer = None
         self.writer_path: str | None = None
 
@@ -58,6 +62,10 @@ class ModifyFileSession:
             for msg in requests:
                 if isinstance(msg, RawAddFile):
                     self._add(writable_path(msg.path), msg.data)
+                    continue
+                if isinstance(msg, RawDeleteFile):
+                    self._flush()
+                    self._delete(writable_path(msg.path))
                     continue
                 kind, body = betterproto.which_one_of(msg, "body")
                 self._flush()
@@ -91,7 +99,7 @@ class ModifyFileSession:
     def _set_commit(self, commit: pfs.Commit) -> None:
         repo, id_, branch = commit_target(commit)
         self.commit = self.one_off_branch = self.base = None
-        self.overlay, self.deleted_dirs = {}, []
+        self.overlay, self.deleted = {}, {}
         if id_:
             self.commit = self.store.resolve(repo, id_, branch)
             if self.commit.finished is not None:
@@ -105,9 +113,17 @@ class ModifyFileSession:
             self.base = head
 
     def _current(self, path: str) -> tuple[str, int] | None:
-        if path in self.overlay:
-            return self.overlay[path]
-        if any(path == d or path.startswith(d.rstrip("/") + "/") for d in self.deleted_dirs):
+        """(blob, size) of the file at clean ``path`` as this stream has left it so far, or
+        None; a lookup costs one step per level of ``path``, however many files the stream
+        wrote or deleted."""
+        deleted_at, at = self.deleted.get(path, -1), path
+        while at != "/":
+            at = at.rsplit("/", 1)[0] or "/"
+            deleted_at = max(deleted_at, self.deleted.get(at, -1))
+        written = self.overlay.get(path)
+        if written is not None and written[0] > deleted_at:
+            return written[1]
+        if deleted_at >= 0:
             return None
         base = self.commit or self.base
         return self.store.file_blob(base, path) if base is not None else None
@@ -132,14 +148,17 @@ class ModifyFileSession:
         self.writer = None
         path, self.writer_path = self.writer_path, None
         self.changes.append(FileChange("put", path, blob, size))
-        self.overlay[path] = (blob, size)
+        self._written(path, blob, size)
+
+    def _written(self, path: str, blob: str, size: int) -> None:
+        self.step += 1
+        self.overlay[path] = (self.step, (blob, size))
 
     def _delete(self, path: str) -> None:
         self._require_commit()
         self.changes.append(FileChange("delete", path))
-        for p in [p for p in self.overlay if p == path or p.startswith(path.rstrip("/") + "/")]:
-            self.overlay[p] = None
-        self.deleted_dirs.append(path)
+        self.step += 1
+        self.deleted[path] = self.step
 
     def _copy(self, body: pfs.CopyFile) -> None:
         self._require_commit()
@@ -153,7 +172,7 @@ class ModifyFileSession:
                     writer.copy_from(change.blob)
                     change.blob, change.size = writer.commit()
             self.changes.append(change)
-            self.overlay[change.path] = (change.blob, change.size)
+            self._written(change.path, change.blob, change.size)
 
     def _apply(self) -> None:
         if self.commit is not None and self.changes:
