@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kfp_pachyderm.pfs.refs import check_pfs_name
+from kfp_pachyderm.steps.checks import check_body
 from kfp_pachyderm.steps.datums import check_glob
 from kfp_pachyderm.steps.signature import StepDefinitionError, StepSignature, read_signature
 
@@ -44,12 +45,15 @@ class StepDefinition:
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def source_of(function: Callable) -> str:
-    """The function's own text, without its decorators, as KFP ships a lightweight component."""
-    lines = textwrap.dedent(inspect.getsource(function)).split("\n")
+def source_of(function: Callable) -> tuple[str, int]:
+    """The function's own text, without its decorators, as KFP ships a lightweight component;
+    and the line of its ``def`` in its file, for messages about the text."""
+    found, start = inspect.getsourcelines(function)
+    lines = textwrap.dedent("".join(found)).split("\n")
     while lines and not lines[0].startswith(("def ", "async def ")):
         lines.pop(0)
-    return "\n".join(lines).rstrip() + "\n"
+        start += 1
+    return "\n".join(lines).rstrip() + "\n", start
 
 
 def define_step(
@@ -62,12 +66,15 @@ def define_step(
     incremental: bool = True,
 ) -> tuple[StepDefinition, StepSignature]:
     """The definition of a step running ``function``, and its signature; every argument is
-    checked here, so a bad one fails before anything runs."""
+    checked here, and so is the function's body (:func:`check_body`), so a bad one fails
+    before anything runs."""
     check_pfs_name("output repo", output_repo)
     check_pfs_name("output branch", output_branch)
     if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
         raise StepDefinitionError(f"invalid parallelism {parallelism!r}: a whole number >= 1")
     signature = read_signature(function, output)
+    source, first_line = source_of(function)
+    check_body(function.__name__, source, first_line, signature.output)
     globs = glob if isinstance(glob, dict) else dict.fromkeys(signature.inputs, glob)
     unknown = sorted(set(globs) - set(signature.inputs))
     if unknown:
@@ -79,7 +86,7 @@ def define_step(
         check_glob(name, pattern)
     definition = StepDefinition(
         name=function.__name__,
-        source=source_of(function),
+        source=source,
         inputs=signature.inputs,
         output=signature.output,
         output_repo=output_repo,

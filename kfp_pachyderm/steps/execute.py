@@ -5,6 +5,9 @@ The function travels as source text (as KFP ships a lightweight component), so a
 process defines it afresh from that text and never inherits the parent's gRPC channels. Each
 datum sees only its own input files, at the paths they have in the commit (as under
 Pachyderm's ``/pfs/<input>``), and writes into an empty output directory of its own.
+
+Inputs are read-only (:mod:`kfp_pachyderm.steps.readonly`): a write into one would be lost,
+so it fails the datum, naming the path.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.steps.readonly import ReadOnlyInputs
 
 
 @dataclass(frozen=True)
@@ -31,21 +36,41 @@ class DatumWork:
     parameters: dict[str, Any]
 
 
+def compile_step(source: str, name: str) -> CodeType:
+    """The step function's source compiled as :func:`define` runs it (and as
+    :mod:`kfp_pachyderm.steps.checks` reads it): on its own, inheriting no ``__future__``
+    import of the module the function came from."""
+    return compile(source, f"<step {name}>", "exec", dont_inherit=True)
+
+
 def define(source: str, name: str) -> Callable:
     """The function ``name`` defined by ``source`` in a fresh namespace, as KFP runs a
     lightweight component's source."""
     namespace: dict[str, Any] = {"__name__": f"kfp_pachyderm_step_{name}"}
-    exec(compile(source, f"<step {name}>", "exec", dont_inherit=True), namespace)
+    exec(compile_step(source, name), namespace)
     return namespace[name]
 
 
 def _call(function: Callable, work: DatumWork) -> None:
-    try:
-        function(**work.inputs, **{work.output_name: work.output}, **work.parameters)
-    except Exception as err:
+    """Call the function on one datum with its inputs read-only; a write into an input, or
+    an exception, fails the datum with one line naming it."""
+    roots = {name: Path(path) for name, path in work.inputs.items()}
+    failure: Exception | None = None
+    with ReadOnlyInputs(roots) as guard:
+        try:
+            function(**work.inputs, **{work.output_name: work.output}, **work.parameters)
+        except Exception as err:
+            failure = err
+    wrote = guard.first_write(failure)
+    if wrote:
         raise KfpPachydermError(
-            f"datum {work.datum_id} failed: {type(err).__name__}: {err}"
-        ) from err
+            f"datum {work.datum_id} failed: the step wrote into its input directory {wrote} "
+            f"(inputs are read-only; write under {work.output_name})"
+        ) from failure
+    if failure is not None:
+        raise KfpPachydermError(
+            f"datum {work.datum_id} failed: {type(failure).__name__}: {failure}"
+        ) from failure
 
 
 _WORKER_FUNCTION: Callable | None = None
