@@ -30,9 +30,10 @@ def mnist(client: Client, tmp_path: Path) -> CommitRef:
 def test_train_on_cpu_records_the_device(client: Client, mnist: CommitRef, monkeypatch):
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KFP_PACHYDERM_EXPECTED_GPUS", "1")  # requested, none here: a warning
-    model, metrics = train_in_pod(
+    result, metrics = train_in_pod(
         client, mnist, CommitRef("model", branch="master"), 1, 64, ProvenanceRecord()
     )
+    model = result.ref
     assert metrics["device"]["gpu_count"] == 0 and metrics["device"]["mixed_precision"] is False
     with client.pfs.pfs_file(model.with_path("/metrics.json").pfs_file()) as f:
         assert json.loads(f.read())["test_accuracy"] == metrics["test_accuracy"]

@@ -97,5 +97,7 @@ def run(inputs: StartTFJobInputs) -> str:
     name = tfjob_name(record.kfp_run_id, record.kfp_task_id or "start_tfjob")
     target = CommitRef(inputs.output_repo, branch=inputs.output_branch)
     ref, outcome = start_tfjob(connect(), settings, inputs.inputs(), target, record, name)
-    describe_commit(inputs.commit, ref, tfjob=name, tfjob_state=outcome.state)
+    describe_commit(
+        inputs.commit, ref, tfjob=name, tfjob_state=outcome.state, reused=outcome.reused
+    )
     return ref.commit

@@ -35,8 +35,13 @@ def run(inputs: TrainInputs) -> str:
     source = input_commit(inputs.input_commit, inputs.input_ref, "train")
     target = CommitRef(inputs.output_repo, branch=inputs.output_branch)
     record = step_record(inputs.kfp_run_id, inputs.kfp_task_id)
-    ref, metrics = train_in_pod(connect(), source, target, inputs.epochs, inputs.batch_size, record)
-    describe_commit(inputs.commit, ref, test_accuracy=metrics["test_accuracy"])
+    result, metrics = train_in_pod(
+        connect(), source, target, inputs.epochs, inputs.batch_size, record
+    )
+    ref = result.ref
+    describe_commit(
+        inputs.commit, ref, test_accuracy=metrics["test_accuracy"], reused=result.reused
+    )
     for key in ("test_accuracy", "test_loss", "examples_per_second"):
         inputs.metrics.log_metric(key, metrics[key])
     inputs.metrics.log_metric("gpus", metrics["device"]["gpu_count"])

@@ -1,10 +1,13 @@
 """Output a person reads during ``run --local``: one line per step as it starts and ends (name,
-status, duration, output), while kfp.local's full output (executor inputs, every step's own
-log) goes to a file whose path is printed. ``--verbose`` streams everything instead.
+status, duration) and one saying what it did (its result reused, how many datums ran and were
+carried over, its output commit), while kfp.local's full output (executor inputs, every step's
+own log, the library's INFO lines) goes to a file whose path is printed. ``--verbose`` streams
+everything instead.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import time
@@ -12,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
+
+from kfp_pachyderm.kfp.outcome import StepOutcome, parse_outcome
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"Executing task '([^']+)'")
@@ -26,12 +31,15 @@ def plain(text: str) -> str:
 
 class StepReporter:
     """A text stream standing in for ``sys.stdout``: everything goes to ``log``; step starts,
-    ends and outputs are summarised on ``console``."""
+    ends and outcomes are summarised on ``console``, and kept in ``outcomes`` in run order."""
 
-    def __init__(self, log: TextIO, console: TextIO):
+    def __init__(self, log: TextIO, console: TextIO | None):
         self.log = log
         self.console = console
+        self.outcomes: list[StepOutcome] = []
         self._started: dict[str, float] = {}
+        self._running = ""
+        self._outcome: StepOutcome | None = None
         self._last_ended = ""
         self._pending = ""
 
@@ -44,18 +52,30 @@ class StepReporter:
         return len(text)
 
     def _say(self, text: str) -> None:
+        if self.console is None:  # verbose: everything is on the console already
+            return
         self.console.write(text + "\n")
         self.console.flush()
 
     def _summarise(self, line: str) -> None:
         if started := _STARTED.search(line):
-            self._started[started.group(1)] = time.monotonic()
-            self._say(f"  {started.group(1)}: started")
+            self._running = started.group(1)
+            self._outcome = None
+            self._started[self._running] = time.monotonic()
+            self._say(f"  {self._running}: started")
+        elif outcome := parse_outcome(line):
+            self._outcome = outcome
         elif ended := _ENDED.search(line):
             name, status = ended.groups()
             took = time.monotonic() - self._started.get(name, time.monotonic())
             self._say(f"  {name}: {status.lower()} in {took:.1f} s")
-            self._last_ended = name if status == "SUCCESS" else ""
+            self._last_ended = ""
+            if status == "SUCCESS" and self._outcome is not None:
+                self.outcomes.append(self._outcome)
+                self._say(f"  {name}: {self._outcome.summary()}")
+            elif status == "SUCCESS":
+                self._last_ended = name
+            self._outcome = None
         elif self._last_ended and (output := _OUTPUT.match(line)):
             self._say(f"  {self._last_ended}: output {output.group(1)}")
             self._last_ended = ""
@@ -64,7 +84,7 @@ class StepReporter:
         self.log.flush()
 
     def isatty(self) -> bool:
-        return False
+        return self.console is None and self.log.isatty()
 
 
 class PlainText:
@@ -85,22 +105,29 @@ class PlainText:
 
 
 @contextmanager
-def step_lines(log_path: Path, verbose: bool) -> Iterator[None]:
-    """While the block runs, summarise kfp.local's output per step and keep all of it in
-    ``log_path`` (or, with ``verbose``, let it all through, in colour only on a terminal)."""
+def step_lines(log_path: Path, verbose: bool) -> Iterator[StepReporter]:
+    """While the block runs, summarise kfp.local's output per step and keep all of it, with
+    the library's log records, in ``log_path``; yield the reporter, whose ``outcomes`` say
+    what each step did. With ``verbose``, let it all through instead (in colour only on a
+    terminal)."""
     console = sys.stdout
     if verbose:
-        sys.stdout = console if console.isatty() else PlainText(console)
+        sys.stdout = StepReporter(console if console.isatty() else PlainText(console), None)
         try:
-            yield
+            yield sys.stdout
         finally:
             sys.stdout = console
         return
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w", encoding="utf-8") as log:
         print(f"full logs: {log_path}", flush=True)
-        sys.stdout = StepReporter(log, console)
+        reporter = StepReporter(log, console)
+        records = logging.StreamHandler(reporter)
+        records.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(records)
+        sys.stdout = reporter
         try:
-            yield
+            yield reporter
         finally:
             sys.stdout = console
+            logging.getLogger().removeHandler(records)

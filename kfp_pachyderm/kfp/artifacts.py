@@ -15,13 +15,15 @@ from typing import Any
 
 from kfp import dsl
 
+from kfp_pachyderm.kfp.outcome import outcome_line
 from kfp_pachyderm.pfs.refs import CommitRef
 
 ARTIFACT_TYPE = "pachyderm.Commit"
 
 
 def describe_commit(artifact: dsl.Artifact, ref: CommitRef, **measured: Any) -> None:
-    """Point ``artifact`` at ``ref`` (which must name a commit ID) and record ``measured``."""
+    """Point ``artifact`` at ``ref`` (which must name a commit ID), record ``measured``, and
+    print the step's outcome line (:mod:`~kfp_pachyderm.kfp.outcome`) into its log."""
     artifact.uri = ref.uri
     artifact.metadata.update(
         {
@@ -34,6 +36,7 @@ def describe_commit(artifact: dsl.Artifact, ref: CommitRef, **measured: Any) -> 
             **measured,
         }
     )
+    print(outcome_line(ref.uri, measured), flush=True)
 
 
 def commit_of(artifact: dsl.Artifact) -> CommitRef:

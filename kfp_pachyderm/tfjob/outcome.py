@@ -31,6 +31,8 @@ class TFJobOutcome:
         events: Kubernetes events of the job and its pods, one line each.
         adopted: True when an existing TFJob of the same name was adopted, not created.
         deleted: True when the TFJob was deleted at the end.
+        reused: True when no TFJob ran: an earlier output from the same inputs and settings
+            is the result.
     """
 
     name: str
@@ -41,6 +43,7 @@ class TFJobOutcome:
     events: list[str] = field(default_factory=list)
     adopted: bool = False
     deleted: bool = False
+    reused: bool = False
 
     @property
     def succeeded(self) -> bool:

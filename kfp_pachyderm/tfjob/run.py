@@ -114,7 +114,7 @@ def start_tfjob(
     reused = reusable_result(client, target, record)
     if reused is not None:
         log_line(f"{reused} was made from {pinned[0]} with the same settings; reusing it")
-        return reused, TFJobOutcome(name=name, state=SUCCEEDED)
+        return reused, TFJobOutcome(name=name, state=SUCCEEDED, reused=True)
     record.extra = {**record.extra, "tfjob": f"{settings.namespace}/{name}"}
     adopted = _commit_of_earlier_attempt(client, target, record.extra["tfjob"])
     with output_commit(

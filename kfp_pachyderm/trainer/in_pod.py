@@ -18,7 +18,7 @@ from kfp_pachyderm.kfp.pod import in_kubernetes_pod
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.steps.definition import define_step
-from kfp_pachyderm.steps.run import run_step
+from kfp_pachyderm.steps.run import StepResult, run_step
 from kfp_pachyderm.trainer import step_functions
 from kfp_pachyderm.trainer.device import prepare
 
@@ -30,8 +30,9 @@ def train_in_pod(
     epochs: int,
     batch_size: int,
     record: ProvenanceRecord,
-) -> tuple[CommitRef, dict]:
-    """Train on ``source`` in this process; return the model commit and its metrics."""
+) -> tuple[StepResult, dict]:
+    """Train on ``source`` in this process; return the step's result (the model commit, and
+    whether it was reused) and the model's metrics."""
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs ({epochs}) and batch size ({batch_size}) must be at least 1")
     report = prepare(in_kubernetes_pod())  # a GPU requested but missing fails before any write
@@ -47,7 +48,7 @@ def train_in_pod(
     parameters = {"epochs": epochs, "batch_size": batch_size}
     result = run_step(client, step, {"data": source}, parameters, record)
     with client.pfs.pfs_file(result.ref.with_path("/metrics.json").pfs_file()) as f:
-        return result.ref, json.loads(f.read())
+        return result, json.loads(f.read())
 
 
 def gpu_check(
