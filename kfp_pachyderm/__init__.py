@@ -10,15 +10,12 @@ layer does not import KFP. The layers below (``pfs``, ``oci``, ``kfp``, ``lineag
 capability packages, ``bodies``, ``cli``) are described in the README's Architecture section.
 """
 
-from __future__ import annotations
-
-import importlib
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+import importlib as _importlib
+from importlib import metadata as _metadata
 
 try:
-    __version__ = version("kfp-pachyderm")
-except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = _metadata.version("kfp-pachyderm")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 _EXPORTS = {
@@ -57,14 +54,15 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'kfp_pachyderm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+    """The API (what ``__all__`` lists) and the version, not the module's own helpers."""
+    return sorted([*__all__, "__version__"])

@@ -15,11 +15,20 @@ from .json_http import JsonHandler
 PREFIX = "/apis/v2beta1"
 
 
+def _filtered_names(query: dict[str, list[str]]) -> set[str] | None:
+    """The names an API filter's EQUALS predicates ask for (None: no filter)."""
+    if "filter" not in query:
+        return None
+    predicates = json.loads(query["filter"][0]).get("predicates", [])
+    return {p.get("stringValue", p.get("string_value")) for p in predicates}
+
+
 class KfpApi:
     """The server; ``host`` is what ``kfp.Client(host=...)`` takes."""
 
     def __init__(self) -> None:
         self.experiments: dict[str, dict] = {}
+        self.first_state = "PENDING"  # the state a new run starts in
         self.runs: dict[str, dict] = {}
         self.lock = threading.Lock()
         api = self
@@ -31,10 +40,7 @@ class KfpApi:
                     return self._reply(200, {"multi_user": False})
                 if url.path == f"{PREFIX}/experiments":
                     query = parse_qs(url.query)
-                    wanted = None
-                    if "filter" in query:
-                        predicates = json.loads(query["filter"][0]).get("predicates", [])
-                        wanted = {p.get("string_value") for p in predicates}
+                    wanted = _filtered_names(query)
                     with api.lock:
                         found = [
                             e
@@ -42,6 +48,15 @@ class KfpApi:
                             if wanted is None or e["display_name"] in wanted
                         ]
                     return self._reply(200, {"experiments": found, "total_size": len(found)})
+                if url.path == f"{PREFIX}/runs":
+                    names = _filtered_names(parse_qs(url.query))
+                    with api.lock:
+                        found = [
+                            {k: v for k, v in run.items() if k != "pipeline_spec"}
+                            for run in reversed(list(api.runs.values()))
+                            if names is None or run.get("display_name") in names
+                        ]
+                    return self._reply(200, {"runs": found, "total_size": len(found)})
                 if url.path.startswith(f"{PREFIX}/runs/"):
                     run_id = url.path.rsplit("/", 1)[1]
                     with api.lock:
@@ -60,7 +75,7 @@ class KfpApi:
                         api.experiments[experiment["experiment_id"]] = experiment
                         return self._reply(200, experiment)
                     if url.path == f"{PREFIX}/runs":
-                        run = {**body, "run_id": uuid.uuid4().hex, "state": "PENDING"}
+                        run = {**body, "run_id": uuid.uuid4().hex, "state": api.first_state}
                         api.runs[run["run_id"]] = run
                         return self._reply(200, run)
                 self._reply(404, {"error": f"no route {url.path}", "code": 5})

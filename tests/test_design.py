@@ -7,6 +7,8 @@ import ast
 import dataclasses
 import importlib
 import inspect
+import subprocess
+import sys
 import typing
 from pathlib import Path
 
@@ -153,3 +155,12 @@ def test_inputs_dataclass_matches_the_component_signature(component: str):
 def test_public_api_imports_from_the_package_root():
     for name in kfp_pachyderm.__all__:
         assert getattr(kfp_pachyderm, name) is not None, name
+
+
+def test_the_package_root_exports_only_its_api():
+    code = "import kfp_pachyderm as k; print(sorted(n for n in vars(k) if not n.startswith('_')))"
+    public = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert public.strip() == "[]"  # names load on first use; no helper leaks
+    assert dir(kfp_pachyderm) == sorted([*kfp_pachyderm.__all__, "__version__"])

@@ -308,7 +308,7 @@ def test_user_data_on_the_input_branch_survives_and_an_errored_head_is_refused(
     assert len(failed) == 1 and bad.id in failed[0] and "upload interrupted" in failed[0]
     assert main(["run", "gpu_check", "--local", "--data-dir", str(data_dir),
                  "--param", "input_data=ghost@master"]) == 2  # fmt: skip
-    assert "input repo 'ghost'" in one_error_line(capsys)
+    assert "input_data=ghost@master holds no data" in one_error_line(capsys)
 
 
 def test_verbose_streams_every_step_log_without_colour_codes_off_a_terminal(tmp_path: Path, capsys):

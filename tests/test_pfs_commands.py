@@ -74,7 +74,48 @@ def test_list_commit_is_newest_first_with_step_and_error(data, capsys):
     assert rows[0].split()[1] == "master" and rows[0].rstrip().endswith("train")
     assert rows[1].split()[-5:] == ["train", "RuntimeError:", "out", "of", "memory"]
     code, out, _ = run(capsys, "list-commit", "images")
-    assert code == 0 and f"{data['images']}  -" in out and "commit_data" in out
+    assert code == 0 and f"{data['images']}  master" in out and "commit_data" in out
+
+
+def test_list_commit_of_a_repo_names_each_commits_branch(data, client: Client, tmp_path, capsys):
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "x.txt").write_text("x")
+    dev = commit_data(client, str(tmp_path / "dev"), CommitRef.parse("images@dev")).ref
+    code, out, _ = run(capsys, "list-commit", "images")
+    branches = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
+    assert code == 0 and branches[data["images"]] == "master" and branches[dev.commit] == "dev"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--address", "{address}", "pfs", "list-repo"],
+        ["pfs", "--address", "{address}", "list-repo"],
+        ["pfs", "list-repo", "--address", "{address}"],
+    ],
+)
+def test_address_is_taken_before_or_after_the_subcommand(
+    data, server: LocalPachyderm, monkeypatch, capsys, argv: list[str]
+):
+    monkeypatch.delenv("PACHD_ADDRESS")
+    assert main([a.format(address=server.address) for a in argv]) == 0
+    assert "images" in capsys.readouterr().out
+
+
+def test_a_reader_that_goes_away_is_no_error(data, client: Client, server, tmp_path: Path):
+    many = tmp_path / "many"
+    many.mkdir()
+    for n in range(3000):
+        (many / f"f{n:04d}.txt").write_text("x")
+    commit_data(client, str(many), CommitRef.parse("many@master"))
+    listing = subprocess.Popen(
+        [*CLI, "pfs", "list-file", "many@master:/", "--address", server.address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert listing.stdout.readline().split()[0] == b"PATH"
+    listing.stdout.close()  # as `| head -1` does
+    assert listing.wait(timeout=60) == 141 and listing.stderr.read() == b""
 
 
 def test_list_file_lists_a_directory_or_the_one_file_a_path_names(data, capsys):

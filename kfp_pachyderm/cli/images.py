@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kfp_pachyderm.cli.options import image_registry
+
 
 def _build(args: argparse.Namespace) -> int:
     from kfp_pachyderm.imagebuild import (
@@ -50,12 +52,12 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_image_commands(commands: argparse._SubParsersAction, registry_type) -> None:
-    """Register ``images build`` and ``images list``; ``registry_type`` checks ``--registry``."""
+def add_image_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``images build`` and ``images list``; ``image_registry`` checks ``--registry``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--registry",
-        type=registry_type,
+        type=image_registry,
         help="registry/organisation to tag for, as `compile --image-registry` takes it",
     )
     common.add_argument(

@@ -8,65 +8,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import signal
 import sys
 from pathlib import Path
 
 from kfp_pachyderm.cli.images import add_image_commands
+from kfp_pachyderm.cli.options import (
+    ADDRESS_HELP,
+    add_address_option,
+    directory,
+    image_registry,
+    kfp_host,
+    port_number,
+    positive,
+)
 from kfp_pachyderm.cli.pfs_commands import add_pfs_commands
 from kfp_pachyderm.errors import KfpPachydermError, RunCancelled, RunFailed
 
 DEFAULT_DATA_DIR = Path(os.environ.get("KFP_PACHYDERM_HOME", "~/.kfp-pachyderm")).expanduser()
 LOCAL_TOKEN_ENV = "KFP_PACHYDERM_LOCAL_TOKEN"
-_REGISTRY_RE = re.compile(
-    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*/?$"
-)
-
-
-def port_number(text: str) -> int:
-    """A TCP port for argparse: 0 (any free port) to 65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range: 0 to 65535")
-    return port
-
-
-def kfp_host(text: str) -> str:
-    """A KFP API endpoint for argparse: an http(s) URL."""
-    if not re.match(r"^https?://[^\s/]+", text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a KFP API URL: http(s)://host[:port], e.g. http://localhost:8080"
-        )
-    return text
-
-
-def directory(text: str) -> Path:
-    """A directory for argparse: one that exists, or a path where one can be made."""
-    path = Path(text).expanduser()
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
-    return path
-
-
-def positive(text: str) -> int:
-    """A whole number >= 1 for argparse."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return int(text)
-
-
-def image_registry(text: str) -> str:
-    """A registry and organisation for argparse, e.g. registry.example.com/ml."""
-    if not _REGISTRY_RE.match(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a registry: host[:port][/path] in lower case, e.g. "
-            "registry.example.com/ml"
-        )
-    return text.rstrip("/")
 
 
 def _local_serve(args: argparse.Namespace) -> int:
@@ -130,23 +90,50 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
-def _arguments(args: argparse.Namespace) -> dict:
+def _target_and_arguments(args: argparse.Namespace):
+    """The pipeline the command names and its ``--param`` values, typed and checked."""
     from kfp_pachyderm.cli.params import parse_pairs, pipeline_arguments
-    from kfp_pachyderm.cli.run_local import pipeline_named
+    from kfp_pachyderm.cli.targets import resolve_target
 
-    return pipeline_arguments(args.pipeline, pipeline_named(args.pipeline), parse_pairs(args.param))
+    target = resolve_target(args.pipeline)
+    arguments = pipeline_arguments(target.label, target.pipeline, parse_pairs(args.param))
+    return target, arguments
+
+
+def _local_data(args: argparse.Namespace, target, arguments: dict):
+    """What ``run --local`` reads, checked before the server starts."""
+    from kfp_pachyderm.cli.run_local import LocalData
+
+    parameter = target.data_input(args.input)
+    if args.put is not None and not Path(args.put).expanduser().exists():
+        raise KfpPachydermError(f"--put {args.put!r}: no such file or directory")
+    if args.mirror and args.put is None:
+        raise KfpPachydermError("--mirror needs --put PATH: the folder the branch is to mirror")
+    return LocalData(
+        parameter,
+        target.data_branch(arguments, parameter),
+        named=parameter in arguments,
+        put=str(Path(args.put).expanduser()) if args.put is not None else None,
+        mirror=args.mirror,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
-    arguments = _arguments(args)
+    target, arguments = _target_and_arguments(args)
     if args.local:
         from kfp_pachyderm.cli.run_local import run_local
 
-        run_local(args.pipeline, args.data_dir, arguments, args.verbose)
+        data = _local_data(args, target, arguments)
+        run_local(target, args.data_dir, arguments, data, args.verbose)
         return 0
+    if args.put is not None or args.mirror:
+        raise KfpPachydermError(
+            "--put and --mirror commit to the local server (--local); for a cluster, commit "
+            "with the commit_data component or pachctl put file"
+        )
     from kfp_pachyderm.cli.run_remote import submit_and_follow
 
-    return 0 if submit_and_follow(args.pipeline, args.host, args.experiment, arguments) else 1
+    return 0 if submit_and_follow(target, args.host, args.experiment, arguments) else 1
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -154,11 +141,12 @@ def _watch(args: argparse.Namespace) -> int:
     from kfp_pachyderm.pfs.connection import connect
     from kfp_pachyderm.pfs.refs import CommitRef
 
-    params = _arguments(args)
+    target, params = _target_and_arguments(args)
+    data_param = target.data_input(args.input)
     branch = CommitRef.parse(args.branch)
     if args.host:
-        submit = kfp_submitter(args.host, args.pipeline, args.experiment, params)
-        watch(connect(args.address), branch, args.pipeline, submit, args.max_runs)
+        submitter = kfp_submitter(args.host, target, args.experiment, params, data_param)
+        watch(connect(args.address), branch, target.label, submitter, args.max_runs)
         return 0
     from kfp_pachyderm.cli.run_local import local_session
     from kfp_pachyderm.pfs.commits import ensure_repo
@@ -167,16 +155,21 @@ def _watch(args: argparse.Namespace) -> int:
         client = connect(server.address)
         ensure_repo(client, branch)  # a new server: the repo to commit to
         print(f"watching {branch.branch_ref()}: commit to it at {server.address}", flush=True)
-        submit = local_submitter(args.pipeline, server, params)
-        watch(client, branch, args.pipeline, submit, args.max_runs)
+        submitter = local_submitter(target, server, params, data_param)
+        watch(client, branch, target.label, submitter, args.max_runs)
     return 0
 
 
 def _finish_open(args: argparse.Namespace) -> int:
-    from kfp_pachyderm.pfs.commits import finish_abandoned, open_head
+    from kfp_pachyderm.pfs.commits import finish_open_head, open_head
     from kfp_pachyderm.pfs.connection import connect
     from kfp_pachyderm.pfs.refs import CommitRef
 
+    if args.run_id is not None and not args.run_id.strip():
+        raise KfpPachydermError(
+            "--run '' is empty: pass the ID of the run that opened the commit, or --commit ID "
+            "for a commit opened by a run without one (the error that named the commit says it)"
+        )
     branch = CommitRef.parse(args.branch).branch_ref()
     client = connect(args.address)
     if not client.pfs.repo_exists(branch.pfs_repo()):
@@ -186,19 +179,40 @@ def _finish_open(args: argparse.Namespace) -> int:
         print(f"{branch} has no open commit written by kfp-pachyderm; nothing to finish")
         return 0
     info, record = head
-    if record.kfp_run_id != args.run_id:
+    opened_by = record.kfp_run_id or "(none)"
+    if args.run_id is not None and record.kfp_run_id != args.run_id:
         raise KfpPachydermError(
-            f"the open commit {info.commit.id} on {branch} was opened by run "
-            f"{record.kfp_run_id or '(none)'}, not --run {args.run_id}; pass that run's ID"
+            f"the open commit {info.commit.id} on {branch} was opened by run {opened_by}, not "
+            f"--run {args.run_id}; pass that run's ID"
+            + ("" if record.kfp_run_id else f", or --commit {info.commit.id}")
         )
-    finish_abandoned(client, branch, args.run_id)
-    print(f"finished {branch.repo}@{info.commit.id} with an error: run {args.run_id} is over")
+    if args.commit is not None and info.commit.id != args.commit:
+        raise KfpPachydermError(
+            f"--commit {args.commit} is not the open head of {branch}: that is {info.commit.id} "
+            f"(opened by run {opened_by})"
+        )
+    over = f"run {args.run_id} is over" if args.run_id else "finished from the command line"
+    if not finish_open_head(client, branch, info.commit.id, over):
+        raise RunFailed(f"{branch.repo}@{info.commit.id} is still open: it could not be finished")
+    print(f"finished {branch.repo}@{info.commit.id} with an error: {over}")
     return 0
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from kfp_pachyderm.kfp.compile import compile_components, compile_pipelines
+    from kfp_pachyderm.kfp.compile import compile_components, compile_pipeline, compile_pipelines
 
+    if args.pipeline:
+        from kfp_pachyderm.cli.targets import resolve_target
+        from kfp_pachyderm.kfp.images import REGISTRY_ENV
+
+        if args.image_registry:  # before the file loads: its steps pick their image then
+            os.environ[REGISTRY_ENV] = args.image_registry
+        target = resolve_target(args.pipeline)
+        output = args.output or (args.out_dir or Path.cwd()) / f"{target.name}.yaml"
+        print(compile_pipeline(target.pipeline, output))
+        return 0
+    if args.output:
+        raise KfpPachydermError("--output names one pipeline's YAML: give the PIPELINE too")
     components_out = args.out_dir / "components" if args.out_dir else None
     pipelines_out = args.out_dir / "pipelines" if args.out_dir else None
     for path in compile_components(components_out, args.image_registry):
@@ -208,10 +222,22 @@ def _compile(args: argparse.Namespace) -> int:
     return 0
 
 
+PIPELINE_HELP = (
+    "a built-in pipeline (mnist_tfjob, mnist_gpu, tf_distributed_sample, gpu_check, "
+    "issue_summarization) or your own: path/to/file.py:function or package.module:function"
+)
+
+
 def _add_submission_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", default="kfp-pachyderm", help="KFP experiment (--host)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="a pipeline parameter"
+    )
+    parser.add_argument(
+        "--input",
+        metavar="PARAMETER",
+        help="the pipeline's data input (default: a built-in pipeline's own, or the one "
+        "parameter whose default is a commit reference such as 'raw_data@master')",
     )
 
 
@@ -225,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="log debug messages; stream every step's log"
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--address", default=None, help=ADDRESS_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
     local = commands.add_parser("local", help="the embedded local Pachyderm server")
@@ -252,13 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run a pipeline locally (--local) or on a KFP cluster (--host)",
-        description="Run PIPELINE (mnist_tfjob, mnist_gpu, tf_distributed_sample, gpu_check, "
-        "issue_summarization). "
-        "With --local: start the local Pachyderm server and S3 gateway, seed the demo data, run "
-        "the pipeline with kfp.local and print the result's provenance. With --host: submit it "
+        description="Run PIPELINE: a built-in one (mnist_tfjob, mnist_gpu, "
+        "tf_distributed_sample, gpu_check, issue_summarization) or your own "
+        "(path/to/file.py:function or package.module:function). With --local: start the local "
+        "Pachyderm server and S3 gateway, commit --put PATH to the data input (a built-in "
+        "pipeline's demo data is seeded when its input is empty), run the pipeline with "
+        "kfp.local, a line per step, and print the result's provenance. With --host: submit it "
         "with kfp.Client and follow the run to its end (exit 1 if it fails).",
     )
-    run.add_argument("pipeline", help="the pipeline's name")
+    run.add_argument("pipeline", help=PIPELINE_HELP)
     where = run.add_mutually_exclusive_group(required=True)
     where.add_argument("--local", action="store_true", help="run here, with no cluster")
     where.add_argument(
@@ -267,6 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_submission_options(run)
     run.add_argument(
         "--data-dir", type=directory, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
+    )
+    run.add_argument(
+        "--put",
+        metavar="PATH",
+        help="commit this local file or folder to the data input first (--local): its files are "
+        "added or replaced, nothing else on the branch is removed",
+    )
+    run.add_argument(
+        "--mirror",
+        action="store_true",
+        help="with --put: the branch then holds exactly PATH's files (others are deleted)",
     )
     run.set_defaults(run=_run)
 
@@ -277,17 +317,18 @@ def build_parser() -> argparse.ArgumentParser:
         "with its data parameter pinned to that commit: on the KFP cluster at --host, or here "
         "with --local (kfp.local on the local Pachyderm server, which the watcher starts and "
         "whose address it prints). Marks each commit in Pachyderm first, so a restarted "
-        "watcher never runs a commit twice.",
+        "watcher never runs a commit twice; one whose run failed or was cancelled it runs "
+        "again once, and says so.",
     )
     watch.add_argument("branch", help="the data branch, e.g. mnist@master")
-    watch.add_argument("--pipeline", required=True, help="the pipeline to run")
+    watch.add_argument("--pipeline", required=True, help=PIPELINE_HELP)
     where = watch.add_mutually_exclusive_group(required=True)
     where.add_argument("--host", type=kfp_host, help="the KFP API endpoint: submit each run there")
     where.add_argument(
         "--local", action="store_true", help="run each here with kfp.local, on the local server"
     )
     _add_submission_options(watch)
-    watch.add_argument("--address", help="pachd address (--host; default: PACHD_ADDRESS etc.)")
+    add_address_option(watch)
     watch.add_argument(
         "--data-dir", type=directory, default=DEFAULT_DATA_DIR / "run", help="local data (--local)"
     )
@@ -311,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="commit reference (model@master, model@<commit id>) or image reference "
         "(registry/repo:<commit id>)",
     )
-    trace.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
+    add_address_option(trace)
     trace.add_argument("--json", action="store_true", help="print JSON instead of a tree")
     trace.add_argument(
         "--openlineage", help="also emit OpenLineage RunEvents to this file or http(s) endpoint"
@@ -325,10 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_ = commands.add_parser(
         "compile",
-        help="regenerate the component and pipeline YAML",
-        description="Compile every component to its component.yaml and every pipeline to "
-        "pipelines/<name>.yaml (or under --out-dir).",
+        help="compile a pipeline (yours or a built-in one) or every built-in one to YAML",
+        description="Compile PIPELINE to <function>.yaml (or --output), for the KFP UI; "
+        "without PIPELINE, every component to its component.yaml and every built-in pipeline "
+        "to pipelines/<name>.yaml (or under --out-dir).",
     )
+    compile_.add_argument("pipeline", nargs="?", help=PIPELINE_HELP)
+    compile_.add_argument("-o", "--output", type=Path, help="the YAML file (with PIPELINE)")
     compile_.add_argument(
         "--image-registry",
         type=image_registry,
@@ -338,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out-dir",
         type=Path,
         help="write components/<name>/component.yaml and pipelines/<name>.yaml under this folder "
-        "instead of the repository",
+        "instead of the repository (with PIPELINE: <function>.yaml there)",
     )
     compile_.set_defaults(run=_compile)
 
@@ -348,16 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="A step killed before it could finish its output commit (kill -9, a KFP "
         "run terminated before its exit handler ran) leaves the branch's head open, and the "
         "next write there stops with this command in its message. Finish that commit with an "
-        "error, after checking that run --run opened it.",
+        "error, after checking that run --run opened it (or that it is --commit, for a commit "
+        "opened by a run without an ID, such as your own kfp.local script); then check that it "
+        "is finished (exit 1 if not).",
     )
     finish.add_argument("branch", help="the branch, e.g. model@master")
-    finish.add_argument(
-        "--run", dest="run_id", required=True, help="the ID of the run that opened it"
-    )
-    finish.add_argument("--address", help="pachd address (default: PACHD_ADDRESS and the rest)")
+    which = finish.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", dest="run_id", help="the ID of the run that opened it")
+    which.add_argument("--commit", help="the open commit's ID (a run without an ID opened it)")
+    add_address_option(finish)
     finish.set_defaults(run=_finish_open)
     add_pfs_commands(commands)
-    add_image_commands(commands, image_registry)
+    add_image_commands(commands)
     return parser
 
 
@@ -366,15 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     failed (its failing step's own error last), 2 for bad usage or input (one line), 130 when
     cancelled; ``--debug`` shows the traceback."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:  # grpc and urllib3 log a refused call before we report it ourselves
-        for noisy in ("grpc._channel", "urllib3.connectionpool"):
-            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    _log_to_console(args.verbose)
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as pachctl does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as err:
         if args.debug:
             raise
@@ -387,6 +430,20 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print("kfp-pachyderm: cancelled", file=sys.stderr)
         return 130
+
+
+def _log_to_console(verbose: bool) -> None:
+    """Log records reach the console from WARNING up (all of them with ``verbose``); a run's
+    log file gets them from INFO up (:mod:`~kfp_pachyderm.cli.step_log`)."""
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [console]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:  # grpc and urllib3 log a refused call before we report it ourselves
+        for noisy in ("grpc._channel", "urllib3.connectionpool"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 
 def _exit_code(err: Exception) -> tuple[int, str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.cli.options import add_address_option
 from kfp_pachyderm.errors import InvalidReferenceError, KfpPachydermError
 from kfp_pachyderm.pfs.commits import inspect_commit, is_finished, resolve
 from kfp_pachyderm.pfs.connection import connect
@@ -47,13 +48,14 @@ def list_commit(args: argparse.Namespace) -> int:
     to = ref.pfs_commit() if ref.branch or ref.commit else None
     with rpc_errors(f"listing commits of {ref}"):
         infos = list(client.pfs.list_commit(repo=ref.pfs_repo(), to=to))
+    branches = _branches_of(client, ref, infos)
     rows = []
     for info in sorted(infos, key=lambda i: i.started, reverse=True):
         record = read_provenance(info)
         rows.append(
             (
                 info.commit.id,
-                _branch(info, ref) or "-",
+                branches.get(info.commit.id, "-"),
                 _time(info.started),
                 _time(info.finished) if is_finished(info) else "open",
                 _size(info.size_bytes_upper_bound),
@@ -114,7 +116,7 @@ def inspect_commit_command(args: argparse.Namespace) -> int:
     commit = {
         "commit": info.commit.id,
         "repo": _repo_name(info.commit.repo),
-        "branch": _branch(info, ref),
+        "branch": _branches_of(client, ref, [info]).get(info.commit.id),
         "parent": info.parent_commit.id if info.parent_commit else None,
         "started": info.started.isoformat() if info.started else None,
         "finished": info.finished.isoformat() if is_finished(info) else None,
@@ -190,9 +192,24 @@ def _write_file(chunks: Iterable[bytes], path: Path) -> None:
         raise KfpPachydermError(f"cannot write {str(path)!r}: {err.strerror}") from err
 
 
-def _branch(info: pfs.CommitInfo, ref: CommitRef) -> str | None:
-    # pachd may clear the branch in the commits it returns; the one asked for is still known.
-    return (info.commit.branch.name if info.commit.branch else None) or ref.branch
+def _branches_of(client, ref: CommitRef, infos: list[pfs.CommitInfo]) -> dict[str, str]:
+    """Each commit's branch: the branch whose history holds it (``master`` first). pachd
+    clears the branch in the commits it returns, so it is found from the branches' heads and
+    the commits' parents."""
+    if ref.branch:
+        return {info.commit.id: ref.branch for info in infos}
+    parent = {i.commit.id: i.parent_commit.id if i.parent_commit else "" for i in infos}
+    with rpc_errors(f"listing branches of {ref}"):
+        heads = {
+            b.branch.name: b.head.id for b in client.pfs.list_branch(repo=ref.pfs_repo()) if b.head
+        }
+    found: dict[str, str] = {}
+    for name in sorted(heads, key=lambda n: (n != "master", n)):
+        commit = heads[name]
+        while commit in parent and commit not in found:
+            found[commit] = name
+            commit = parent[commit]
+    return found
 
 
 def _repo_name(repo: pfs.Repo) -> str:
@@ -239,10 +256,7 @@ def _fields(items: Iterable[tuple[str, object]], indent: str = "") -> None:
 def add_pfs_commands(commands: argparse._SubParsersAction) -> None:
     """Register the ``pfs`` command group on the ``kfp-pachyderm`` parser."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--address",
-        help="pachd address (default: PACHD_ADDRESS, the pachctl config, or in-cluster settings)",
-    )
+    add_address_option(common)
     group = commands.add_parser(
         "pfs",
         help="look at repos, commits and files on any pachd",
@@ -252,6 +266,7 @@ def add_pfs_commands(commands: argparse._SubParsersAction) -> None:
         "~/.kfp-pachyderm/run/pfs`; a `run --local --data-dir DIR` keeps it in DIR/pfs) and "
         "point PACHD_ADDRESS at the address it prints.",
     )
+    add_address_option(group)
     pfs_commands = group.add_subparsers(dest="pfs_command", required=True)
 
     repos = pfs_commands.add_parser("list-repo", parents=[common], help="repos with size")

@@ -10,17 +10,20 @@ true titles.
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
+import shutil
 import signal
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from kfp_pachyderm.cli.step_log import plain, step_lines
+from kfp_pachyderm.cli.targets import PipelineTarget
 from kfp_pachyderm.errors import KfpPachydermError, NotFoundError, RunCancelled, RunFailed
 from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
@@ -31,13 +34,13 @@ from kfp_pachyderm.pfs.provenance import LOCAL_RUN_PID_ENV, RUN_ID_ENV, read_pro
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.transfer import read_tree
 
-# What each pipeline reads (seeded here) and writes (traced at the end).
-DEMO_INPUTS = {
-    "mnist_tfjob": ("data", "mnist@master", "mnist"),
-    "mnist_gpu": ("data", "mnist@master", "mnist"),
-    "tf_distributed_sample": ("input_data", "sample_input@master", "text"),
-    "gpu_check": ("input_data", "images@master", "mnist"),
-    "issue_summarization": ("data", "raw_data@master", "issues"),
+# The demo data each built-in pipeline is seeded with, on its data input's default branch.
+DEMO_DATA = {
+    "mnist_tfjob": "mnist",
+    "mnist_gpu": "mnist",
+    "tf_distributed_sample": "text",
+    "gpu_check": "mnist",
+    "issue_summarization": "issues",
 }
 OUTPUT_PARAMS = ("model_repo", "output_repo")
 FIXED_OUTPUTS = {"issue_summarization": "train"}
@@ -61,12 +64,13 @@ def _seed(client, ref: CommitRef, kind: str, scratch: Path) -> None:
     print(f"demo data {'already in' if result.reused else 'committed to'} {result.ref}")
 
 
-def _local_arguments(pipeline, arguments: dict, server: LocalPachyderm) -> dict:
-    """The validated ``arguments`` over the local defaults (local runner, one worker, no token
-    Secret, this server's S3 gateway), for the parameters ``pipeline`` takes."""
-    accepted = inspect.signature(pipeline.pipeline_func).parameters
+def _local_arguments(target: PipelineTarget, arguments: dict, server: LocalPachyderm) -> dict:
+    """The validated ``arguments``; for a built-in pipeline over the local defaults (local
+    runner, one worker, no token Secret, this server's S3 gateway) it takes."""
+    if not target.builtin:
+        return arguments
     merged = {**LOCAL_ARGUMENTS, "s3_endpoint": server.s3_endpoint, **arguments}
-    return {key: value for key, value in merged.items() if key in accepted}
+    return {key: value for key, value in merged.items() if key in target.parameters}
 
 
 def _predict(client, model: CommitRef, data: CommitRef, scratch: Path) -> None:
@@ -102,10 +106,10 @@ def _report_serving(client, model: CommitRef, builds_repo: str = "") -> None:
     )
 
 
-def _output_repo(name: str, pipeline, arguments: dict) -> str:
-    if name in FIXED_OUTPUTS:
-        return FIXED_OUTPUTS[name]
-    parameters = inspect.signature(pipeline.pipeline_func).parameters
+def _output_repo(target: PipelineTarget, arguments: dict) -> str:
+    if target.label in FIXED_OUTPUTS:
+        return FIXED_OUTPUTS[target.label]
+    parameters = target.parameters
     output_param = next(p for p in OUTPUT_PARAMS if p in arguments or p in parameters)
     return arguments.get(output_param, parameters[output_param].default)
 
@@ -180,15 +184,6 @@ def local_session(data_dir: Path, port: int = 0) -> Iterator[LocalPachyderm]:
         yield server
 
 
-def pipeline_named(name: str):
-    """The pipeline ``name``, or a one-line error listing the valid names."""
-    from kfp_pachyderm.pipelines import PIPELINES
-
-    if name not in PIPELINES:
-        raise KfpPachydermError(f"unknown pipeline {name!r}: one of {', '.join(PIPELINES)}")
-    return PIPELINES[name]
-
-
 @contextmanager
 def _cancellable(client, run_id: str) -> Iterator[None]:
     """While the run is in progress, SIGINT and SIGTERM stop it; either way, every commit the
@@ -261,54 +256,73 @@ def _failure_in_log(log_path: Path) -> str:
 
 
 def run_once(
-    name: str, server: LocalPachyderm, arguments: dict, verbose: bool = False
-) -> tuple[str, CommitRef]:
-    """One run of pipeline ``name`` in a :func:`local_session`; return its run ID and the
-    commit it produced (after printing that commit's provenance). SIGINT or SIGTERM cancels
-    the run and finishes its open commits (:class:`RunCancelled`)."""
-    pipeline = pipeline_named(name)
+    target: PipelineTarget, server: LocalPachyderm, arguments: dict, verbose: bool = False
+) -> tuple[str, CommitRef | None]:
+    """One run of ``target`` in a :func:`local_session`; return its run ID and the commit it
+    produced (a built-in pipeline's result, or the last step's output of a user's own), after
+    printing that commit's provenance. SIGINT or SIGTERM cancels the run and finishes its open
+    commits (:class:`RunCancelled`)."""
     run_id = f"local-{uuid.uuid4().hex[:12]}"
     client = connect(server.address)
     log_path = Path(server.data_dir).parent / "logs" / f"{run_id}.log"
-    print(f"run {run_id} of {name}")
+    print(f"run {run_id} of {target.label}")
     steps_see = {RUN_ID_ENV: run_id, LOCAL_RUN_PID_ENV: str(os.getpid())}
     try:
-        with _environment(**steps_see), _cancellable(client, run_id), step_lines(log_path, verbose):
-            pipeline(**_local_arguments(pipeline, arguments, server))
+        with (
+            _environment(**steps_see),
+            _cancellable(client, run_id),
+            step_lines(log_path, verbose) as reporter,
+        ):
+            target.pipeline(**_local_arguments(target, arguments, server))
     except RuntimeError as err:  # kfp.local's wrapper; the step's own error is on its commit
         cause = _failure_of(client, run_id) or _failure_in_log(log_path) or plain(str(err))
         raise RunFailed(f"{cause} (full log: {log_path})") from None
-    output_repo = _output_repo(name, pipeline, arguments)
-    try:
-        info = inspect_commit(client, CommitRef(output_repo, branch="master"), wait=True)
-    except NotFoundError as err:
-        raise KfpPachydermError(f"the pipeline produced no commit in {output_repo}") from err
-    result = CommitRef(output_repo, branch="master", commit=info.commit.id)
+    result = _result_of(client, target, arguments, reporter.outcomes)
+    if result is None:
+        print("\nthe pipeline wrote no commit")
+        return run_id, None
     print(f"\nresult: {result.uri}")
     print("provenance:")
     print(trace(client, result).to_text())
     return run_id, result
 
 
-def _input_branch(client, name: str, arguments: dict, scratch: Path) -> CommitRef:
-    """The branch the run reads. One the user named is used as it is (its repo must exist);
-    the demo's own default is seeded with the demo data only while it is missing or empty."""
-    input_param, default_ref, kind = DEMO_INPUTS[name]
-    if input_param in arguments:
-        named = CommitRef.parse(arguments[input_param])
-        if not client.pfs.repo_exists(named.pfs_repo()):
-            raise KfpPachydermError(
-                f"input repo {named.repo!r} ({input_param}={arguments[input_param]}) does not "
-                f"exist on the local server: commit data to it first, or leave out {input_param} "
-                "to run on the demo data"
-            )
-        return named
-    demo = CommitRef.parse(default_ref)
-    if arguments.get("source") or _holds_files(client, demo):
-        print(f"using the data on {demo} as it is")
-        return demo
-    _seed(client, demo, kind, scratch)
-    return demo
+def _result_of(client, target: PipelineTarget, arguments: dict, outcomes) -> CommitRef | None:
+    if not target.builtin:
+        return CommitRef.parse(outcomes[-1].uri) if outcomes else None
+    output_repo = _output_repo(target, arguments)
+    try:
+        info = inspect_commit(client, CommitRef(output_repo, branch="master"), wait=True)
+    except NotFoundError as err:
+        raise KfpPachydermError(f"the pipeline produced no commit in {output_repo}") from err
+    return CommitRef(output_repo, branch="master", commit=info.commit.id)
+
+
+def _input_branch(
+    client, target: PipelineTarget, data: LocalData, arguments: dict, scratch: Path
+) -> CommitRef:
+    """The branch the run reads, with ``data.put`` committed to it first when given. A
+    built-in pipeline's own default is seeded with the demo data only while it is empty;
+    any other branch must hold data already (or get it from the pipeline's ``source``)."""
+    branch = data.branch
+    if data.put:
+        result = commit_data(client, data.put, branch, mirror=data.mirror)
+        done = "already held by" if result.reused else "committed to"
+        print(f"{data.put} ({result.files} files) {done} {result.ref.with_path(None)}")
+    elif target.builtin and not data.named and not arguments.get("source"):
+        if not _holds_files(client, branch):
+            _seed(client, branch, DEMO_DATA[target.label], scratch)
+            return branch
+        print(f"using the data on {branch} as it is")
+    elif arguments.get("source") or _holds_files(client, branch):
+        print(f"using the data on {branch} as it is")
+    else:
+        where = "" if target.builtin else " (your own pipeline: no demo data is seeded)"
+        raise KfpPachydermError(
+            f"the data input {data.parameter}={branch} holds no data on the local server"
+            f"{where}: add --put PATH to commit a local file or folder to it first"
+        )
+    return branch
 
 
 def _holds_files(client, branch: CommitRef) -> bool:
@@ -319,27 +333,61 @@ def _holds_files(client, branch: CommitRef) -> bool:
     return any(True for _ in client.pfs.list_file(file=branch.with_path("/").pfs_file()))
 
 
-def run_local(name: str, data_dir: Path, arguments: dict, verbose: bool = False) -> CommitRef:
-    """Run pipeline ``name`` locally on its demo data, or on the input the user named;
-    return the commit it produced."""
-    pipeline_named(name)
-    kind = DEMO_INPUTS[name][2]
-    if kind == "issues" and arguments.get("source"):
+@dataclass(frozen=True)
+class LocalData:
+    """The data a local run reads: its data input ``parameter``, the ``branch`` it names,
+    whether the user ``named`` it, and a local ``put`` path to commit there first (with
+    ``mirror``, the branch then holds exactly that path's files)."""
+
+    parameter: str
+    branch: CommitRef
+    named: bool = False
+    put: str | None = None
+    mirror: bool = False
+
+
+def cli_command() -> str:
+    """How to call this command again from the current directory: ``kfp-pachyderm`` when
+    that is the one on PATH, else its path (``.venv/bin/kfp-pachyderm``)."""
+    here = Path(sys.executable).parent / "kfp-pachyderm"
+    on_path = shutil.which("kfp-pachyderm")
+    if not here.exists() or (on_path and Path(on_path).resolve() == here.resolve()):
+        return "kfp-pachyderm"
+    relative = os.path.relpath(here)
+    return relative if not relative.startswith("../..") else str(here)
+
+
+def run_local(
+    target: PipelineTarget,
+    data_dir: Path,
+    arguments: dict,
+    data: LocalData,
+    verbose: bool = False,
+) -> CommitRef | None:
+    """Run ``target`` locally on ``data`` (for a built-in pipeline by default its demo
+    data); return the commit it produced."""
+    if (
+        target.label in DEMO_DATA
+        and DEMO_DATA[target.label] == "issues"
+        and arguments.get("source")
+    ):
         _check_issues_source(arguments["source"])
     with local_session(data_dir) as server, tempfile.TemporaryDirectory() as tmp:
         client = connect(server.address)
-        source = _input_branch(client, name, arguments, Path(tmp))
-        _, result = run_once(name, server, arguments, verbose)
-        if name == "mnist_tfjob":
+        source = _input_branch(client, target, data, arguments, Path(tmp))
+        _, result = run_once(target, server, {**arguments, data.parameter: str(source)}, verbose)
+        kind = DEMO_DATA.get(target.label) if target.builtin else None
+        if target.label == "mnist_tfjob":
             _report_serving(client, result)
         if kind == "issues":
             _report_serving(client, result, builds_repo="build")
             _summarize(client, result, Path(tmp))
         if kind == "mnist" and client.pfs.path_exists(result.with_path("/model").pfs_file()):
             _predict(client, result, source.at(inspect_commit(client, source).commit.id), Path(tmp))
+        command = cli_command()
         print(
-            f"\nthe data is in {Path(data_dir) / 'pfs'}; look at it with: kfp-pachyderm local "
+            f"\nthe data is in {Path(data_dir) / 'pfs'}; look at it with: {command} local "
             f"serve --data-dir {Path(data_dir) / 'pfs'} (then PACHD_ADDRESS=grpc://127.0.0.1:"
-            "30650 kfp-pachyderm pfs list-repo)"
+            f"30650 {command} pfs list-repo)"
         )
         return result

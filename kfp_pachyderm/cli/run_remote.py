@@ -1,11 +1,14 @@
-"""``kfp-pachyderm run PIPELINE --host URL``: submit to a KFP cluster and follow the run."""
+"""``kfp-pachyderm run PIPELINE --host URL``: submit a pipeline (built-in or the user's own) to a
+KFP cluster and follow the run."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
+from kfp_pachyderm.cli.targets import PipelineTarget
 from kfp_pachyderm.errors import KfpPachydermError
 
 TERMINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED"}
@@ -25,30 +28,27 @@ def kfp_api_errors(host: str) -> Iterator[None]:
 
 
 def submit_and_follow(
-    name: str,
+    target: PipelineTarget,
     host: str,
     experiment: str,
-    params: dict[str, str],
+    params: dict[str, Any],
     client_factory: Callable | None = None,
     sleeper: Callable[[float], None] = time.sleep,
 ) -> bool:
-    """Submit pipeline ``name`` with ``params``, print each state change, and return whether the
-    run succeeded."""
+    """Submit ``target``'s pipeline with ``params``, print each state change, and return
+    whether the run succeeded."""
     import kfp
 
-    from kfp_pachyderm.pipelines import PIPELINES
-
-    if name not in PIPELINES:
-        raise KfpPachydermError(f"unknown pipeline {name!r}: one of {', '.join(PIPELINES)}")
     with kfp_api_errors(host):
         client = (client_factory or kfp.Client)(host=host)
         run = client.create_run_from_pipeline_func(
-            PIPELINES[name], arguments=params, experiment_name=experiment
+            target.pipeline, arguments=params, experiment_name=experiment
         )
-    print(f"submitted run {run.run_id} of {name} to {host}")
+    print(f"submitted run {run.run_id} of {target.label} to {host}")
     last = None
     while True:
-        state = str(client.get_run(run.run_id).state)
+        with kfp_api_errors(host):
+            state = str(client.get_run(run.run_id).state)
         if state != last:
             print(f"run {run.run_id}: {state}")
             last = state

@@ -1,17 +1,25 @@
 """``kfp-pachyderm watch``: one pipeline run per new commit on a branch (the seeds' "update the
 data and the model retrains").
 
-Each finished commit on the branch gets at most one run of a pipeline, even across restarts of
-the watcher: before submitting, the watcher marks the commit (commit metadata
-``kfp_pachyderm.watch.<pipeline>``), and a marked commit is never submitted again. A watcher
-killed between marking and submitting leaves that commit without a run (the mark says
-``submitting``); it never makes two.
+Each finished commit on the branch gets one run of a pipeline, even across restarts of the
+watcher: before submitting, the watcher marks the commit (commit metadata
+``kfp_pachyderm.watch.<pipeline>``: ``submitting``, then the run's ID, or ``failed: ...`` for
+a local run that failed). On a restart every marked commit is checked with the submitter:
+
+- its run succeeded, or is still going: nothing to do;
+- its run failed or was cancelled, or the watcher stopped while submitting and no run exists
+  (a KFP run is looked up by its name first, so a run that was submitted is never made twice):
+  the commit is run again, once, with a line that says why; if that run too did not finish,
+  the commit is skipped with a line naming the command that runs it.
+
+A commit finished with an error is never run; a line says so.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
 from pachyderm_sdk import Client
@@ -26,18 +34,34 @@ from kfp_pachyderm.pfs.rpc import rpc_errors
 log = logging.getLogger(__name__)
 
 MARK_PREFIX = "kfp_pachyderm.watch."
+SUBMITTING = "submitting"
+FAILED = "failed: "
+RETRIED_SUFFIX = ".retried"
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """Where the watcher's runs go: ``submit(commit)`` starts one and returns its ID (or a
+    ``failed: ...`` mark); ``unfinished(commit, mark)`` says why the run a mark records did
+    not finish (None when it succeeded or is still going); ``hint(commit)`` is the command
+    that runs a commit by hand."""
+
+    submit: Callable[[CommitRef], str]
+    unfinished: Callable[[CommitRef, str], str | None]
+    hint: Callable[[CommitRef], str]
 
 
 def watch(
     client: Client,
     branch: CommitRef,
     pipeline: str,
-    submit: Callable[[CommitRef], str],
+    submitter: Submitter,
     max_runs: int | None = None,
 ) -> list[tuple[str, str]]:
-    """Submit ``submit(commit)`` once for each finished, error-free commit on ``branch``
-    (existing ones first, then new ones as they arrive) that has no run of ``pipeline`` yet.
-    Returns (commit ID, run ID) pairs; runs until ``max_runs`` submissions (None: forever)."""
+    """Run ``submitter`` once for each finished, error-free commit on ``branch`` (existing
+    ones first, then new ones as they arrive) that has no finished run of ``pipeline`` (see
+    the module docstring). Returns (commit ID, run ID) pairs; runs until ``max_runs``
+    submissions (None: forever)."""
     key = MARK_PREFIX + pipeline
     submitted: list[tuple[str, str]] = []
     target = branch.branch_ref()
@@ -47,12 +71,14 @@ def watch(
     try:
         for info in stream:
             commit = target.at(info.commit.id)
-            if info.error or key in (info.metadata or {}):
+            metadata = dict(info.metadata or {})
+            if info.error:
+                print(f"{commit}: not run: the commit has an error ({info.error})", flush=True)
                 continue
-            edit_metadata(client, commit, {key: "submitting"})
-            run_id = submit(commit)
-            edit_metadata(client, commit, {key: run_id})
-            log.info("%s: submitted run %s of %s", commit, run_id, pipeline)
+            again = key in metadata
+            if again and not _run_again(commit, metadata, key, pipeline, submitter):
+                continue
+            run_id = _submit(client, commit, key, submitter, again)
             print(f"{commit}: run {run_id} of {pipeline}", flush=True)
             submitted.append((commit.commit, run_id))
             if max_runs is not None and len(submitted) >= max_runs:
@@ -65,47 +91,110 @@ def watch(
     return submitted
 
 
-def local_submitter(pipeline: str, server, params: dict[str, str]) -> Callable[[CommitRef], str]:
-    """A ``submit`` for :func:`watch` that runs ``pipeline`` here, with kfp.local against the
-    local ``server``, with its data parameter pinned to the new commit."""
-    from kfp_pachyderm.cli.run_local import DEMO_INPUTS, run_once
+def _run_again(
+    commit: CommitRef, metadata: dict[str, str], key: str, pipeline: str, submitter: Submitter
+) -> bool:
+    """Whether a marked commit runs again: once, when its run did not finish."""
+    why = submitter.unfinished(commit, metadata[key])
+    if why is None:
+        return False
+    if metadata.get(key + RETRIED_SUFFIX):
+        print(
+            f"{commit}: skipped: {why}, after one run again; run it with: {submitter.hint(commit)}",
+            flush=True,
+        )
+        return False
+    print(f"{commit}: {why}; running {pipeline} on it again", flush=True)
+    return True
 
-    data_param = DEMO_INPUTS[pipeline][0]
+
+def _submit(client: Client, commit: CommitRef, key: str, submitter: Submitter, again: bool) -> str:
+    retried = {key + RETRIED_SUFFIX: "1"} if again else {}
+    edit_metadata(client, commit, {key: SUBMITTING, **retried})
+    try:
+        run_id = submitter.submit(commit)
+    except RunCancelled:
+        edit_metadata(client, commit, {key: FAILED + "cancelled"})
+        raise
+    edit_metadata(client, commit, {key: run_id})
+    log.info("%s: submitted run %s", commit, run_id)
+    return run_id
+
+
+def local_submitter(target, server, params: dict, data_param: str) -> Submitter:
+    """Runs of ``target`` here, with kfp.local against the local ``server``, with
+    ``data_param`` pinned to the new commit. A run that fails is that commit's result
+    (marked ``failed: ...``); the watch goes on."""
+    from kfp_pachyderm.cli.run_local import run_once
 
     def submit(commit: CommitRef) -> str:
         try:
-            run_id, _ = run_once(pipeline, server, {**params, data_param: str(commit)})
+            run_id, _ = run_once(target, server, {**params, data_param: str(commit)})
         except RunCancelled:
             raise
-        except Exception as err:  # a failed run is that commit's result; the watch goes on
+        except Exception as err:
             message = str(err).splitlines()[0] if str(err) else type(err).__name__
-            print(f"{commit}: the run of {pipeline} failed: {message}", flush=True)
-            return f"failed: {message}"[:200]
+            print(f"{commit}: the run of {target.label} failed: {message}", flush=True)
+            return f"{FAILED}{message}"[:200]
         return run_id
 
-    return submit
+    def unfinished(commit: CommitRef, mark: str) -> str | None:
+        if mark == SUBMITTING:
+            return "its run was cancelled (the watcher stopped during it)"
+        if mark.startswith(FAILED):
+            return f"its run {mark}"
+        return None
+
+    def hint(commit: CommitRef) -> str:
+        return f"kfp-pachyderm run {target.label} --local --param {data_param}={commit}"
+
+    return Submitter(submit, unfinished, hint)
 
 
-def kfp_submitter(host: str, pipeline: str, experiment: str, params: dict[str, str]):
-    """A ``submit`` for :func:`watch` that starts ``pipeline`` on a KFP cluster with its data
-    parameter pinned to the new commit."""
+def kfp_submitter(host: str, target, experiment: str, params: dict, data_param: str):
+    """Runs of ``target`` on the KFP cluster at ``host``, with ``data_param`` pinned to the
+    new commit, each named after its commit so that a restarted watcher finds it."""
     import kfp
 
-    from kfp_pachyderm.cli.run_local import DEMO_INPUTS
-    from kfp_pachyderm.pipelines import PIPELINES
-
-    data_param = DEMO_INPUTS[pipeline][0]
     with kfp_api_errors(host):
         client = kfp.Client(host=host)
+
+    def run_name(commit: CommitRef) -> str:
+        return f"{target.name}-{commit.repo}-{commit.commit[:12]}"
 
     def submit(commit: CommitRef) -> str:
         with kfp_api_errors(host):
             run = client.create_run_from_pipeline_func(
-                PIPELINES[pipeline],
+                target.pipeline,
                 arguments={**params, data_param: str(commit)},
                 experiment_name=experiment,
-                run_name=f"{pipeline}-{commit.repo}-{commit.commit[:12]}",
+                run_name=run_name(commit),
             )
         return run.run_id
 
-    return submit
+    def unfinished(commit: CommitRef, mark: str) -> str | None:
+        with kfp_api_errors(host):
+            if mark == SUBMITTING:
+                found = _run_named(client, run_name(commit))
+                if found is None:
+                    return "the watcher stopped before its run was submitted"
+                mark = found
+            state = str(client.get_run(mark).state).upper()
+        if state in ("FAILED", "CANCELED", "CANCELLED", "CANCELING"):
+            return f"its run {mark} ended {state.lower()}"
+        return None
+
+    def hint(commit: CommitRef) -> str:
+        return f"kfp-pachyderm run {target.label} --host {host} --param {data_param}={commit}"
+
+    return Submitter(submit, unfinished, hint)
+
+
+def _run_named(client, name: str) -> str | None:
+    """The ID of the newest KFP run called ``name``, if there is one."""
+    import json
+
+    query = {"predicates": [{"key": "display_name", "operation": "EQUALS", "stringValue": name}]}
+    response = client.list_runs(filter=json.dumps(query), sort_by="created_at desc", page_size=1)
+    runs = response.runs or []
+    return runs[0].run_id if runs else None

@@ -57,10 +57,16 @@ def compile_pipelines(out_dir: Path | None = None, registry: str | None = None) 
     target_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, pipeline in package.PIPELINES.items():
-        target = target_dir / f"{name}.yaml"
-        compiler.Compiler().compile(pipeline, str(target))
-        written.append(target)
+        written.append(compile_pipeline(pipeline, target_dir / f"{name}.yaml"))
     return written
+
+
+def compile_pipeline(pipeline, output: Path) -> Path:
+    """Compile one pipeline (a user's own, say) to the YAML file ``output``; return it."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(pipeline, str(output))
+    return output
 
 
 def compile_components(out_dir: Path | None = None, registry: str | None = None) -> list[Path]:

@@ -288,9 +288,10 @@ def _clear_abandoned_head(client: Client, ref: CommitRef, record: ProvenanceReco
             client.pfs.finish_commit(commit=info.commit, error=message)
         log.warning("%s; finished it with the error: %s", found, message)
         return
+    which = f"--run {opener.kfp_run_id}" if opener.kfp_run_id else f"--commit {info.commit.id}"
     raise KfpPachydermError(
         f"{found}; if that run is over, finish it with: kfp-pachyderm finish-open "
-        f"{branch.repo}@{branch.branch} --run {opener.kfp_run_id or '<run id>'}"
+        f"{branch.repo}@{branch.branch} {which}"
     )
 
 
@@ -371,10 +372,19 @@ def finish_abandoned(client: Client, branch: CommitRef, kfp_run_id: str) -> bool
         return False
     info, record = head
     message = f"KFP run {kfp_run_id} ended before step {record.step or '?'} finished this commit"
-    with rpc_errors(f"finishing abandoned commit {branch.repo}@{info.commit.id}"):
-        client.pfs.finish_commit(commit=info.commit, error=message)
-    log.warning("%s@%s: %s", branch.repo, info.commit.id, message)
-    return True
+    return finish_open_head(client, branch, info.commit.id, message)
+
+
+def finish_open_head(client: Client, branch: CommitRef, commit_id: str, error: str) -> bool:
+    """Finish the open commit ``commit_id`` on ``branch`` with ``error``, then look again:
+    return whether it is finished now (never report a commit finished that is not)."""
+    ref = branch.branch_ref().at(commit_id)
+    with rpc_errors(f"finishing abandoned commit {branch.repo}@{commit_id}"):
+        client.pfs.finish_commit(commit=ref.pfs_commit(), error=error)
+    done = is_finished(inspect_commit(client, ref))
+    if done:
+        log.warning("%s@%s: %s", branch.repo, commit_id, error)
+    return done
 
 
 def reusable_result(

@@ -1,0 +1,287 @@
+"""A user's own pipeline through the command line, as the README's own-steps section shows it:
+``run file.py:function --local`` (then again after one changed file), ``--host`` against the
+KFP API test server, ``watch --local``, ``compile``, and the one-line errors of a bad target."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from pachyderm_sdk import Client
+
+from kfp_pachyderm.cli.main import main
+from kfp_pachyderm.local.server import LocalPachyderm
+from kfp_pachyderm.pfs.commits import inspect_commit
+from kfp_pachyderm.pfs.ingest import commit_data
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.transfer import read_tree
+
+from .conftest import CLI, REPO_ROOT
+from .kfp_api import KfpApi
+
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def readme_pipeline(folder: Path) -> Path:
+    """The README's own-steps example, saved as ``pipelines.py`` the way it tells you to."""
+    [code] = [b for b in re.findall(r"```python\n(.*?)```", README, re.S) if "@pfs_step" in b]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "pipelines.py"
+    path.write_text(code)
+    return path
+
+
+def readme_command() -> list[str]:
+    """The README's command that runs the example, as arguments after ``kfp-pachyderm``."""
+    [line] = [
+        line
+        for block in re.findall(r"```bash\n(.*?)```", README, re.S)
+        for line in block.splitlines()
+        if "pipelines.py:prepare --local" in line
+    ]
+    return line.split()[1:]
+
+
+def write_issues(folder: Path, count: int = 20) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(count):
+        rows = [f"{n}-{i},Title {n} {i},Body of issue {n} {i}" for i in range(30)]
+        (folder / f"issues-{n:02d}.csv").write_text("url,title,body\n" + "\n".join(rows) + "\n")
+
+
+def cli(cwd: Path, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CLI, *argv], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def step_lines(out: str) -> dict[str, str]:
+    """Each step's outcome line on the console: step name -> what it did."""
+    found = {}
+    for line in out.splitlines():
+        match = re.match(r"^  ([\w-]+): (reused .*|\d+ datums? ran.*)$", line)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+@pytest.mark.timeout(600)
+def test_the_readme_example_runs_then_reruns_only_the_changed_datum(tmp_path: Path):
+    work = tmp_path / "work"
+    readme_pipeline(work)
+    write_issues(work / "issues")
+    argv = [*readme_command(), "--data-dir", str(tmp_path / "run")]
+
+    first = cli(work, *argv)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert set(step_lines(first.stdout)) == {"split", "pre-process"}
+    assert step_lines(first.stdout)["split"].startswith("20 datums ran, 0 carried over")
+    assert "result: pfs://default/pre_process@" in first.stdout
+    assert " INFO " not in first.stdout + first.stderr  # the library's INFO lines: log file only
+    [hint] = re.findall(r"look at it with: (\S+) local serve", first.stdout)
+    assert shutil.which(hint) or (work / hint).is_file()  # a command that works from here
+    [log] = re.findall(r"^full logs: (.*)$", first.stdout, re.M)
+    assert "executor_input" in Path(log).read_text() and " INFO " in Path(log).read_text()
+
+    changed = work / "issues" / "issues-07.csv"
+    changed.write_text(changed.read_text().replace("Title 7 ", "A new title 7 "))
+    second = cli(work, *argv)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    lines = step_lines(second.stdout)
+    assert lines["split"].startswith("1 datum ran, 19 carried over"), second.stdout
+    assert lines["pre-process"].startswith("1 datum ran, 19 carried over"), second.stdout
+
+    third = cli(work, *argv)
+    assert step_lines(third.stdout)["split"].startswith("reused pfs://default/split@")
+    assert sorted(p.name for p in work.iterdir()) == ["issues", "pipelines.py"]  # nothing else
+
+    with LocalPachyderm(tmp_path / "run" / "pfs") as server:
+        client = Client.from_pachd_address(server.address)
+        read_tree(client, CommitRef.parse("pre_process@master"), tmp_path / "out")
+    assert len(list((tmp_path / "out").iterdir())) == 20  # every datum's output
+    assert "a new title 7" in (tmp_path / "out" / "issues-07.csv").read_text()
+
+
+def test_a_user_pipeline_reads_data_only_from_its_input(tmp_path: Path):
+    readme_pipeline(tmp_path)
+    empty = cli(tmp_path, "run", "pipelines.py:prepare", "--local", "--data-dir", str(tmp_path))
+    assert empty.returncode == 2
+    [line] = empty.stderr.strip().splitlines()
+    assert "data=raw_data@master holds no data" in line and "--put PATH" in line
+    second = str(tmp_path / "second")
+    missing = cli(
+        tmp_path, "run", "pipelines.py:prepare", "--local", "--put", "nope/", "--data-dir", second
+    )
+    assert missing.returncode == 2 and "--put 'nope/': no such file" in missing.stderr
+    assert not Path(second).exists()  # refused before any server started
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nope.py:prepare", "no pipeline file 'nope.py'"),
+        ("pipelines.py:missing", "has no pipeline 'missing'; its pipelines: prepare"),
+        ("pipelines.py:split", "pipelines.py:split is a PfsStep, not a @dsl.pipeline"),
+        ("no_such_module:prepare", "no module named 'no_such_module'"),
+        ("broken.py:prepare", "cannot load broken.py: line 1: invalid syntax"),
+        (
+            "pipelines.py:prepare --param test_fraction=lots",
+            "test_fraction='lots': expected a number",
+        ),
+        ("pipelines.py:prepare --param nope=1", "unknown parameter 'nope'"),
+        ("pipelines.py:prepare --input nope", "--input 'nope' is not a parameter"),
+    ],
+)
+def test_a_bad_target_is_one_line_and_exit_2(tmp_path: Path, target: str, message: str):
+    readme_pipeline(tmp_path)
+    (tmp_path / "broken.py").write_text("def prepare(:\n    pass\n")
+    result = cli(tmp_path, "run", *target.split(), "--local", "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert message in line and "Traceback" not in result.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_compile_writes_the_pipeline_yaml(tmp_path: Path):
+    path = readme_pipeline(tmp_path / "src")
+    result = cli(tmp_path, "compile", str(path) + ":prepare", "--output", "out/prepare.yaml")
+    assert result.returncode == 0, result.stderr
+    spec = yaml.safe_load((tmp_path / "out" / "prepare.yaml").read_text())
+    assert spec["pipelineInfo"]["name"] == "prepare"
+    assert set(spec["root"]["dag"]["tasks"]) == {"split", "pre-process"}
+    assert spec["root"]["inputDefinitions"]["parameters"]["data"]["defaultValue"] == (
+        "raw_data@master"
+    )
+    default = cli(tmp_path / "src", "compile", "pipelines.py:prepare")
+    assert default.returncode == 0 and (tmp_path / "src" / "prepare.yaml").is_file()
+
+
+def test_run_host_submits_the_users_pipeline(tmp_path: Path, capsys):
+    path = readme_pipeline(tmp_path)
+    api = KfpApi()
+    try:
+        api.first_state = "SUCCEEDED"
+        code = main(["run", f"{path}:prepare", "--host", api.host, "--param", "data=issues@v2"])
+        [run] = api.runs.values()
+    finally:
+        api.stop()
+    assert code == 0, capsys.readouterr()
+    spec = run["pipeline_spec"].get("pipeline_spec", run["pipeline_spec"])  # with platform spec
+    assert spec["pipelineInfo"]["name"] == "prepare"
+    assert run["runtime_config"]["parameters"]["data"] == "issues@v2"
+    assert "SUCCEEDED" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(600)
+def test_watch_local_runs_the_users_pipeline_on_each_commit(tmp_path: Path, capsys):
+    path = readme_pipeline(tmp_path)
+    write_issues(tmp_path / "issues", count=3)
+    data_dir = tmp_path / "run"
+    with LocalPachyderm(data_dir / "pfs") as server:
+        client = Client.from_pachd_address(server.address)
+        first = commit_data(client, str(tmp_path / "issues"), CommitRef.parse("raw_data@master"))
+    argv = ["watch", "raw_data@master", "--pipeline", f"{path}:prepare", "--local"]
+    assert main([*argv, "--data-dir", str(data_dir), "--max-runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"{first.ref.with_path(None)}: run local-" in out
+    with LocalPachyderm(data_dir / "pfs") as server:
+        client = Client.from_pachd_address(server.address)
+        head = inspect_commit(client, CommitRef.parse("pre_process@master"))
+        assert head.finished and not head.error
+
+
+USER_SCRIPT = """
+import sys
+
+from kfp import dsl, local
+
+from kfp_pachyderm import pfs_step
+
+
+@pfs_step(output_repo="m15")
+def slow(raw, out, started: str = "", hold: float = 0.0):
+    import time
+    from pathlib import Path
+
+    (Path(out) / "done.txt").write_text("done")
+    if started:
+        Path(started).write_text("started")
+    time.sleep(hold)
+
+
+@dsl.pipeline
+def hold(data: str = "raw@master", started: str = "", seconds: float = 0.0):
+    slow(raw=data, started=started, hold=seconds)
+
+
+local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[1])
+hold(started=sys.argv[2], seconds=float(sys.argv[3]))
+"""
+
+
+@pytest.mark.timeout(600)
+def test_finish_open_clears_what_a_killed_kfp_local_script_left(tmp_path: Path, server_process):
+    import os
+    import signal
+    import sys
+    import time
+
+    server = server_process()
+    env = {**os.environ, "PACHD_ADDRESS": server.address}
+    client = Client.from_pachd_address(server.address)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    commit_data(client, str(tmp_path / "in"), CommitRef.parse("raw@master"))
+    script = tmp_path / "user_script.py"
+    script.write_text(USER_SCRIPT)
+    started = tmp_path / "started"
+
+    def user_run(seconds: str) -> subprocess.Popen:
+        args = [sys.executable, str(script), str(tmp_path / "root"), str(started), seconds]
+        return subprocess.Popen(
+            args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+
+    killed = user_run("600")
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert started.exists(), killed.stdout.read() if killed.poll() is not None else "not started"
+    os.killpg(killed.pid, signal.SIGKILL)  # the script and its step, as a terminal's kill -9
+    killed.wait()
+
+    blocked = user_run("0")
+    output, _ = blocked.communicate(timeout=300)
+    assert blocked.returncode != 0
+    [command] = re.findall(
+        r"finish it with: kfp-pachyderm (finish-open m15@master --\S+ \w+)", output
+    )
+    assert command.split()[2] == "--commit"
+    open_id = command.split()[3]
+
+    empty = cli(tmp_path, "finish-open", "m15@master", "--run", "", "--address", server.address)
+    assert empty.returncode == 2 and "--run '' is empty" in empty.stderr
+    done = cli(tmp_path, *command.split(), "--address", server.address)
+    assert done.returncode == 0, done.stderr
+    assert f"finished m15@{open_id} with an error" in done.stdout
+    info = client.pfs.inspect_commit(commit=CommitRef("m15", commit=open_id).pfs_commit())
+    assert info.finished and info.finished.year > 1970 and info.error
+
+    started.unlink()
+    again = user_run("0")
+    output, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, output[-3000:]
+
+
+def test_every_builtin_pipeline_has_one_data_input():
+    from kfp_pachyderm.pipelines import PIPELINES
+
+    from kfp_pachyderm.cli.targets import resolve_target
+
+    inputs = {name: resolve_target(name).data_input() for name in PIPELINES}
+    assert set(inputs.values()) == {"data", "input_data"}
