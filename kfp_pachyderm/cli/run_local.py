@@ -1,11 +1,13 @@
 """``kfp-pachyderm run PIPELINE --local``: a pipeline end to end with no cluster.
 
-Starts the embedded local Pachyderm server and its S3 gateway, seeds the demo data (the digits
-data set in the mnist.npz layout, or CSVs of issues in the seed's layout, made offline), runs
-the pipeline with ``kfp.local`` (each step a subprocess, local caching on), and ends with the
-provenance trace of the result and, for the MNIST pipelines, predictions from the trained
-model; for issue_summarization, the titles the model writes for held-out issues next to their
-true titles.
+Starts the embedded local Pachyderm server and its S3 gateway, puts the data in (``--put``: a
+local folder committed to the pipeline's data input; for a built-in pipeline whose input is
+empty, the demo data: the digits data set in the mnist.npz layout, or CSVs of issues in the
+seed's layout, made offline), runs the pipeline with ``kfp.local`` (each step a subprocess,
+local caching on, its outputs under the data directory), and ends with the provenance trace
+of the result (a built-in pipeline's, or the last step's output of the user's own) and, for
+the MNIST pipelines, predictions from the trained model; for issue_summarization, the titles
+the model writes for held-out issues next to their true titles.
 """
 
 from __future__ import annotations
@@ -366,18 +368,14 @@ def run_local(
 ) -> CommitRef | None:
     """Run ``target`` locally on ``data`` (for a built-in pipeline by default its demo
     data); return the commit it produced."""
-    if (
-        target.label in DEMO_DATA
-        and DEMO_DATA[target.label] == "issues"
-        and arguments.get("source")
-    ):
+    kind = DEMO_DATA[target.label] if target.builtin else None
+    if kind == "issues" and arguments.get("source"):
         _check_issues_source(arguments["source"])
     with local_session(data_dir) as server, tempfile.TemporaryDirectory() as tmp:
         client = connect(server.address)
         source = _input_branch(client, target, data, arguments, Path(tmp))
         _, result = run_once(target, server, {**arguments, data.parameter: str(source)}, verbose)
-        kind = DEMO_DATA.get(target.label) if target.builtin else None
-        if target.label == "mnist_tfjob":
+        if target.builtin and target.label == "mnist_tfjob":
             _report_serving(client, result)
         if kind == "issues":
             _report_serving(client, result, builds_repo="build")
