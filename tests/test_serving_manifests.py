@@ -14,6 +14,7 @@ URI's scheme).
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -27,16 +28,27 @@ from kfp_pachyderm.kserve.manifests import (
     storage_secret,
     storage_service_account,
 )
-from kfp_pachyderm.modelimage.metadata import LABEL_COMMIT
+from kfp_pachyderm.modelimage.metadata import (
+    ANNOTATION_MODEL,
+    ANNOTATION_REPO,
+    LABEL_COMMIT,
+    LABEL_REPO,
+    label_value,
+)
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.seldon.core2 import CAPABILITY, core2_model, core2_server, rclone_secret
+from kfp_pachyderm.seldon.deploy import image_deployment, tfserving_deployment
 
 MODEL = CommitRef("models", commit="0123456789ab4def0123456789abcdef", path="/model")
 BUILD = CommitRef("mlserver-builds", commit="fedcba9876544321fedcba9876543210")
 IMAGE = ImageRef.parse(f"registry.example.com/ml/mnist:{MODEL.commit}@sha256:{'a' * 64}")
 BASE = f"registry.example.com/kfp-pachyderm-mlserver:1@sha256:{'b' * 64}"
 TOKEN = "s3cr3t-pachd-token"
+# A label value as the API server validates it (apimachinery ``validation.IsValidLabelValue``:
+# at most 63 characters, alphanumerics at both ends, '-', '_' and '.' between); an object whose
+# label fails it is refused with 422 Invalid.
+K8S_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 
 # (allowed keys, required keys) per object path; "*" marks a list of such objects.
 CONTAINER = ({"name", "image", "env", "ports", "resources", "args", "command"}, {"name"})
@@ -232,3 +244,48 @@ def test_credentials_are_only_in_the_secrets_kserve_and_seldon_read():
 def test_bad_values_are_refused_naming_them(make, message):
     with pytest.raises(KfpPachydermError, match=message):
         make()
+
+
+def _serving_documents(model: CommitRef) -> list[dict]:
+    """Every serving resource the library writes for ``model``: InferenceServices, a Seldon
+    Core 2 Model and SeldonDeployments."""
+    return [
+        image_inference_service("mnist", IMAGE, model),
+        storage_inference_service("mnist", BUILD, model),
+        modelcar_inference_service("mnist", IMAGE, model),
+        core2_model("mnist", BUILD, model),
+        image_deployment("mnist", IMAGE, model),
+        tfserving_deployment("mnist", BUILD, model),
+    ]
+
+
+def test_a_valid_repo_name_is_its_own_label():
+    """A repo name that is a valid label value is the label exactly (what ``kubectl get -l
+    kfp-pachyderm/model-repo=<repo>`` selects by), with no repo annotation."""
+    for repo in ("models", "Ab_c-9", "m" * 63):
+        model = CommitRef(repo, commit=MODEL.commit, path="/model")
+        for document in _serving_documents(model):
+            metadata = round_trip(document)["metadata"]
+            assert metadata["labels"][LABEL_REPO] == repo == label_value(repo)
+            assert ANNOTATION_REPO not in metadata["annotations"]
+
+
+@pytest.mark.parametrize("repo", ["models_", "-models", "_", "m" * 64, "-" + "x" * 90 + "_"])
+def test_a_repo_name_no_label_can_hold_is_labelled_by_a_stand_in(repo: str):
+    """pachd takes repo names of letters, digits, '_' and '-' of any length
+    (``ancestry.ValidateName``, ``src/internal/ancestry/ancestry.go``), so ``models_`` or a
+    64-character name is a repo; as a label value the API server refuses it (422). The label is
+    then a valid stand-in, distinct per name, and the exact name is in an annotation."""
+    model = CommitRef(repo, commit=MODEL.commit, path="/model")
+    assert not K8S_LABEL_VALUE.fullmatch(repo) or len(repo) > 63
+    stand_in = label_value(repo)
+    assert K8S_LABEL_VALUE.fullmatch(stand_in) and len(stand_in) <= 63
+    assert stand_in != label_value(repo + "x") != label_value("x" + repo)
+    for document in _serving_documents(model):
+        metadata = round_trip(document)["metadata"]
+        assert metadata["labels"][LABEL_REPO] == stand_in
+        assert metadata["annotations"][ANNOTATION_REPO] == repo
+        assert metadata["annotations"][ANNOTATION_MODEL] == f"pfs://default/{repo}@{MODEL.commit}"
+        assert metadata["labels"][LABEL_COMMIT] == MODEL.commit
+        for value in metadata["labels"].values():
+            assert K8S_LABEL_VALUE.fullmatch(value) and len(value) <= 63, value

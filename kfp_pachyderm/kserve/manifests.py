@@ -184,7 +184,8 @@ def storage_secret(
 ) -> dict:
     """The Secret that lets KServe's storage initializer read ``s3://`` URIs from pachd's S3
     gateway at ``endpoint`` (``http://pachd.pachyderm:30600``): KServe's S3 annotations and
-    AWS keys. pachd takes its token as both keys; without auth any value works."""
+    AWS keys. pachd takes its token as both keys; without auth any value works as long as both
+    keys hold it (pachd checks the signature with the access key id as secret)."""
     check_resource_name(name, "Secret")
     parts = parse_endpoint(endpoint)
     https = "1" if parts.scheme == "https" else "0"

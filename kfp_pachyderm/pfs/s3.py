@@ -52,7 +52,8 @@ SECRET_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
 
 DEFAULT_TIMEOUT_MS = 600_000
 DEFAULT_REGION = "us-east-1"
-# Without auth, pachd's gateway accepts any credentials, but S3 clients still need some to sign.
+# Without auth, pachd's gateway accepts any access key id but checks the signature with it as the
+# secret, so clients sign with this one value as both.
 NO_TOKEN_CREDENTIAL = "pachyderm"
 REQUIRED_ENV = (ENDPOINT_ENV, INPUT_BUCKET_ENV, OUTPUT_BUCKET_ENV)
 
@@ -126,8 +127,9 @@ def s3_env(
         output_branch: where to write (``repo@branch``, a path for a prefix); naming an open
             commit instead (``repo@branch=id``) writes into that commit.
         token: the Pachyderm token, used as access key id and secret; without one, a
-            placeholder (a gateway without auth accepts any credentials). The value lands in
-            the environment: in a pod, prefer taking ``AWS_*`` from a Kubernetes Secret.
+            placeholder as both (a gateway without auth accepts any access key id, and checks
+            the signature with it as the secret). The value lands in the environment: in a
+            pod, prefer taking ``AWS_*`` from a Kubernetes Secret.
         verify_ssl: whether to verify the gateway's TLS certificate.
         request_timeout_ms, connect_timeout_ms: client timeouts, in milliseconds.
         region: the signing region (pachd accepts any).

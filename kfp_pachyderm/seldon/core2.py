@@ -81,7 +81,8 @@ def rclone_secret(
 ) -> dict:
     """The Secret holding the rclone remote ``s3`` for pachd's S3 gateway at ``endpoint``
     (``http://pachd.pachyderm:30600``), in Seldon Core 2's storage-secret format (one key, the
-    remote as JSON). pachd takes its token as both keys; without auth any value works."""
+    remote as JSON). pachd takes its token as both keys; without auth any value works as long as
+    both keys hold it (pachd checks the signature with the access key id as secret)."""
     check_resource_name(name, "Secret")
     parsed = parse_endpoint(endpoint)
     key = token or NO_TOKEN_CREDENTIAL

@@ -84,7 +84,8 @@ def tfserving_deployment(
 def s3_gateway_secret(name: str, endpoint: str, token: str = "", namespace: str = "") -> dict:
     """The Secret that lets Seldon's rclone storage initializer read ``s3://`` model URIs from
     pachd's S3 gateway at ``endpoint`` (``http://pachd.pachyderm:30600``). pachd takes its
-    token as both keys; without auth any value works. Apply it; do not log it."""
+    token as both keys; without auth any value works as long as both keys hold it (pachd checks
+    the signature with the access key id as secret). Apply it; do not log it."""
     parsed = parse_endpoint(endpoint)
     key = token or NO_TOKEN_CREDENTIAL
     return {

@@ -15,8 +15,9 @@ of its content (the SHA-256 for one written before the store hashed with BLAKE3)
 
 Requests are authenticated with AWS Signature V4 (Authorization header, presigned query, and
 aws-chunked streaming bodies) or V2. When the server has a Pachyderm token, the access key id and
-the secret must both be that token; without one any credentials are accepted (there is no secret
-to check them against) but must still be well formed. Bodies stream into the blob store and are
+the secret must both be that token; without one any access key id is accepted, but the request
+must be signed with the access key id as its secret (as pachd does with auth off), and unsigned
+requests are accepted. Bodies stream into the blob store and are
 checked against every digest the request declares; nothing holds a whole object in memory.
 
 Multipart uploads in progress are kept in the store and survive a restart; completing one

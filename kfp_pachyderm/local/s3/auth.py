@@ -1,8 +1,11 @@
 """S3 request authentication: AWS Signature V4 (Authorization header, presigned query, signed
 aws-chunked bodies) and V2, checked against the server's Pachyderm token.
 
-With a token, the access key id and the secret must both be that token; without one any
-credentials are accepted (there is no secret to check them against) but must be well formed.
+With a token, the access key id and the secret must both be that token. Without one, any access
+key id is accepted but the signature is still checked, with the access key id as the secret: this
+is what pachd's gateway does without auth (``SecretKey`` in ``src/server/pfs/s3/auth.go`` returns
+the access key as the secret). Unsigned requests are accepted only without a token, as pachd's
+``CustomAuth`` accepts them only while auth is off.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from kfp_pachyderm.local.s3.request import RESPONSE_OVERRIDES, Request
 MAX_CLOCK_SKEW_S = 15 * 60
 MAX_PRESIGN_EXPIRES_S = 7 * 24 * 3600
 
+ISO_BASIC = "%Y%m%dT%H%M%SZ"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 V4_ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -66,20 +70,16 @@ V2_SUBRESOURCES = {
 
 @dataclass
 class StreamSigner:
-    """What a verified V4 request gives to check its signed aws-chunked body with.
+    """What a verified V4 request gives to check its signed aws-chunked body with: the signing
+    key, the request time (``YYYYMMDDTHHMMSSZ``), the credential scope and the seed signature."""
 
-    ``key`` is None when the server has no token: chunk signatures are then parsed, not checked.
-    """
-
-    key: bytes | None
+    key: bytes
     amz_date: str
     scope: str
     seed: str
 
     def check(self, kind: str, previous: str, digest: str, signature: str) -> None:
         """Verify one chunk (``kind`` PAYLOAD) or trailer (TRAILER) signature."""
-        if self.key is None:
-            return
         if kind == "PAYLOAD":
             lines = [f"{V4_ALGORITHM}-PAYLOAD", self.amz_date, self.scope, previous, EMPTY_SHA256]
         else:
@@ -88,8 +88,8 @@ class StreamSigner:
         if not hmac.compare_digest(expected, signature):
             raise S3Error(
                 "SignatureDoesNotMatch",
-                f"a {kind.lower()} signature of the aws-chunked body does not match; "
-                "check the secret (the Pachyderm token)",
+                f"{kind.lower()} signature {signature!r} of the aws-chunked body does not match: "
+                "the body was changed or signed with another secret",
             )
 
 
@@ -103,23 +103,47 @@ def _hmac_hex(key: bytes, text: str) -> str:
 
 def _v4_time(value: str, what: str) -> float:
     try:
-        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+        return datetime.strptime(value, ISO_BASIC).replace(tzinfo=UTC).timestamp()
     except ValueError:
         raise S3Error(
             "AccessDenied", f"{what} {value!r} is invalid: expected YYYYMMDDTHHMMSSZ"
         ) from None
 
 
-def _check_skew(when: float) -> None:
-    if abs(time.time() - when) > MAX_CLOCK_SKEW_S:
+def _header_time(value: str, what: str) -> float:
+    """The time a signed request's ``x-amz-date`` or ``Date`` header gives, in seconds.
+
+    The forms s2's ``parseAWSTimestamp`` (pachd's S3 library) takes: ``YYYYMMDDTHHMMSSZ`` or
+    RFC 1123 with a zone name or a numeric zone (botocore writes ``-0000``). As there, a time that
+    is not after 1970 is AccessDenied, one more than 15 minutes off RequestTimeTooSkewed.
+    """
+    try:
+        when = datetime.strptime(value, ISO_BASIC).replace(tzinfo=UTC)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            raise S3Error(
+                "AccessDenied",
+                f"{what} {value!r} is invalid: expected RFC 1123 "
+                "(Mon, 02 Jan 2006 15:04:05 GMT) or YYYYMMDDTHHMMSSZ",
+            ) from None
+        if when.tzinfo is None:  # "-0000", which RFC 2822 reads as UTC
+            when = when.replace(tzinfo=UTC)
+    seconds = when.timestamp()
+    if seconds <= 0:
+        raise S3Error("AccessDenied", f"{what} {value!r} is not after 1970-01-01T00:00:00Z")
+    if abs(time.time() - seconds) > MAX_CLOCK_SKEW_S:
         raise S3Error(
             "RequestTimeTooSkewed",
-            "the request's time differs from the server's by more than 15 minutes",
+            f"{what} {value!r} differs from the server's time by more than 15 minutes",
         )
+    return seconds
 
 
 class Authenticator:
-    """Verifies S3 request signatures against the server's Pachyderm token."""
+    """Verifies S3 request signatures: against the server's Pachyderm token, or, when it has
+    none, against each request's own access key id."""
 
     def __init__(self, token: str | None):
         self.token = token
@@ -149,7 +173,7 @@ class Authenticator:
                     )
                 amz_date = req.header("x-amz-date")
                 date = req.header("Date") or ""
-                self._check_v2_date(amz_date or date)
+                _header_time(amz_date or date, "x-amz-date" if amz_date else "Date")
                 return self._v2(req, access_key, signature, "" if amz_date else date, {})
             raise S3Error(
                 "AuthorizationHeaderMalformed",
@@ -168,15 +192,26 @@ class Authenticator:
             )
         return None
 
-    def _check_key(self, access_key: str) -> None:
-        if self.token is not None and not hmac.compare_digest(
-            access_key.encode(), self.token.encode()
-        ):
+    def _secret(self, access_key: str) -> str:
+        """The secret a request by ``access_key`` must be signed with: the token, whose access
+        key id must be the token too; without a token, the access key id itself (as pachd)."""
+        if self.token is None:
+            return access_key
+        if not hmac.compare_digest(access_key.encode(), self.token.encode()):
             raise S3Error(
                 "InvalidAccessKeyId",
                 "the access key id is not this server's Pachyderm token; use the token as both "
                 "access key id and secret",
             )
+        return self.token
+
+    def _mismatch_hint(self) -> str:
+        if self.token is None:
+            return (
+                "this server has no Pachyderm token, so sign with the access key id as the "
+                "secret access key too"
+            )
+        return "sign with the Pachyderm token as the secret access key"
 
     # --- Signature V4
 
@@ -191,10 +226,15 @@ class Authenticator:
                 "AuthorizationHeaderMalformed",
                 f"the Authorization header lacks {', '.join(missing)}",
             )
-        amz_date = req.header("x-amz-date")
-        if not amz_date:
-            raise S3Error("AccessDenied", "Signature V4 requests need an x-amz-date header")
-        _check_skew(_v4_time(amz_date, "x-amz-date"))
+        # S3 and s2 take the request time from Date when there is no x-amz-date (botocore
+        # signs that way when the caller sets Date); the string to sign has it as YYYYMMDDTHHMMSSZ.
+        header = "x-amz-date" if req.header("x-amz-date") else "Date"
+        value = req.header(header)
+        if not value:
+            raise S3Error(
+                "AccessDenied", "Signature V4 requests need an x-amz-date or a Date header"
+            )
+        amz_date = time.strftime(ISO_BASIC, time.gmtime(_header_time(value, header)))
         payload = req.header("x-amz-content-sha256")
         if not payload:
             raise S3Error(
@@ -278,10 +318,8 @@ class Authenticator:
                 "AuthorizationHeaderMalformed",
                 f"credential date {date!r} is not the request date {amz_date[:8]!r}",
             )
-        self._check_key(access_key)
+        secret = self._secret(access_key)
         scope = f"{date}/{region}/{service}/aws4_request"
-        if self.token is None:
-            return StreamSigner(None, amz_date, scope, signature)
         names = signed_headers.split(";")
         canonical = "\n".join(
             [
@@ -296,29 +334,18 @@ class Authenticator:
         string_to_sign = "\n".join(
             [V4_ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
         )
-        key = ("AWS4" + self.token).encode()
+        key = ("AWS4" + secret).encode()
         for part in (date, region, service, "aws4_request"):
             key = _hmac(key, part)
         if not hmac.compare_digest(_hmac_hex(key, string_to_sign), signature):
             raise S3Error(
                 "SignatureDoesNotMatch",
-                "the request signature does not match: sign with the Pachyderm token as the "
-                "secret access key",
+                f"the request signature {signature!r} does not match: {self._mismatch_hint()}",
                 CanonicalRequest=canonical,
             )
         return StreamSigner(key, amz_date, scope, signature)
 
     # --- Signature V2
-
-    def _check_v2_date(self, date: str) -> None:
-        try:
-            _check_skew(parsedate_to_datetime(date).timestamp())
-        except (TypeError, ValueError):
-            raise S3Error(
-                "AccessDenied",
-                f"Signature V2 requests need a Date or x-amz-date header in RFC 1123 form, "
-                f"not {date!r}",
-            ) from None
 
     def _v2_query(self, req: Request) -> None:
         q = req.query
@@ -339,9 +366,7 @@ class Authenticator:
     def _v2(
         self, req: Request, access_key: str, signature: str, date: str, extra: dict[str, str]
     ) -> None:
-        self._check_key(access_key)
-        if self.token is None:
-            return
+        secret = self._secret(access_key)
         amz = {
             k.lower(): ",".join(v.strip() for v in req.headers.get_all(k))
             for k in req.headers
@@ -369,12 +394,11 @@ class Authenticator:
                 resource,
             ]
         )
-        digest = hmac.new(self.token.encode(), string_to_sign.encode(), hashlib.sha1).digest()
+        digest = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha1).digest()
         if not hmac.compare_digest(base64.b64encode(digest).decode(), signature):
             raise S3Error(
                 "SignatureDoesNotMatch",
-                "the request signature (V2) does not match: sign with the Pachyderm token as "
-                "the secret access key",
+                f"the V2 signature {signature!r} does not match: {self._mismatch_hint()}",
                 StringToSign=string_to_sign,
             )
 

@@ -22,6 +22,7 @@ from kfp_pachyderm.local.s3.auth import (
 )
 from kfp_pachyderm.local.s3.connection import Connection
 from kfp_pachyderm.local.s3.errors import S3Error
+from kfp_pachyderm.local.s3.request import content_length
 
 MAX_XML_BODY = 4 << 20
 IO_CHUNK = 1 << 20
@@ -117,15 +118,15 @@ class Body:
     def __init__(self, handler: Connection, signer: StreamSigner | None):
         self._handler = handler
         headers = handler.headers
-        length = headers.get("Content-Length")
+        length = content_length(headers)
         chunked = (headers.get("Transfer-Encoding") or "").lower() == "chunked"
-        if not chunked and (length is None or not length.isdigit()):
+        if not chunked and length is None:
             raise S3Error(
                 "MissingContentLength",
-                f"a body needs a numeric Content-Length or chunked Transfer-Encoding, not "
-                f"Content-Length {length!r}",
+                "a body needs a Content-Length or chunked Transfer-Encoding; the request has "
+                "neither",
             )
-        self.length = None if chunked else int(length)
+        self.length = None if chunked else length
         self._source = _Source(handler.rfile, self.length)
         self._pending = b""
         self._signer = signer

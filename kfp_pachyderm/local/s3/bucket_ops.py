@@ -1,5 +1,12 @@
 """S3's service and bucket operations: ListBuckets, HeadBucket, GetBucketLocation,
-GetBucketVersioning, CreateBucket, DeleteBucket and ListObjects (V1 and V2)."""
+GetBucketVersioning, CreateBucket, DeleteBucket and ListObjects (V1 and V2).
+
+pachd 2.12's gateway (``src/server/pfs/s3/bucket.go``, ``service.go``, and the ``pachyderm/s2``
+handlers it pins) answers GetBucketLocation ``PACHYDERM`` and names one owner of everything
+(:data:`~kfp_pachyderm.local.s3.documents.OWNER_ID`); its listings are S3's V1, whatever the
+query, never URL-encoded, each object with its ``<Owner>``. Here V2 is S3's, with the owner
+only under ``fetch-owner=true``, and ``encoding-type=url`` encodes what boto3 decodes.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,24 @@ from kfp_pachyderm.errors import InvalidReferenceError
 from kfp_pachyderm.local.s3.auth import StreamSigner
 from kfp_pachyderm.local.s3.bodies import Body
 from kfp_pachyderm.local.s3.buckets import Bucket, bad_bucket, bucket_names
-from kfp_pachyderm.local.s3.documents import commit_time, el, iso_time, xml_document
+from kfp_pachyderm.local.s3.documents import (
+    commit_time,
+    el,
+    iso_time,
+    owner,
+    parse_xml,
+    xml_document,
+    xml_text,
+)
 from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.s3.request import MAX_KEYS, Request, int_param
 from kfp_pachyderm.local.s3.targets import CommitTargets
 from kfp_pachyderm.local.store.errors import StoreError
 from kfp_pachyderm.pfs.refs import normalize_path
+
+LOCATION = "PACHYDERM"
+"""The region pachd's gateway answers GetBucketLocation with (``globalLocation``,
+``src/server/pfs/s3/s3.go``)."""
 
 
 class BucketOperations(CommitTargets):
@@ -27,9 +46,8 @@ class BucketOperations(CommitTargets):
             f"<Bucket>{el('Name', name)}{el('CreationDate', iso_time(created))}</Bucket>"
             for name, created in bucket_names(self.store)
         )
-        owner = f"<Owner>{el('ID', 'pachyderm')}{el('DisplayName', 'pachyderm')}</Owner>"
         self._send(
-            200, xml_document("ListAllMyBucketsResult", owner, f"<Buckets>{buckets}</Buckets>")
+            200, xml_document("ListAllMyBucketsResult", owner(), f"<Buckets>{buckets}</Buckets>")
         )
 
     def _head_bucket(self, bucket: Bucket) -> None:
@@ -38,11 +56,26 @@ class BucketOperations(CommitTargets):
 
     def _bucket_location(self, bucket: Bucket) -> None:
         self._read_commit(bucket)
-        self._send(200, xml_document("LocationConstraint"))
+        self._send(200, xml_document("LocationConstraint", LOCATION))
 
     def _bucket_versioning(self, bucket: Bucket) -> None:
         self._read_commit(bucket)
         self._send(200, xml_document("VersioningConfiguration", el("Status", "Enabled")))
+
+    def _put_bucket_versioning(self, bucket: Bucket, signer: StreamSigner | None) -> None:
+        """PutBucketVersioning as pachd's (``PutBucketVersioning``, ``src/server/pfs/s3/
+        bucket.go``): every bucket is versioned (each object's version is its commit), so
+        ``Enabled`` is accepted and changes nothing, and ``Suspended`` is not supported."""
+        self._read_commit(bucket)
+        document = parse_xml(Body(self, signer).read_all(), "VersioningConfiguration")
+        status = xml_text(document, "Status")
+        if status != "Enabled":
+            raise S3Error(
+                "NotImplemented",
+                f"versioning Status {status!r}: buckets are always versioned here, as in "
+                "pachd (each object's version is its commit); only Enabled is accepted",
+            )
+        self._send(200, b"")
 
     def _create_bucket(self, bucket: Bucket, signer: StreamSigner | None) -> None:
         if bucket.commit is not None:
@@ -69,8 +102,22 @@ class BucketOperations(CommitTargets):
         self._send(200, b"", {"Location": "/" + bucket.name})
 
     def _delete_bucket(self, bucket: Bucket) -> None:
+        """DeleteBucket as pachd's (``DeleteBucket``, ``src/server/pfs/s3/bucket.go``): refused
+        while the head commit of the bucket's branch, open or finished, holds a file (pachd
+        answers BucketNotEmpty, 409); otherwise the branch is deleted, and the repo with all its
+        commits when that was the repo's last branch. Only the head counts, as in pachd."""
         if bucket.commit is not None:
             raise bad_bucket(bucket.name, "DeleteBucket deletes a branch, not a commit")
+        self._check_branch(bucket)
+        head = self.store.branch_head(bucket.branch)
+        if head is not None and self.store.files_under(head, "/"):
+            raise S3Error(
+                "BucketNotEmpty",
+                f"bucket {bucket.name!r} is not empty: the head commit "
+                f"{head.id} of branch {bucket.branch.name} of repo {bucket.repo} holds files; "
+                "delete them first",
+                BucketName=bucket.name,
+            )
         self.store.delete_branch(bucket.branch, force=False)
         if not self.store.inspect_repo(bucket.repo).branches:
             self.store.delete_repo(bucket.repo, force=False)
@@ -88,6 +135,7 @@ class BucketOperations(CommitTargets):
         url = q.get("encoding-type")
         if url not in (None, "url"):
             raise S3Error("InvalidArgument", f"encoding-type {url!r} is invalid: use url")
+        with_owner = not v2 or q.get("fetch-owner", "").lower() == "true"
 
         def enc(value: str) -> str:
             return quote(value, safe="/") if url else value
@@ -121,9 +169,10 @@ class BucketOperations(CommitTargets):
             contents.append(
                 f"<Contents>{el('Key', enc(name))}{el('LastModified', modified)}"
                 f"{el('ETag', self._etag(found[0]))}{el('Size', found[1])}"
-                f"{el('StorageClass', 'STANDARD')}</Contents>"
+                f"{el('StorageClass', 'STANDARD')}{owner() if with_owner else ''}</Contents>"
             )
-        head = [el("Name", bucket.name), el("Prefix", enc(prefix))]
+        # V1's <Prefix> stays as sent: pachd never encodes it, and boto3 does not decode it.
+        head = [el("Name", bucket.name), el("Prefix", enc(prefix) if v2 else prefix)]
         if v2:
             head += [el("KeyCount", len(entries))]
             if "continuation-token" in q:

@@ -72,9 +72,14 @@ def bucket_names(store: Store) -> list[tuple[str, float]]:
 
 
 def key_path(key: str) -> str | None:
-    """The PFS path of object ``key``, or None when no file can have that key."""
-    path = "/" + key
+    """The PFS path of object ``key``, or None when no file can have that key.
+
+    One trailing ``/`` is dropped first, as pachd's gateway drops it (``strings.TrimSuffix(file,
+    "/")`` in GetObject, PutObject, CopyObject and DeleteObject, ``src/server/pfs/s3/
+    object.go``; multipart's CopyFile cleans it away): the S3 folder marker ``dir/`` is the
+    file ``/dir``, and lists as ``dir``."""
+    path = "/" + key.removesuffix("/")
     try:
-        return path if normalize_path(path) == path and key else None
+        return path if normalize_path(path) == path and path != "/" else None
     except InvalidReferenceError:
         return None

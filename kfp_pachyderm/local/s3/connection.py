@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from kfp_pachyderm.local.s3.documents import el
 from kfp_pachyderm.local.s3.errors import S3Error
+from kfp_pachyderm.local.s3.xml_text import escape_text
 from kfp_pachyderm.local.store.pfs_store import Store
 
 if TYPE_CHECKING:
@@ -88,12 +88,19 @@ class Connection(BaseHTTPRequestHandler):
             return
         if err.status == 500:
             log.warning("S3 gateway: %s %s: %s", self.command, self.path, err)
-        details = "".join(el(k, v) for k, v in err.details.items())
+        # Messages, details and the resource may hold a key's control characters: escaped as
+        # pachd's Go encoder does, so clients can still parse the document.
+        fields = [
+            ("Code", err.code),
+            ("Message", err.message),
+            *err.details.items(),
+            ("Resource", unquote(self._resource)),
+            ("RequestId", self._request_id),
+        ]
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n<Error>'
-            f"{el('Code', err.code)}{el('Message', err.message)}{details}"
-            f"{el('Resource', unquote(self._resource))}{el('RequestId', self._request_id)}"
-            "</Error>"
+            + "".join(f"<{tag}>{escape_text(str(value))}</{tag}>" for tag, value in fields)
+            + "</Error>"
         ).encode()
         headers = {}
         if err.code == "InvalidRange":

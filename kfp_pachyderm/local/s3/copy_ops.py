@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from kfp_pachyderm.local.s3.buckets import Bucket, key_path
-from kfp_pachyderm.local.s3.documents import commit_time, el, iso_time, xml_document
+from kfp_pachyderm.local.s3.documents import commit_time, el, http_time, iso_time, xml_document
 from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.s3.object_ops import etag_matches
 from kfp_pachyderm.local.s3.request import Request
@@ -50,29 +49,17 @@ def parse_copy_source(header: str) -> tuple[str, str, str | None]:
     return bucket, key, version or None
 
 
-def _http_time(value: str | None) -> datetime | None:
-    """An HTTP date as an aware datetime (UTC when it names no zone); None when absent or
-    unparsable."""
-    if value is None:
-        return None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
 def check_copy_conditions(req: Request, etag: str, modified: float) -> None:
     """The ``x-amz-copy-source-if-*`` conditions: PreconditionFailed when one fails; a date
     that does not parse is ignored, as s2 does."""
     if_match = req.header("x-amz-copy-source-if-match")
     if_none_match = req.header("x-amz-copy-source-if-none-match")
     when = datetime.fromtimestamp(int(modified), UTC)
-    unmodified_since = _http_time(req.header("x-amz-copy-source-if-unmodified-since"))
-    modified_since = _http_time(req.header("x-amz-copy-source-if-modified-since"))
+    unmodified_since = http_time(req.header("x-amz-copy-source-if-unmodified-since"))
+    modified_since = http_time(req.header("x-amz-copy-source-if-modified-since"))
     failed = (
         (if_match is not None and not etag_matches(etag, if_match))
-        or (if_none_match is not None and etag_matches(etag, if_none_match))
+        or (if_none_match is not None and etag_matches(etag, if_none_match, weak=True))
         or (unmodified_since is not None and when > unmodified_since)
         or (modified_since is not None and when <= modified_since)
     )

@@ -4,17 +4,29 @@ timestamp and ETag forms they carry."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from xml.etree import ElementTree
-from xml.sax.saxutils import escape
 
 from kfp_pachyderm.local.s3.errors import S3Error
+from kfp_pachyderm.local.s3.xml_text import escape_text
 from kfp_pachyderm.local.store.records import CommitRow
 
 XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
+OWNER_ID = "0" * 32
+"""The ID of the one S3 user pachd's gateway names as the owner of everything (``defaultUser``,
+``src/server/pfs/s3/s3.go``), with the display name ``pachyderm``."""
 
 
 def el(tag: str, value: object) -> str:
-    return f"<{tag}>{escape(str(value))}</{tag}>"
+    """``<tag>value</tag>``, the value escaped as Go's encoding/xml escapes it (as pachd's
+    gateway writes its documents), so any key, control characters included, stays readable."""
+    return f"<{tag}>{escape_text(str(value))}</{tag}>"
+
+
+def owner(tag: str = "Owner") -> str:
+    """An ``<Owner>`` (or ``tag``) element naming pachd's one user, as its gateway writes it in
+    ListBuckets, object listings and multipart listings."""
+    return f"<{tag}>{el('ID', OWNER_ID)}{el('DisplayName', 'pachyderm')}</{tag}>"
 
 
 def xml_document(root: str, *parts: str) -> bytes:
@@ -50,6 +62,19 @@ def xml_text(element: ElementTree.Element, tag: str) -> str | None:
 
 def iso_time(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def http_time(value: str | None) -> datetime | None:
+    """An HTTP date (RFC 1123, RFC 850 or asctime, the forms Go's ``http.ParseTime`` takes) as
+    an aware datetime, UTC when it names no zone; None when absent or unparsable, which the
+    conditional headers of Go's net/http and of s2 take as no condition."""
+    if value is None:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def commit_time(commit: CommitRow) -> float:

@@ -12,6 +12,7 @@ STATUS = {
     "AuthorizationQueryParametersError": 400,
     "BadDigest": 400,
     "BucketAlreadyOwnedByYou": 409,
+    "BucketNotEmpty": 409,
     "EntityTooSmall": 400,
     "IncompleteBody": 400,
     "InternalError": 500,

@@ -14,7 +14,7 @@ from kfp_pachyderm.local.s3.copy_ops import CopyOperations
 from kfp_pachyderm.local.s3.errors import STORE_ERRORS, S3Error
 from kfp_pachyderm.local.s3.multipart import MultipartOperations
 from kfp_pachyderm.local.s3.object_ops import ObjectOperations
-from kfp_pachyderm.local.s3.request import RESPONSE_OVERRIDES, Request
+from kfp_pachyderm.local.s3.request import RESPONSE_OVERRIDES, Request, content_length
 from kfp_pachyderm.local.store.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class Handler(BucketOperations, ObjectOperations, MultipartOperations, CopyOpera
         self._body_pending = length != "0" or bool(self.headers.get("Transfer-Encoding"))
         self._resource = self.path.partition("?")[0]
         try:
+            content_length(self.headers)  # a malformed one is refused before anything else
             req = self._parse_request()
             signer = self.server.gateway.auth.authenticate(req)
             self._route(req, signer)
@@ -102,8 +103,8 @@ class Handler(BucketOperations, ObjectOperations, MultipartOperations, CopyOpera
         bucket_name, _, key = path.partition("/")
         method = req.method
         if not bucket_name:
-            if method == "GET":
-                self._only(req)
+            if method == "GET":  # pachd lists every bucket, whatever the query asks
+                self._only(req, "max-buckets", "continuation-token", "prefix", "bucket-region")
                 return self._list_buckets()
             raise S3Error("NotImplemented", f"{method} / is not supported; GET / lists buckets")
         bucket = Bucket.parse(bucket_name)
@@ -115,6 +116,9 @@ class Handler(BucketOperations, ObjectOperations, MultipartOperations, CopyOpera
             if method == "GET" and "versioning" in q:
                 self._only(req, "versioning")
                 return self._bucket_versioning(bucket)
+            if method == "PUT" and "versioning" in q:
+                self._only(req, "versioning")
+                return self._put_bucket_versioning(bucket, signer)
             if method == "GET" and "uploads" in q:
                 self._only(
                     req, "uploads", "prefix", "key-marker", "upload-id-marker", "max-uploads"

@@ -30,6 +30,7 @@ from kfp_pachyderm.local.s3.buckets import Bucket
 from kfp_pachyderm.local.s3.documents import (
     el,
     iso_time,
+    owner,
     parse_xml,
     quoted_etag,
     xml_children,
@@ -44,7 +45,6 @@ from kfp_pachyderm.local.store.uploads import UploadRow
 
 MIN_PART_SIZE = 5 << 20
 MAX_PART_NUMBER = 10000
-OWNER = f"{el('ID', 'pachyderm')}{el('DisplayName', 'pachyderm')}"
 
 
 def multipart_etag(digests: list[str]) -> str:
@@ -216,7 +216,7 @@ class MultipartOperations(CommitTargets):
         truncated = bool(uploads) and len(later) > max_uploads
         listed = [
             f"<Upload>{el('Key', upload.key)}{el('UploadId', upload.id)}"
-            f"<Initiator>{OWNER}</Initiator><Owner>{OWNER}</Owner>"
+            f"{owner('Initiator')}{owner()}"
             f"{el('StorageClass', 'STANDARD')}{el('Initiated', iso_time(upload.initiated))}"
             "</Upload>"
             for upload in uploads

@@ -1,9 +1,15 @@
 """S3's object operations: GetObject and HeadObject (versions, ranges, conditions), PutObject,
-DeleteObject and DeleteObjects. An object's version ID is its commit ID."""
+DeleteObject and DeleteObjects. An object's version ID is its commit ID.
+
+A key ending in ``/`` (an S3 folder marker, as S3 consoles, Hadoop's s3a and TensorFlow's S3
+file system write them) names the file without that ``/``, as in pachd's gateway
+(:func:`~kfp_pachyderm.local.s3.buckets.key_path`).
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from email.utils import formatdate
 
 from kfp_pachyderm.local.s3.auth import StreamSigner
@@ -12,6 +18,7 @@ from kfp_pachyderm.local.s3.buckets import Bucket, key_path
 from kfp_pachyderm.local.s3.documents import (
     commit_time,
     el,
+    http_time,
     parse_xml,
     quoted_etag,
     xml_children,
@@ -36,19 +43,18 @@ class ObjectOperations(CommitTargets):
         if found is None:
             raise S3Error("NoSuchKey", f"no file {key!r} in bucket {bucket.name!r}", Key=key)
         blob, size = found
-        etag = self._etag(blob)
+        etag, modified = self._etag(blob), commit_time(commit)
+        if not_modified(req, etag, modified):
+            # Go's writeNotModified drops Last-Modified when there is an ETag.
+            self._send(304, b"", {"ETag": etag, "x-amz-version-id": commit.id})
+            return
         headers = {
             "ETag": etag,
-            "Last-Modified": formatdate(commit_time(commit), usegmt=True),
+            "Last-Modified": formatdate(modified, usegmt=True),
             "x-amz-version-id": commit.id,
             "Accept-Ranges": "bytes",
             "Content-Type": "application/octet-stream",
         }
-        if (if_match := req.header("If-Match")) is not None and not etag_matches(etag, if_match):
-            raise S3Error("PreconditionFailed", f"the ETag is {etag}, not {if_match}")
-        if (if_none := req.header("If-None-Match")) is not None and etag_matches(etag, if_none):
-            self._send(304, b"", headers)
-            return
         for param, header in RESPONSE_OVERRIDES.items():
             if param in req.query:
                 headers[header] = req.query[param]
@@ -125,8 +131,45 @@ class ObjectOperations(CommitTargets):
         self._send(200, xml_document("DeleteResult", deleted, errors))
 
 
-def etag_matches(etag: str, condition: str) -> bool:
-    return bool({etag, "*"} & {tag.strip() for tag in condition.split(",")})
+def etag_matches(etag: str, condition: str, weak: bool = False) -> bool:
+    """Whether the ETag list ``condition`` holds ``*`` or ``etag``: compared strongly (If-Match)
+    or, with ``weak``, ignoring ``W/`` (If-None-Match), as Go's net/http and s2 compare; an
+    unquoted tag is taken quoted, as s2's ETag middleware quotes it."""
+    for tag in condition.split(","):
+        tag = tag.strip().removeprefix("W/") if weak else tag.strip()
+        if tag == "*" or (tag if tag.startswith('"') else f'"{tag}"') == etag:
+            return True
+    return False
+
+
+def not_modified(req: Request, etag: str, modified: float) -> bool:
+    """Whether a GET or HEAD of an object with ``etag``, last modified at ``modified``, is
+    answered 304 Not Modified; raises PreconditionFailed (412) when a precondition fails.
+
+    pachd's gateway serves both through Go's ``http.ServeContent`` (``pachyderm/s2``
+    ``object.go``), whose ``checkPreconditions`` (``net/http/fs.go``) follows RFC 7232
+    section 6: If-Match, or If-Unmodified-Since when there is no If-Match, decides the 412;
+    then If-None-Match, or If-Modified-Since when there is no If-None-Match, decides the 304.
+    Times compare in whole seconds, as Last-Modified carries them; an empty header or a date
+    that does not parse is no condition."""
+    when = datetime.fromtimestamp(int(modified), UTC)
+    unmodified_since = req.header("If-Unmodified-Since")
+    if if_match := req.header("If-Match"):
+        if not etag_matches(etag, if_match):
+            raise S3Error(
+                "PreconditionFailed",
+                f"the ETag is {etag}, which If-Match {if_match!r} does not name",
+            )
+    elif (since := http_time(unmodified_since)) is not None and when > since:
+        raise S3Error(
+            "PreconditionFailed",
+            f"the object was last modified {formatdate(int(modified), usegmt=True)}, after "
+            f"If-Unmodified-Since {unmodified_since!r}",
+        )
+    if if_none := req.header("If-None-Match"):
+        return etag_matches(etag, if_none, weak=True)
+    since = http_time(req.header("If-Modified-Since"))
+    return since is not None and when <= since
 
 
 def _range(spec: str, size: int) -> tuple[int, int] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from email.message import Message
 
@@ -18,6 +19,8 @@ RESPONSE_OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 """GetObject's query parameters that set a response header, and the header each sets."""
+DECIMAL_RE = re.compile(r"[0-9]{1,19}")  # 19 digits hold any 63-bit size
+MAX_CONTENT_LENGTH = (1 << 63) - 1
 
 
 @dataclass
@@ -44,5 +47,26 @@ def int_param(query: dict[str, str], name: str, default: int | None, low: int, h
     if value is None or not value.isdigit() or not low <= int(value) <= high:
         raise S3Error(
             "InvalidArgument", f"{name} {value!r} is invalid: expected an integer {low} to {high}"
+        )
+    return int(value)
+
+
+def content_length(headers: Message) -> int | None:
+    """The request's ``Content-Length``, or None when it has none.
+
+    A malformed one (not a decimal number, or several that differ) is 400 InvalidArgument,
+    whatever the request: s2's ``bodyReadingMiddleware`` (``s2.go``, pachd's S3 library) answers
+    InvalidArgument to a Content-Length it cannot parse, and Go's net/http answers a bare 400
+    before that to one that is not a number at all. S3 answers 400 too.
+    """
+    values = {value.strip(" \t") for value in headers.get_all("Content-Length") or []}
+    if not values:
+        return None
+    value = values.pop()
+    if values or not DECIMAL_RE.fullmatch(value) or int(value) > MAX_CONTENT_LENGTH:
+        shown = ", ".join(repr(v) for v in sorted({value, *values}))
+        raise S3Error(
+            "InvalidArgument",
+            f"Content-Length {shown} is invalid: expected one decimal number of bytes",
         )
     return int(value)

@@ -95,7 +95,7 @@ class CommitTargets(Connection):
             raise S3Error(
                 "InvalidArgument",
                 f"key {key!r} cannot name a Pachyderm file: use '/'-separated names without "
-                "empty, '.' or '..' parts and no trailing '/'",
+                "empty, '.' or '..' parts (one trailing '/' is dropped)",
                 Key=key,
             )
         return path
