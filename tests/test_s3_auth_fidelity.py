@@ -21,16 +21,15 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-import boto3
 import pytest
 from botocore import UNSIGNED
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
 
 from kfp_pachyderm.local.server import LocalPachyderm
+
+from .s3_clients import error_of, make_s3
 
 TOKEN = "s3-auth-token"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -48,30 +47,6 @@ def token_gateway(tmp_path: Path):
     """A local server with an S3 gateway and a Pachyderm token (pachd with auth on)."""
     with LocalPachyderm(tmp_path / "pfs-auth", token=TOKEN, s3_port=0) as srv:
         yield srv
-
-
-def s3_client(server: LocalPachyderm, key: str, secret: str, **config) -> object:
-    """A real boto3 S3 client for ``server``'s gateway, path-style, without retries."""
-    return boto3.client(
-        "s3",
-        endpoint_url=server.s3_endpoint,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        region_name="us-east-1",
-        config=Config(
-            s3={"addressing_style": "path"},
-            retries={"max_attempts": 1, "mode": "standard"},
-            **config,
-        ),
-    )
-
-
-def error_of(call) -> tuple[str, int]:
-    """The S3 error code boto3 parsed from ``call``'s error response, and its HTTP status."""
-    with pytest.raises(ClientError) as info:
-        call()
-    response = info.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 class Raw(NamedTuple):
@@ -112,15 +87,15 @@ def test_without_a_token_the_signature_is_checked_with_the_access_key_as_secret(
     as the secret: ``SecretKey`` (src/server/pfs/s3/auth.go) returns ``&accessKey`` when WhoAmI
     says auth is not activated, and s2's ``authV4`` (s2.go) compares the signature made with it,
     answering 403 SignatureDoesNotMatch when another secret signed the request."""
-    alice = s3_client(gateway, "alice", "alice")
+    alice = make_s3(gateway, "alice", "alice")
     alice.create_bucket(Bucket="data")
     alice.put_object(Bucket="data", Key="f", Body=b"x")
-    bob = s3_client(gateway, "someone-else", "someone-else")  # any access key id is known
+    bob = make_s3(gateway, "someone-else", "someone-else")  # any access key id is known
     assert bob.get_object(Bucket="data", Key="f")["Body"].read() == b"x"
-    v2 = s3_client(gateway, "carol", "carol", signature_version="s3")
+    v2 = make_s3(gateway, "carol", "carol", signature_version="s3")
     assert v2.get_object(Bucket="data", Key="f")["Body"].read() == b"x"
 
-    wrong = s3_client(gateway, "alice", "not-alice")
+    wrong = make_s3(gateway, "alice", "not-alice")
     assert error_of(lambda: wrong.list_buckets()) == ("SignatureDoesNotMatch", 403)
     assert error_of(lambda: wrong.get_object(Bucket="data", Key="f")) == (
         "SignatureDoesNotMatch",
@@ -130,7 +105,7 @@ def test_without_a_token_the_signature_is_checked_with_the_access_key_as_secret(
     assert error_of(lambda: alice.head_object(Bucket="data", Key="g"))[1] == 404
     # s2's authV2 answers AccessDenied to a bad V2 signature; S3 (and this gateway, with or
     # without a token) answers SignatureDoesNotMatch. Both are 403.
-    wrong_v2 = s3_client(gateway, "alice", "not-alice", signature_version="s3")
+    wrong_v2 = make_s3(gateway, "alice", "not-alice", signature_version="s3")
     assert error_of(lambda: wrong_v2.list_buckets()) == ("SignatureDoesNotMatch", 403)
 
 
@@ -140,13 +115,13 @@ def test_without_a_token_presigned_urls_are_checked_the_same_way(gateway: LocalP
     request and passes while auth is off, whatever its signature. This gateway checks presigned
     URLs with the same rule as signed headers (secret == access key id), so a URL it accepts is
     one pachd accepts too."""
-    s3_client(gateway, "alice", "alice").create_bucket(Bucket="data")
-    s3_client(gateway, "alice", "alice").put_object(Bucket="data", Key="f", Body=b"x")
+    make_s3(gateway, "alice", "alice").create_bucket(Bucket="data")
+    make_s3(gateway, "alice", "alice").put_object(Bucket="data", Key="f", Body=b"x")
     for version in ("s3v4", "s3"):
-        good = s3_client(gateway, "alice", "alice", signature_version=version)
+        good = make_s3(gateway, "alice", "alice", signature_version=version)
         url = good.generate_presigned_url("get_object", Params={"Bucket": "data", "Key": "f"})
         assert urllib.request.urlopen(url).read() == b"x"
-        bad = s3_client(gateway, "alice", "other", signature_version=version)
+        bad = make_s3(gateway, "alice", "other", signature_version=version)
         url = bad.generate_presigned_url("get_object", Params={"Bucket": "data", "Key": "f"})
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(url)
@@ -162,11 +137,11 @@ def test_unsigned_requests_pass_only_without_a_token(
     """s2's ``authMiddleware`` (s2.go) hands a request with neither V4 nor V2 Authorization to
     pachd's ``CustomAuth`` (src/server/pfs/s3/auth.go), which passes it exactly when auth is not
     active; with auth on it is 403 AccessDenied."""
-    anonymous = s3_client(gateway, "unused", "unused", signature_version=UNSIGNED)
+    anonymous = make_s3(gateway, "unused", "unused", signature_version=UNSIGNED)
     anonymous.create_bucket(Bucket="data")
     anonymous.put_object(Bucket="data", Key="f", Body=b"x")
     assert anonymous.get_object(Bucket="data", Key="f")["Body"].read() == b"x"
-    refused = s3_client(token_gateway, "unused", "unused", signature_version=UNSIGNED)
+    refused = make_s3(token_gateway, "unused", "unused", signature_version=UNSIGNED)
     assert error_of(lambda: refused.list_buckets()) == ("AccessDenied", 403)
 
 
@@ -214,10 +189,10 @@ def test_without_a_token_chunk_signatures_are_checked(gateway: LocalPachyderm):
     ``chunkedReader`` (util_chunked_reader.go) with the signing key authV4 derived, which pachd
     without auth derives from the access key as secret: a chunk that does not match its
     signature fails the upload."""
-    s3_client(gateway, "alice", "alice").create_bucket(Bucket="data")
+    make_s3(gateway, "alice", "alice").create_bucket(Bucket="data")
     assert _signed_chunks_put(gateway, "alice", "alice", corrupt=False) == 200
     assert _signed_chunks_put(gateway, "alice", "alice", corrupt=True) == 403
-    got = s3_client(gateway, "alice", "alice").get_object(Bucket="data", Key="chunked")
+    got = make_s3(gateway, "alice", "alice").get_object(Bucket="data", Key="chunked")
     assert got["Body"].read() == b"chunked body"
 
 
@@ -235,7 +210,7 @@ def test_sigv4_dated_by_the_date_header(token_gateway: LocalPachyderm):
     there is no ``x-amz-date``, in RFC 1123 (zone name or numeric zone) or YYYYMMDDTHHMMSSZ form,
     and ``authV4`` (s2.go) signs that time as YYYYMMDDTHHMMSSZ. S3 accepts it too."""
     sent: list[dict] = []
-    s3 = s3_client(token_gateway, TOKEN, TOKEN)
+    s3 = make_s3(token_gateway, TOKEN, TOKEN)
     s3.meta.events.register("before-sign.s3", _date_instead_of_amz_date)
     s3.meta.events.register("before-send.s3", lambda request, **_: sent.append(request.headers))
     s3.create_bucket(Bucket="data")
@@ -244,7 +219,7 @@ def test_sigv4_dated_by_the_date_header(token_gateway: LocalPachyderm):
     authorization = sent[-1]["Authorization"].decode()
     signed = authorization.partition("SignedHeaders=")[2].partition(",")[0]
     assert "X-Amz-Date" not in sent[-1] and "date" in signed.split(";")
-    wrong = s3_client(token_gateway, TOKEN, "not-the-token")
+    wrong = make_s3(token_gateway, TOKEN, "not-the-token")
     wrong.meta.events.register("before-sign.s3", _date_instead_of_amz_date)
     assert error_of(lambda: wrong.list_buckets()) == ("SignatureDoesNotMatch", 403)
 
@@ -281,7 +256,7 @@ def test_malformed_content_length_is_400_invalid_argument(gateway: LocalPachyder
     that ``strconv.ParseUint`` refuses, on any request (Go's net/http answers a bare 400 to one
     that is no number at all before s2 runs); S3 answers 400 as well. A missing Content-Length on
     a PUT stays 411 MissingContentLength (s2's ``requireContentLength``, util_header.go)."""
-    s3_client(gateway, "a", "a").create_bucket(Bucket="data")
+    make_s3(gateway, "a", "a").create_bucket(Bucket="data")
     for head in (
         "PUT /data/f HTTP/1.1\r\nContent-Length: 12abc",
         "PUT /data/f HTTP/1.1\r\nContent-Length: -1",
@@ -327,7 +302,7 @@ def test_error_documents_replace_characters_xml_cannot_hold(gateway: LocalPachyd
     util_xml.go), whose escaping replaces a character XML 1.0 cannot hold, such as a NUL in a
     key, with U+FFFD, and writes a carriage return as ``&#xD;``: the document stays
     well-formed, so a client parses its error code."""
-    s3 = s3_client(gateway, "a", "a")
+    s3 = make_s3(gateway, "a", "a")
     s3.create_bucket(Bucket="data")
     caught = error_of(lambda: s3.get_object(Bucket="data", Key="nul\x00byte"))
     raw = send_raw(gateway, "GET /data/nul%00byte HTTP/1.1")

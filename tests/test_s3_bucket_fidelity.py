@@ -14,17 +14,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-import boto3
 import pytest
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.local.server import LocalPachyderm
+
+from .s3_clients import error_of, make_s3
 
 # A gateway without a token takes any access key signed with itself as the secret, as pachd's.
 KEY = "fidelity"
@@ -40,16 +40,7 @@ def server(tmp_path: Path):
 
 @pytest.fixture
 def s3(server: LocalPachyderm):
-    return boto3.client(
-        "s3",
-        endpoint_url=server.s3_endpoint,
-        aws_access_key_id=KEY,
-        aws_secret_access_key=KEY,
-        region_name="us-east-1",
-        config=Config(
-            s3={"addressing_style": "path"}, retries={"max_attempts": 1, "mode": "standard"}
-        ),
-    )
+    return make_s3(server, KEY)
 
 
 @pytest.fixture
@@ -70,13 +61,6 @@ def files(pach: Client, repo: str, name: str = "master") -> dict[str, bytes]:
             with pach.pfs.pfs_file(pfs.File(commit=commit, path=info.file.path)) as f:
                 out[info.file.path] = f.read()
     return out
-
-
-def error_of(call) -> tuple[str, int]:
-    with pytest.raises(ClientError) as info:
-        call()
-    response = info.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def raw(server: LocalPachyderm, method: str, target: str) -> tuple[int, bytes]:

@@ -16,39 +16,22 @@ import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 from blake3 import blake3
 from boto3.s3.transfer import TransferConfig
 from botocore import UNSIGNED
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.local.server import LocalPachyderm
 
+from .s3_clients import error_of, make_s3
+
 TOKEN = "s3-test-token"
 MB = 1 << 20
-
-
-def make_s3(server: LocalPachyderm, key: str = "any", secret: str = "any", **config):
-    """A boto3 S3 client for ``server``'s gateway, path-style, failing fast."""
-    return boto3.client(
-        "s3",
-        endpoint_url=server.s3_endpoint,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        region_name="us-east-1",
-        config=Config(
-            s3={"addressing_style": "path"},
-            retries={"max_attempts": 1, "mode": "standard"},
-            **config,
-        ),
-    )
 
 
 @pytest.fixture
@@ -84,13 +67,6 @@ def grpc_read(pach: Client, commit: pfs.Commit, path: str) -> bytes:
 
 def head(pach: Client, repo: str, name: str = "master") -> str:
     return pach.pfs.inspect_branch(branch=branch(repo, name)).head.id
-
-
-def error_of(call) -> tuple[str, int]:
-    with pytest.raises(ClientError) as info:
-        call()
-    response = info.value.response
-    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 # ------------------------------------------------------------------------------ buckets
