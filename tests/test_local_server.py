@@ -173,9 +173,9 @@ def test_unsupported_rpcs_answer_unimplemented_naming_the_method(client: Client)
     assert "/pps_v2.API/ListPipeline" in err.value.details()
 
 
-def test_messages_up_to_32_mib(client: Client, server: LocalPachyderm):
+def test_messages_up_to_64_mib(client: Client, server: LocalPachyderm):
     client.pfs.create_repo(repo=repo("big"))
-    payload = bytes(range(256)) * (32 * 4096 - 64)  # just under 32 MiB in one message
+    payload = bytes(range(256)) * (64 * 4096 - 64)  # just under 64 MiB in one message
     with client.pfs.commit(branch=branch("big")) as c:
         with BytesChannel(client) as channel:
             channel.modify_file(

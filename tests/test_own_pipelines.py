@@ -285,3 +285,28 @@ def test_every_builtin_pipeline_has_one_data_input():
 
     inputs = {name: resolve_target(name).data_input() for name in PIPELINES}
     assert set(inputs.values()) == {"data", "input_data"}
+
+
+def test_a_cancelled_run_finishes_what_it_left_open_on_any_branch(client: Client):
+    """A step may write to any output branch (``pfs_step(output_branch="dev")``): a cancelled
+    local run finishes its open commits there too, not only on ``master``."""
+    from kfp_pachyderm.cli.run_local import finish_run_commits
+    from kfp_pachyderm.pfs.commits import ensure_repo
+    from kfp_pachyderm.pfs.provenance import ProvenanceRecord, record_provenance
+
+    def left_open(branch: str, step: str, run_id: str) -> str:
+        """An open commit a step of ``run_id`` started and, killed, never finished."""
+        ref = CommitRef.parse(branch)
+        ensure_repo(client, ref)
+        commit = client.pfs.start_commit(branch=ref.pfs_branch())
+        record_provenance(client, ref.at(commit.id), ProvenanceRecord(step=step, kfp_run_id=run_id))
+        return commit.id
+
+    mine = left_open("scores@dev", "score", "local-1")
+    other = left_open("other@master", "other", "local-2")
+
+    assert finish_run_commits(client, "local-1") == ["scores@dev"]
+    head = inspect_commit(client, CommitRef.parse("scores@dev"))
+    assert head.commit.id == mine and "ended before step score" in head.error
+    still = inspect_commit(client, CommitRef("other", commit=other))
+    assert still.finished is None or still.finished.year <= 1970  # another run's: left alone

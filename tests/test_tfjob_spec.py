@@ -182,3 +182,19 @@ def test_any_dns_label_is_a_valid_name(name: str) -> None:
 def test_errors_are_value_errors() -> None:
     with pytest.raises(ValueError):
         ReplicaSpec(image="")
+
+
+def test_only_minus_one_is_unset_so_another_negative_value_is_refused_by_name() -> None:
+    from kfp_pachyderm.bodies.common import unset_to_none
+
+    assert unset_to_none(-1) is None and unset_to_none("") is None
+    assert unset_to_none(0) == 0 and unset_to_none(False) is False
+    worker = {"Worker": ReplicaSpec(image=IMAGE)}
+    assert (
+        TFJobSpec(
+            name="a", namespace="kubeflow", replicas=worker, backoff_limit=unset_to_none(-1)
+        ).backoff_limit
+        is None
+    )
+    with pytest.raises(TFJobSpecError, match="invalid backoffLimit -5"):
+        TFJobSpec(name="a", namespace="kubeflow", replicas=worker, backoff_limit=unset_to_none(-5))

@@ -37,8 +37,9 @@ class ComponentInputs:
 
 
 def unset_to_none(value: T) -> T | None:
-    """None for a component's "not set" value (``-1`` or ``""``), else ``value``."""
-    if value == "" or (isinstance(value, int) and not isinstance(value, bool) and value < 0):
+    """None for a component's "not set" value (``-1`` or ``""``), else ``value``: another
+    negative number stays as it is, for the check that refuses it to name it."""
+    if value == "" or (isinstance(value, int) and not isinstance(value, bool) and value == -1):
         return None
     return value
 

@@ -212,26 +212,28 @@ def _cancellable(client, run_id: str) -> Iterator[None]:
 
 
 def finish_run_commits(client, run_id: str) -> list[str]:
-    """Finish, with an error, the head of every repo's ``master`` that run ``run_id`` opened
-    and left open; return them."""
+    """Finish, with an error, the head of every branch that run ``run_id`` opened and left
+    open; return them."""
     from kfp_pachyderm.pfs.commits import finish_abandoned
 
     return [
-        f"{branch.repo}@master"
-        for branch in _master_branches(client)
+        f"{branch.repo}@{branch.branch}"
+        for branch in _branches(client)
         if finish_abandoned(client, branch, run_id)
     ]
 
 
-def _master_branches(client) -> Iterator[CommitRef]:
-    """The ``master`` branch of every repo on the server: where a local run's steps write."""
-    for info in client.pfs.list_repo():
-        yield CommitRef(info.repo.name, branch="master", project=info.repo.project.name)
+def _branches(client) -> Iterator[CommitRef]:
+    """Every branch of every repo on the server: a step writes to its own output branch
+    (``output_branch=``), ``master`` or another."""
+    for info in client.pfs.list_branch():
+        repo = info.branch.repo
+        yield CommitRef(repo.name, branch=info.branch.name, project=repo.project.name)
 
 
 def _failure_of(client, run_id: str) -> str:
     """The error of the step of run ``run_id`` that failed, from the commit it finished."""
-    for branch in _master_branches(client):
+    for branch in _branches(client):
         try:
             head = inspect_commit(client, branch)
         except NotFoundError:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
@@ -278,7 +277,6 @@ class LocalPachyderm:
         self.store: Store | None = None
         self.s3 = None
         self._server: grpc.Server | None = None
-        self._stopped = threading.Event()
 
     @property
     def address(self) -> str:

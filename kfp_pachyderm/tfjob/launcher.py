@@ -163,13 +163,15 @@ class TFJobLauncher:
             if not outcome.succeeded:
                 outcome.events = self._events(spec)
             if delete_after or outcome.state == TIMED_OUT:
-                outcome.deleted = self._delete(spec)
+                self._delete(spec)
+                outcome.deleted = True
         except TFJobCancelled as cancelled:
             if follower:
                 follower.stop(0)
             self._log(f"SIGTERM: deleting TFJob {spec.namespace}/{spec.name}")
             outcome.state = CANCELLED
-            outcome.deleted = self._delete(spec)
+            self._delete(spec)
+            outcome.deleted = True
             cancelled.outcome = outcome
             raise
         except TFJobApiError as error:
@@ -347,8 +349,8 @@ class TFJobLauncher:
             for e in sorted(events, key=when)
         ]
 
-    def _delete(self, spec: TFJobSpec) -> bool:
-        """Delete the TFJob; True once it is gone (deleted now or already)."""
+    def _delete(self, spec: TFJobSpec) -> None:
+        """Delete the TFJob (gone already is fine); a failure raises :class:`TFJobApiError`."""
         try:
             self._retry.job_call(
                 "delete", TFJOBS, spec, self.custom_api.delete_namespaced_custom_object,
@@ -358,9 +360,8 @@ class TFJobLauncher:
             )  # fmt: skip
         except ApiException:
             self._log(f"TFJob {spec.namespace}/{spec.name} was already deleted")
-            return True
+            return
         self._log(f"deleted TFJob {spec.namespace}/{spec.name}")
-        return True
 
     def prepare(self, spec: TFJobSpec) -> TFJobSpec:
         """``spec`` owned by the pod this launcher runs in (when it runs in one), so that
