@@ -148,7 +148,7 @@ def raw_requests(commit) -> Iterator[bytes]:
     (the same message over and over), so only the server's cost remains."""
     from pachyderm_sdk.api import pfs
 
-    from kfp_pachyderm.pfs.wire import encode_add_file_raw
+    from kfp_pachyderm.codec.wire import encode_add_file_raw
 
     message, count = large_messages(partial(encode_add_file_raw, "/blob.bin"), LARGE_MB << 20)
     yield bytes(pfs.ModifyFileRequest(set_commit=commit))

@@ -34,7 +34,7 @@ def sink_main(address_file: str, size: int) -> None:
 
     import grpc
 
-    from kfp_pachyderm.pfs.wire import encode_bytes_value
+    from kfp_pachyderm.codec.wire import encode_bytes_value
 
     info = tarfile.TarInfo("/blob.bin")
     info.size, info.mode = size, 0o644

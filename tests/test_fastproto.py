@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from pachyderm_sdk.api import metadata, pfs
 
-from kfp_pachyderm.pfs.fastproto import fast_class, to_datetime
+from kfp_pachyderm.codec.fastproto import fast_class, to_datetime
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 

@@ -12,9 +12,9 @@ import pytest
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import metadata, pfs
 
+from kfp_pachyderm.codec.wire import encode_add_file_raw
 from kfp_pachyderm.local.server import LocalPachyderm
 from kfp_pachyderm.pfs.transfer import BytesChannel
-from kfp_pachyderm.pfs.wire import encode_add_file_raw
 
 UUID4_HEX = re.compile(r"^[0-9a-f]{12}4[0-9a-f]{19}$")
 
@@ -173,6 +173,7 @@ def test_unsupported_rpcs_answer_unimplemented_naming_the_method(client: Client)
     assert "/pps_v2.API/ListPipeline" in err.value.details()
 
 
+@pytest.mark.slow
 def test_messages_up_to_64_mib(client: Client, server: LocalPachyderm):
     client.pfs.create_repo(repo=repo("big"))
     payload = bytes(range(256)) * (64 * 4096 - 64)  # just under 64 MiB in one message

@@ -13,8 +13,8 @@ from blake3 import blake3
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.codec import diskio
 from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
-from kfp_pachyderm.pfs import diskio
 from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.pfs.progress import Progress
 from kfp_pachyderm.pfs.refs import CommitRef

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.pfs.wire import (
+from kfp_pachyderm.codec.wire import (
     RawAddFile,
     RawDeleteFile,
     add_file_raw_header,

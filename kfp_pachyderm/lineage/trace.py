@@ -23,9 +23,9 @@ from functools import partial
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.codec.fastproto import to_datetime
 from kfp_pachyderm.errors import InvalidReferenceError, NotFoundError
 from kfp_pachyderm.pfs.commits import resolve
-from kfp_pachyderm.pfs.fastproto import to_datetime
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors

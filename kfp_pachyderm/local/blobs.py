@@ -1,6 +1,6 @@
 """Content-addressed storage of file contents for the local Pachyderm server.
 
-Every blob is keyed by its content hash, BLAKE3 (:mod:`~kfp_pachyderm.pfs.contenthash`; blobs
+Every blob is keyed by its content hash, BLAKE3 (:mod:`~kfp_pachyderm.codec.contenthash`; blobs
 written before that are keyed by their SHA-256 and read the same way: a file's row names its
 blob). Large blobs are files (``objects/ab/ab12...``), written to a temporary file and renamed
 into place, so a reader never sees a partial blob. Small blobs (up to
@@ -35,8 +35,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from kfp_pachyderm.pfs.contenthash import content_hash
-from kfp_pachyderm.pfs.diskio import hash_and_write, write_slices
+from kfp_pachyderm.codec.contenthash import content_hash
+from kfp_pachyderm.codec.diskio import hash_and_write, write_slices
 
 READ_CHUNK = 4 << 20
 INLINE_LIMIT = 64 << 10
@@ -224,7 +224,7 @@ class BlobWriter:
 
     def write(self, data: bytes | memoryview) -> None:
         """Append ``data``; past the inline limit it is hashed and written in cache-sized
-        slices (:func:`~kfp_pachyderm.pfs.diskio.hash_and_write`)."""
+        slices (:func:`~kfp_pachyderm.codec.diskio.hash_and_write`)."""
         self.size += len(data)
         if self._file is None and self.size <= self._inline_limit:
             self._hash.update(data)

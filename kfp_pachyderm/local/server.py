@@ -5,8 +5,7 @@ library and pachyderm_sdk's PFS helpers use, plus ``/metadata.API/EditMetadata``
 ``/versionpb_v2.API/GetVersion``. Every other RPC answers UNIMPLEMENTED with its name.
 
 Example:
-    >>> from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.local.server import LocalPachyderm
+    >>> from kfp_pachyderm.local.server import LocalPachyderm
     >>> with LocalPachyderm(tmp_path) as server:           # doctest: +SKIP
     ...     client = pachyderm_sdk.Client.from_pachd_address(server.address)
 """
@@ -24,18 +23,25 @@ import grpc
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import metadata, pfs, version
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.codec.channel import CHANNEL_OPTIONS
+from kfp_pachyderm.codec.names import DEFAULT_PROJECT
+from kfp_pachyderm.codec.wire import decode_modify_file
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.local.pfs_api.service import PfsApi
 from kfp_pachyderm.local.store.errors import StoreError
 from kfp_pachyderm.local.store.pfs_store import Store
-from kfp_pachyderm.local.store.records import BranchKey, RepoKey
-from kfp_pachyderm.pfs.refs import DEFAULT_PROJECT
-from kfp_pachyderm.pfs.transfer import FIXED_RECEIVE_WINDOW
-from kfp_pachyderm.pfs.wire import decode_modify_file
+from kfp_pachyderm.local.store.records import (
+    BranchKey,
+    BranchTarget,
+    CommitTarget,
+    MetadataTarget,
+    ProjectTarget,
+    RepoKey,
+    RepoTarget,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 64 << 20
 SERVER_VERSION = version.Version(major=2, minor=12, micro=0, additional="-kfp-pachyderm-local")
 UNAUTHENTICATED_METHODS = {"/versionpb_v2.API/GetVersion"}
 
@@ -130,20 +136,20 @@ class MetadataApi:
         project = name.project.name if name.project and name.project.name else DEFAULT_PROJECT
         return RepoKey(project, name.name)
 
-    def _target(self, edit: metadata.Edit) -> tuple:
+    def _target(self, edit: metadata.Edit) -> MetadataTarget:
         kind, picker = betterproto.which_one_of(edit, "target")
         if kind == "project":
-            return ("project", picker.name)
+            return ProjectTarget(picker.name)
         if kind == "repo":
-            return ("repo", self._repo(picker))
+            return RepoTarget(self._repo(picker))
         if kind == "branch":
-            return ("branch", BranchKey(self._repo(picker.name.repo), picker.name.name))
+            return BranchTarget(BranchKey(self._repo(picker.name.repo), picker.name.name))
         if kind == "commit":
             which, inner = betterproto.which_one_of(picker, "picker")
             if which == "id":
-                return ("commit", self._repo(inner.repo), inner.id, None)
+                return CommitTarget(self._repo(inner.repo), id=inner.id)
             if which == "branch_head":
-                return ("commit", self._repo(inner.name.repo), None, inner.name.name)
+                return CommitTarget(self._repo(inner.name.repo), branch=inner.name.name)
             raise StoreError(
                 "UNIMPLEMENTED", f"commit picker {which!r} is not supported by the local server"
             )
@@ -243,8 +249,8 @@ class _Handlers(grpc.GenericRpcHandler):
         return grpc.stream_stream_rpc_method_handler(unimplemented)
 
 
-def _cannot_listen(host: str, port: int, option: str) -> KfpPachydermError:
-    return KfpPachydermError(
+def _cannot_listen(host: str, port: int, option: str) -> UsageError:
+    return UsageError(
         f"cannot listen on {host}:{port}: the port is in use or {host} is not an address of "
         f"this machine (choose another --{option}, or 0 for any free port)"
     )
@@ -288,12 +294,7 @@ class LocalPachyderm:
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="pachd-local"),
             handlers=[_Handlers(self.store, self.token)],
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),
-                *FIXED_RECEIVE_WINDOW,
-            ],
+            options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)],
         )
         try:
             bound = self._server.add_insecure_port(f"{self.host}:{self.port}")

@@ -22,7 +22,7 @@ import grpc
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.errors import KfpPachydermError, NotFoundError, UsageError
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance, record_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
@@ -140,10 +140,11 @@ def finish_unwritten(client: Client, ref: CommitRef, superseded_by: str) -> None
         log.warning("%s@%s: %s", ref.repo, info.commit.id, message)
 
 
-def ensure_output_branch(client: Client, ref: CommitRef) -> CommitRef:
-    """The branch a step writes to (master unless ``ref`` names one), created with its repo
-    when missing, and without branch provenance (pachd starts no commit on a branch with
-    provenance); commits that provenance opened and no step wrote are finished first."""
+def output_branch_without_provenance(client: Client, ref: CommitRef) -> CommitRef:
+    """The branch a step writes to (the default branch unless ``ref`` names one), created with
+    its repo when missing, with any branch provenance it had REMOVED: pachd starts no commit
+    on a branch with provenance. Commits that provenance opened and no step wrote are finished
+    first, so nothing is left open."""
     target = ref.branch_ref()
     ensure_repo(client, target)
     with rpc_errors(f"checking branch {target}"):
@@ -186,12 +187,12 @@ def resolve_input(client: Client, ref: CommitRef) -> CommitRef:
     info = inspect_commit(client, ref)
     pinned = ref if ref.commit else ref.at(info.commit.id)
     if not is_finished(info):
-        raise KfpPachydermError(
+        raise UsageError(
             f"input {pinned.with_path(None)} is still open: a step reads finished commits only "
             "(finish it, or pass the commit of a finished run)"
         )
     if info.error and not ref.commit:
-        raise KfpPachydermError(
+        raise UsageError(
             f"input {ref.with_path(None)} is at commit {info.commit.id}, which was finished "
             f"with an error ({info.error}); pass an earlier commit of the branch, or this one "
             f"by its ID ({ref.repo}@{info.commit.id}) to read it on purpose"
@@ -236,7 +237,7 @@ def _open_commit(
             info = None
         if info is not None:
             if is_finished(info):
-                raise KfpPachydermError(
+                raise UsageError(
                     f"output commit {ref.at(same_id_as)} is already finished; a step writes each "
                     "output commit once (rerun on a new input commit)"
                 )
@@ -289,7 +290,7 @@ def _clear_abandoned_head(client: Client, ref: CommitRef, record: ProvenanceReco
         log.warning("%s; finished it with the error: %s", found, message)
         return
     which = f"--run {opener.kfp_run_id}" if opener.kfp_run_id else f"--commit {info.commit.id}"
-    raise KfpPachydermError(
+    raise UsageError(
         f"{found}; if that run is over, finish it with: kfp-pachyderm finish-open "
         f"{branch.repo}@{branch.branch} {which}"
     )

@@ -3,7 +3,7 @@
 A read of many small files spends its time per file, so each costs as few system calls and as
 little Python as it can: a directory is checked and created once, not once per file in it, and
 a file is opened with ``O_NOFOLLOW``. Names cannot leave the directory: PFS paths have no
-``..`` (:func:`~kfp_pachyderm.pfs.refs.normalize_path`), the archive's own symlinks are not
+``..`` (:func:`~kfp_pachyderm.codec.names.normalize_path`), the archive's own symlinks are not
 written, and a symlink already in the directory is followed only where it stays inside.
 """
 
@@ -15,11 +15,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.pfs.contenthash import TreeDigest, content_hash
-from kfp_pachyderm.pfs.diskio import BackgroundWriter, hash_and_write
+from kfp_pachyderm.codec.contenthash import TreeDigest, content_hash
+from kfp_pachyderm.codec.diskio import BackgroundWriter, hash_and_write
+from kfp_pachyderm.codec.names import normalize_path
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.pfs.progress import Progress
-from kfp_pachyderm.pfs.refs import normalize_path
 from kfp_pachyderm.pfs.tarstream import members
 
 INLINE_FILE_BYTES = 1 << 20  # files up to this size are written on the receiving thread
@@ -88,7 +88,7 @@ class _Destination:
     def _check(self, rel: str) -> None:
         resolved = os.path.realpath(os.path.join(self.root, rel))
         if resolved != self.root and not resolved.startswith(self._inside):
-            raise KfpPachydermError(
+            raise UsageError(
                 f"refusing to write {rel!r} outside {self.root}: a symlink there leads to "
                 f"{resolved}"
             )

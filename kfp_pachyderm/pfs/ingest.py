@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.codec.names import normalize_path
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.pfs.commits import ensure_repo, finished_head, output_commit
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, record_provenance
-from kfp_pachyderm.pfs.refs import CommitRef, normalize_path
+from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
 from kfp_pachyderm.pfs.sources import is_commit_reference, open_source, resolve_commit_source
 from kfp_pachyderm.pfs.transfer import TreeStats, put_files, tree_digest

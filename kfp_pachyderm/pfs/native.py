@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.pfs.commits import (
     ensure_branch,
-    ensure_output_branch,
     ensure_repo,
     finish_unwritten,
     inspect_commit,
     is_finished,
+    output_branch_without_provenance,
 )
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
@@ -67,7 +68,7 @@ def _headed_branch(client: Client, ref: CommitRef) -> CommitRef | str:
     with rpc_errors(f"listing the branches of {ref.repo}"):
         infos = list(client.pfs.list_branch(repo=ref.pfs_repo()))
     heads = sorted(
-        (b.branch.name != "master", b.branch.name) for b in infos if b.head.id == ref.commit
+        (b.branch.name != DEFAULT_BRANCH, b.branch.name) for b in infos if b.head.id == ref.commit
     )
     if not heads:
         return f"input {ref.with_path(None)} is the head of no branch of {ref.repo}"
@@ -87,7 +88,7 @@ def _input_branches(client: Client, inputs: Sequence[CommitRef]) -> list[CommitR
 
 
 def _without_provenance(client: Client, target: CommitRef, why: str) -> NativeOutput:
-    ensure_output_branch(client, target)
+    output_branch_without_provenance(client, target)
     return NativeOutput(None, f"explicit record only: {why}")
 
 

@@ -20,22 +20,21 @@ Example:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.codec.names import (
+    COMMIT_ID_RE,
+    COMMIT_ID_RULE,
+    DEFAULT_BRANCH,
+    DEFAULT_PROJECT,
+    NAME_RE,
+    normalize_path,
+)
 from kfp_pachyderm.errors import InvalidReferenceError
 
-DEFAULT_PROJECT = "default"
-DEFAULT_BRANCH = "master"
 URI_SCHEME = "pfs://"
-NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
-COMMIT_ID_RE = re.compile(r"^[0-9a-f]{12}4[0-9a-f]{19}$")
-COMMIT_ID_RULE = (
-    "a Pachyderm global ID is a uuid4 without dashes: 32 lowercase hex characters, the 13th "
-    "being 4, such as 0123456789ab4def0123456789abcdef"
-)
 
 _NAME_RULE = "letters, digits, '_' and '-' only"
 
@@ -176,11 +175,3 @@ class CommitRef:
     def pfs_file(self) -> pfs.File:
         """The SDK's File message (path ``/`` when none is set)."""
         return pfs.File(commit=self.pfs_commit(), path=self.path or "/")
-
-
-def normalize_path(path: str) -> str:
-    """An absolute PFS path with no empty, '.' or trailing parts; '..' is refused."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise InvalidReferenceError(f"invalid path {path!r}: '..' is not allowed in PFS paths")
-    return "/" + "/".join(parts)

@@ -33,8 +33,9 @@ from urllib.parse import SplitResult, urlsplit
 import boto3
 from botocore.config import Config
 
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH, DEFAULT_PROJECT
 from kfp_pachyderm.errors import ConnectionSettingsError, InvalidReferenceError
-from kfp_pachyderm.pfs.refs import DEFAULT_BRANCH, DEFAULT_PROJECT, CommitRef
+from kfp_pachyderm.pfs.refs import CommitRef
 
 ENDPOINT_ENV = "S3_ENDPOINT"
 USE_HTTPS_ENV = "S3_USE_HTTPS"

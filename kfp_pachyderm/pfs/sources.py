@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import requests
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError, UsageError
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.transfer import CHUNK_BYTES, SourceFile, local_files
 
@@ -38,10 +38,10 @@ def _http(url: str) -> OpenedSource:
     try:
         response = requests.get(url, stream=True, timeout=HTTP_TIMEOUT_S)
     except requests.RequestException as err:
-        raise KfpPachydermError(f"cannot fetch source URL {url!r}: {err}") from err
+        raise OperationError(f"cannot fetch source URL {url!r}: {err}") from err
     if response.status_code != 200:
         response.close()
-        raise KfpPachydermError(
+        raise OperationError(
             f"source URL {url!r} answered HTTP {response.status_code}; expected 200"
         )
     name = PurePosixPath(urlparse(url).path).name or "index.html"
@@ -61,7 +61,7 @@ def _s3(url: str) -> OpenedSource:
     parsed = urlparse(url)
     bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
     if not bucket:
-        raise KfpPachydermError(f"source URL {url!r} names no bucket: expected s3://bucket/prefix")
+        raise UsageError(f"source URL {url!r} names no bucket: expected s3://bucket/prefix")
     s3 = boto3.client("s3", endpoint_url=os.environ.get(S3_ENDPOINT_ENV) or None)
     try:
         keys = [
@@ -71,9 +71,9 @@ def _s3(url: str) -> OpenedSource:
             if not obj["Key"].endswith("/")
         ]
     except (BotoCoreError, ClientError) as err:
-        raise KfpPachydermError(f"cannot list source {url!r}: {err}") from err
+        raise OperationError(f"cannot list source {url!r}: {err}") from err
     if not keys:
-        raise KfpPachydermError(f"source {url!r} has no objects under that prefix")
+        raise UsageError(f"source {url!r} has no objects under that prefix")
     single = len(keys) == 1 and keys[0][0] == prefix
 
     def opener(key: str):
@@ -98,7 +98,7 @@ def open_source(source: str) -> OpenedSource:
     """Validate a path or URL ``source`` and list its files (commit sources are copied inside
     Pachyderm instead: see :func:`is_commit_reference`)."""
     if not source:
-        raise KfpPachydermError(
+        raise UsageError(
             "empty source: give a local path, an http(s):// or s3:// URL, or a commit "
             "reference such as repo@<commit id>:/path"
         )
@@ -111,7 +111,7 @@ def open_source(source: str) -> OpenedSource:
         path = Path(source.removeprefix("file://")).expanduser()
         if path.exists() or "@" not in source:
             return OpenedSource("local", local_files(path), path.is_file(), str(path.resolve()))
-    raise KfpPachydermError(
+    raise UsageError(
         f"unsupported source {source!r}: use a local path, http(s)://, s3://, or a commit "
         "reference repo@<commit id>[:/path]"
     )
@@ -134,5 +134,5 @@ def resolve_commit_source(client: Client, source: str) -> CommitRef:
     if ref.path not in (None, "/"):
         with rpc_errors(f"checking source {ref}"):
             if not client.pfs.path_exists(ref.pfs_file()):
-                raise KfpPachydermError(f"source path {ref.path} does not exist in {ref}")
+                raise UsageError(f"source path {ref.path} does not exist in {ref}")
     return ref

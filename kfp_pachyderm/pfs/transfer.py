@@ -2,7 +2,7 @@
 
 ``put_tree`` sends a whole directory in one ModifyFile stream (the SDK's ``put_files`` opens
 one stream per file) and ``read_tree`` reads a commit or path back with one GetFileTAR stream.
-Both encode the byte-carrying messages with :mod:`kfp_pachyderm.pfs.wire` on a channel to the same
+Both encode the byte-carrying messages with :mod:`kfp_pachyderm.codec.wire` on a channel to the same
 pachd, with the same TLS roots and token, as the SDK client they are given. Memory stays at a
 few chunks whatever the file sizes.
 
@@ -25,37 +25,34 @@ from grpc.experimental import ChannelOptions
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.errors import KfpPachydermError
-from kfp_pachyderm.pfs.contenthash import TreeDigest, content_hash
-from kfp_pachyderm.pfs.diskio import BackgroundWriter, read_hashed
-from kfp_pachyderm.pfs.extract import extract
-from kfp_pachyderm.pfs.fastproto import fast_class
-from kfp_pachyderm.pfs.progress import Progress
-from kfp_pachyderm.pfs.refs import CommitRef, normalize_path
-from kfp_pachyderm.pfs.rpc import rpc_errors
-from kfp_pachyderm.pfs.wire import (
+from kfp_pachyderm.codec.channel import CHANNEL_OPTIONS
+from kfp_pachyderm.codec.contenthash import TreeDigest, content_hash
+from kfp_pachyderm.codec.diskio import BackgroundWriter, read_hashed
+from kfp_pachyderm.codec.fastproto import fast_class
+from kfp_pachyderm.codec.names import normalize_path
+from kfp_pachyderm.codec.wire import (
     add_file_raw_header,
     decode_bytes_value,
     encode_add_file_raw,
     encode_delete_file,
 )
+from kfp_pachyderm.errors import UsageError
+from kfp_pachyderm.pfs.extract import extract
+from kfp_pachyderm.pfs.progress import Progress
+from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.pfs.rpc import rpc_errors
 
 # 1 MiB messages: 4 MiB ones made both sides allocate, hand back and fault in a fresh 4 MiB buffer
 # per message (a commit of 1 GiB: 510 to 520 MB/s with 4 MiB, 540 to 630 with 1 MiB).
 CHUNK_BYTES = 1 << 20
-MAX_MESSAGE_BYTES = 64 << 20
 HEADER_ROOM_BYTES = 32  # an AddFile header's bytes besides its path: four tags and lengths
-# A fixed 8 MiB receive window instead of grpc's BDP probing, which grew it on loopback until a
-# reader's peak memory varied between 118 and 283 MB (the local server's, receiving a commit,
-# between 82 and 121 MB); the fixed window moves data as fast. Both sides' channel options.
-FIXED_RECEIVE_WINDOW = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 8 << 20)]
 
 
 @dataclass(frozen=True)
 class TreeStats:
     """What a transfer moved: file count, total bytes and a digest of the tree's content.
 
-    ``digest`` is the :class:`~kfp_pachyderm.pfs.contenthash.TreeDigest` of the files, by
+    ``digest`` is the :class:`~kfp_pachyderm.codec.contenthash.TreeDigest` of the files, by
     their paths relative to the transfer's root: equal digests mean the same files with the
     same bytes.
     """
@@ -67,7 +64,7 @@ class TreeStats:
 
 class BytesChannel:
     """A gRPC channel to the SDK client's pachd for the RPCs that carry bulk data: file bytes,
-    and commit and file listings (parsed with :mod:`kfp_pachyderm.pfs.fastproto`)."""
+    and commit and file listings (parsed with :mod:`kfp_pachyderm.codec.fastproto`)."""
 
     def __init__(self, client: Client, read_streams_on_caller: bool = False):
         """``read_streams_on_caller`` reads streamed responses on the calling thread instead of
@@ -75,15 +72,11 @@ class BytesChannel:
         callers that always read every stream to its end (grpc never frees a stream abandoned
         midway on such a channel)."""
         if client.transaction_id:
-            raise KfpPachydermError(
+            raise UsageError(
                 "file transfers are not allowed inside a Pachyderm transaction "
                 f"({client.transaction_id}); finish the transaction first"
             )
-        options = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            *FIXED_RECEIVE_WINDOW,
-        ]
+        options = list(CHANNEL_OPTIONS)
         if read_streams_on_caller:
             options.append((ChannelOptions.SingleThreadedUnaryStream, 1))
         if client.root_certs:
@@ -168,11 +161,11 @@ def _read_local(path: Path) -> Iterator[bytes]:
 def local_files(source: Path) -> list[SourceFile]:
     """A local file, or every file under a local directory in path order, as sources."""
     if not source.exists():
-        raise KfpPachydermError(f"source path {str(source)!r} does not exist")
+        raise UsageError(f"source path {str(source)!r} does not exist")
     if source.is_file():
         return [_local_file(source.name, source)]
     if not source.is_dir():
-        raise KfpPachydermError(f"source path {str(source)!r} is neither a file nor a directory")
+        raise UsageError(f"source path {str(source)!r} is neither a file nor a directory")
     found = []
     for root, dirs, files in os.walk(source):
         dirs.sort()
@@ -203,7 +196,7 @@ def _hashed_chunks(
     source: SourceFile, content, buffer: memoryview, reserve: int
 ) -> Iterator[tuple[memoryview, int]]:
     """(chunk, size) of ``source`` while hashing it into ``content``; a local file is read into
-    ``buffer`` after ``reserve`` bytes (see :func:`~kfp_pachyderm.pfs.diskio.read_hashed`)."""
+    ``buffer`` after ``reserve`` bytes (see :func:`~kfp_pachyderm.codec.diskio.read_hashed`)."""
     if source.local is not None:
         yield from read_hashed(source.local, content, buffer, reserve)
         return

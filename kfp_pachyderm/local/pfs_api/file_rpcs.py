@@ -10,6 +10,7 @@ import grpc
 from betterproto.lib.google.protobuf import Empty
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.codec.wire import encode_bytes_value
 from kfp_pachyderm.local.pfs_api.messages import commit_target, file_info, out
 from kfp_pachyderm.local.pfs_api.modify_file import ModifyFileSession
 from kfp_pachyderm.local.pfs_api.trees import GET_FILE_CHUNK, Tree, coalesce, glob_regex, tar_stream
@@ -17,7 +18,6 @@ from kfp_pachyderm.local.store.errors import StoreError, not_found
 from kfp_pachyderm.local.store.paths import clean_path
 from kfp_pachyderm.local.store.pfs_store import Store
 from kfp_pachyderm.local.store.records import CommitRow
-from kfp_pachyderm.pfs.wire import encode_bytes_value
 
 
 class FileRpcs:

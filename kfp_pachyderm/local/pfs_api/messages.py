@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.codec.fastproto import fast_class
+from kfp_pachyderm.codec.names import DEFAULT_PROJECT
 from kfp_pachyderm.local.store.errors import invalid
 from kfp_pachyderm.local.store.records import BranchKey, BranchRow, CommitRow, RepoKey, RepoRow
-from kfp_pachyderm.pfs.fastproto import fast_class
-from kfp_pachyderm.pfs.refs import DEFAULT_PROJECT
 
 out = SimpleNamespace(
     **{
@@ -39,7 +39,7 @@ out = SimpleNamespace(
         )
     }
 )
-"""Response messages, built with :mod:`kfp_pachyderm.pfs.fastproto` (betterproto would spend
+"""Response messages, built with :mod:`kfp_pachyderm.codec.fastproto` (betterproto would spend
 milliseconds per CommitInfo); requests are still parsed with pachyderm_sdk's classes."""
 
 

@@ -9,12 +9,12 @@ import betterproto
 import grpc
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.codec.wire import RawAddFile, RawDeleteFile
 from kfp_pachyderm.local.pfs_api.messages import commit_target
 from kfp_pachyderm.local.store.errors import StoreError, already_finished, invalid
 from kfp_pachyderm.local.store.paths import clean_path, writable_path
 from kfp_pachyderm.local.store.pfs_store import Store
 from kfp_pachyderm.local.store.records import BranchKey, CommitRow, FileChange
-from kfp_pachyderm.pfs.wire import RawAddFile, RawDeleteFile
 
 
 def ended_by_cancel(requests: Iterator) -> bool:

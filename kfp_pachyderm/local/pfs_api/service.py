@@ -24,6 +24,7 @@ from kfp_pachyderm.local.pfs_api.messages import (
 )
 from kfp_pachyderm.local.store.errors import StoreError, invalid
 from kfp_pachyderm.local.store.pfs_store import Store
+from kfp_pachyderm.local.store.records import ProjectRow
 
 
 class PfsApi(FileRpcs):
@@ -37,10 +38,11 @@ class PfsApi(FileRpcs):
         self.store.create_project(req.project.name, req.description, req.update)
         return Empty()
 
-    def _project_info(self, row: tuple[str, str, float, dict[str, str]]) -> pfs.ProjectInfo:
-        name, description, created, _ = row
+    def _project_info(self, row: ProjectRow) -> pfs.ProjectInfo:
         return out.ProjectInfo(
-            project=out.Project(name=name), description=description, created_at=ts(created)
+            project=out.Project(name=row.name),
+            description=row.description,
+            created_at=ts(row.created),
         )
 
     def InspectProject(

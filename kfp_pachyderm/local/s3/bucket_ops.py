@@ -14,6 +14,7 @@ import base64
 import binascii
 from urllib.parse import quote
 
+from kfp_pachyderm.codec.names import normalize_path
 from kfp_pachyderm.errors import InvalidReferenceError
 from kfp_pachyderm.local.s3.auth import StreamSigner
 from kfp_pachyderm.local.s3.bodies import Body
@@ -31,7 +32,6 @@ from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.s3.request import MAX_KEYS, Request, int_param
 from kfp_pachyderm.local.s3.targets import CommitTargets
 from kfp_pachyderm.local.store.errors import StoreError
-from kfp_pachyderm.pfs.refs import normalize_path
 
 LOCATION = "PACHYDERM"
 """The region pachd's gateway answers GetBucketLocation with (``globalLocation``,

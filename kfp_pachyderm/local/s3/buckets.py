@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kfp_pachyderm.codec.names import (
+    COMMIT_ID_RE,
+    DEFAULT_BRANCH,
+    DEFAULT_PROJECT,
+    NAME_RE,
+    normalize_path,
+)
 from kfp_pachyderm.errors import InvalidReferenceError
 from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.store.pfs_store import Store
 from kfp_pachyderm.local.store.records import BranchKey, RepoKey
-from kfp_pachyderm.pfs.refs import COMMIT_ID_RE, DEFAULT_PROJECT, NAME_RE, normalize_path
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class Bucket:
         parts = name.split(".")
         commit = parts.pop(0) if COMMIT_ID_RE.match(parts[0]) else None
         if len(parts) == 1:
-            project, branch, repo = DEFAULT_PROJECT, "master", parts[0]
+            project, branch, repo = DEFAULT_PROJECT, DEFAULT_BRANCH, parts[0]
         elif len(parts) == 2:
             project, (branch, repo) = DEFAULT_PROJECT, parts
         elif len(parts) == 3:

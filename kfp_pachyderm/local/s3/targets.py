@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from kfp_pachyderm.codec.names import COMMIT_ID_RE, COMMIT_ID_RULE
 from kfp_pachyderm.local.blobs import BlobWriter
 from kfp_pachyderm.local.s3.auth import StreamSigner
 from kfp_pachyderm.local.s3.bodies import Body
@@ -16,7 +17,6 @@ from kfp_pachyderm.local.s3.errors import S3Error
 from kfp_pachyderm.local.store.errors import StoreError
 from kfp_pachyderm.local.store.paths import filename_error
 from kfp_pachyderm.local.store.records import CommitRow, FileChange
-from kfp_pachyderm.pfs.refs import COMMIT_ID_RE, COMMIT_ID_RULE
 
 
 class CommitTargets(Connection):

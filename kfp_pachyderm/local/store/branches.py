@@ -28,6 +28,7 @@ from kfp_pachyderm.local.store.lookups import (
     branch_key,
     closure,
     direct_provenance,
+    head_of,
     repo_id,
 )
 from kfp_pachyderm.local.store.records import ORIGIN_AUTO, BranchKey, BranchRow, RepoKey
@@ -158,10 +159,7 @@ class BranchStore(Database):
                     "INSERT INTO branch_provenance VALUES (?,?,?,?)",
                     (rid, branch.name, up_rid, up_name),
                 )
-            (current_head,) = db.execute(
-                "SELECT head FROM branches WHERE rid=? AND name=?", (rid, branch.name)
-            ).fetchone()
-            if current_head is None or (up and sorted(up) != sorted(old_up)):
+            if head_of(db, rid, branch.name) is None or (up and sorted(up) != sorted(old_up)):
                 open_commit_set(db, [], [(rid, branch.name)], commit_id, "", now)
                 if not up:
                     _finish(db, rid, commit_id, now)

@@ -7,10 +7,10 @@ import json
 import re
 import sqlite3
 
+from kfp_pachyderm.codec.names import COMMIT_ID_RE, COMMIT_ID_RULE, NAME_RE
 from kfp_pachyderm.local.store.errors import invalid, not_found
-from kfp_pachyderm.local.store.lookups import repo_id
+from kfp_pachyderm.local.store.lookups import branch_exists, head_of, repo_id
 from kfp_pachyderm.local.store.records import CommitRow, RepoKey
-from kfp_pachyderm.pfs.refs import COMMIT_ID_RE, COMMIT_ID_RULE, NAME_RE
 
 _COLUMNS = (
     "rid, cid, id, branch, origin, description, parent, started, finishing, finished, error, "
@@ -136,16 +136,12 @@ def resolve_commit(
             raise not_found(f"commit {repo}@{id_} not found")
         cid = row[0]
     elif branch:
-        row = db.execute(
-            "SELECT head FROM branches WHERE rid=? AND name=?", (rid, branch)
-        ).fetchone()
-        if row is None:
+        head = head_of(db, rid, branch)
+        if head is None and not branch_exists(db, rid, branch):
             raise not_found(f"branch {branch} not found in repo {repo}")
-        if row[0] is None:
+        if head is None:
             raise not_found(f"branch {branch} in repo {repo} has no head commit")
-        cid = db.execute("SELECT cid FROM commits WHERE rid=? AND id=?", (rid, row[0])).fetchone()[
-            0
-        ]
+        (cid,) = db.execute("SELECT cid FROM commits WHERE rid=? AND id=?", (rid, head)).fetchone()
     else:
         raise invalid(f"a commit in repo {repo} needs an ID or a branch")
     if from_root:

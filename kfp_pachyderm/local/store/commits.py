@@ -21,9 +21,14 @@ from kfp_pachyderm.local.store.errors import (
     precondition,
     refuse_commit_id_as_branch,
 )
-from kfp_pachyderm.local.store.files import apply_file_changes
-from kfp_pachyderm.local.store.lookups import branch_exists, closure, direct_provenance, repo_id
-from kfp_pachyderm.local.store.paths import path_collision
+from kfp_pachyderm.local.store.files import apply_file_changes, commit_path_collision
+from kfp_pachyderm.local.store.lookups import (
+    branch_exists,
+    closure,
+    direct_provenance,
+    head_of,
+    repo_id,
+)
 from kfp_pachyderm.local.store.records import (
     ORIGIN_AUTO,
     ORIGIN_USER,
@@ -52,9 +57,7 @@ def open_commit_set(
     for rid, name, origin in targets:
         if db.execute("SELECT 1 FROM commits WHERE rid=? AND id=?", (rid, commit_id)).fetchone():
             continue
-        head = db.execute(
-            "SELECT head FROM branches WHERE rid=? AND name=?", (rid, name)
-        ).fetchone()[0]
+        head = head_of(db, rid, name)
         parent = parent_override if (rid, name) in roots and parent_override else head
         cur = db.execute(
             "INSERT INTO commits (rid, id, branch, origin, description, parent, started) "
@@ -94,21 +97,18 @@ def open_commit_set(
         )
     for (rid, name), cid in new_cids.items():
         for up_rid, up_name in direct_provenance(db, rid, name):
-            up_head = db.execute(
-                "SELECT head FROM branches WHERE rid=? AND name=?", (up_rid, up_name)
-            ).fetchone()
-            if up_head is None or up_head[0] is None:
-                continue
-            up_cid = db.execute(
-                "SELECT cid FROM commits WHERE rid=? AND id=?", (up_rid, up_head[0])
-            ).fetchone()[0]
-            db.execute("INSERT OR IGNORE INTO commit_provenance VALUES (?,?)", (cid, up_cid))
+            _add_provenance(db, cid, up_rid, head_of(db, up_rid, up_name))
 
 
-def commit_path_collision(db: sqlite3.Connection, cid: int) -> str:
-    """:func:`~kfp_pachyderm.local.store.paths.path_collision` of a finishing commit's files."""
-    rows = db.execute("SELECT path FROM files WHERE cid=? ORDER BY path", (cid,))
-    return path_collision(path for (path,) in rows)
+def _add_provenance(db: sqlite3.Connection, cid: int, up_rid: int, up_id: str | None) -> None:
+    """Give commit ``cid`` the commit ``up_id`` of repo ``up_rid`` as direct provenance (none
+    when ``up_id`` is None: a branch with no head)."""
+    if up_id is not None:
+        db.execute(
+            "INSERT OR IGNORE INTO commit_provenance SELECT ?, cid FROM commits "
+            "WHERE rid=? AND id=?",
+            (cid, up_rid, up_id),
+        )
 
 
 def _upstream_first(rows: list[CommitRow]) -> list[CommitRow]:
@@ -176,9 +176,7 @@ class CommitStore(Database):
                 "INSERT INTO branches (rid, name, head, created, updated) VALUES (?,?,?,?,?)",
                 (rid, branch.name, None, now, now),
             )
-        head = db.execute(
-            "SELECT head FROM branches WHERE rid=? AND name=?", (rid, branch.name)
-        ).fetchone()[0]
+        head = head_of(db, rid, branch.name)
         if head is not None and parent_id is None:
             finished = db.execute(
                 "SELECT finished FROM commits WHERE rid=? AND id=?", (rid, head)
@@ -453,27 +451,14 @@ class CommitStore(Database):
                 (empty_head_id, now, rid, name),
             )
         for up_rid, up_name in up:
-            (up_head,) = db.execute(
-                "SELECT head FROM branches WHERE rid=? AND name=?", (up_rid, up_name)
-            ).fetchone()
-            if up_head is not None:
-                db.execute(
-                    "INSERT OR IGNORE INTO commit_provenance SELECT ?, cid FROM commits "
-                    "WHERE rid=? AND id=?",
-                    (cid, up_rid, up_head),
-                )
+            _add_provenance(db, cid, up_rid, head_of(db, up_rid, up_name))
 
     def branch_head(self, branch: BranchKey) -> CommitRow | None:
         """The head of ``branch``, or None when the branch does not exist or has no head.
         Raises NOT_FOUND when the repo does not exist."""
         with self._lock:
-            rid = repo_id(self._db, branch.repo)
-            row = self._db.execute(
-                "SELECT head FROM branches WHERE rid=? AND name=?", (rid, branch.name)
-            ).fetchone()
-            if row is None or row[0] is None:
-                return None
-            return resolve_commit(self._db, branch.repo, row[0])
+            head = head_of(self._db, repo_id(self._db, branch.repo), branch.name)
+            return None if head is None else resolve_commit(self._db, branch.repo, head)
 
     def subscribe(
         self,

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+from kfp_pachyderm.codec.names import DEFAULT_PROJECT
 from kfp_pachyderm.local.blobs import BlobStore
-from kfp_pachyderm.pfs.refs import DEFAULT_PROJECT
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (

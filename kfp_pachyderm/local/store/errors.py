@@ -6,7 +6,7 @@ as is and the S3 gateway maps it to an S3 error code.
 
 from __future__ import annotations
 
-from kfp_pachyderm.pfs.refs import COMMIT_ID_RE, NAME_RE
+from kfp_pachyderm.codec.names import COMMIT_ID_RE, NAME_RE
 
 
 class StoreError(Exception):

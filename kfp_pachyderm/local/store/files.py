@@ -1,4 +1,4 @@
-"""File trees of commits: applying a commit's file changes, and reading its files.
+"""File trees of commits: applying a commit's file changes, checking and reading its files.
 
 A tree is the ``files`` table's rows of one commit (regular files only; directories are implied
 by paths); a child commit starts as a copy of its parent's rows.
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from kfp_pachyderm.local.store.database import Database
 from kfp_pachyderm.local.store.errors import already_finished, not_found
-from kfp_pachyderm.local.store.paths import clean_path
+from kfp_pachyderm.local.store.paths import clean_path, path_collision
 from kfp_pachyderm.local.store.records import CommitRow, FileChange
 
 
@@ -27,6 +27,12 @@ def apply_file_changes(db: sqlite3.Connection, cid: int, changes: list[FileChang
             )
     (size,) = db.execute("SELECT COALESCE(SUM(size), 0) FROM files WHERE cid=?", (cid,)).fetchone()
     db.execute("UPDATE commits SET size_bytes=? WHERE cid=?", (size, cid))
+
+
+def commit_path_collision(db: sqlite3.Connection, cid: int) -> str:
+    """:func:`~kfp_pachyderm.local.store.paths.path_collision` of a finishing commit's files."""
+    rows = db.execute("SELECT path FROM files WHERE cid=? ORDER BY path", (cid,))
+    return path_collision(path for (path,) in rows)
 
 
 def _delete_path(db: sqlite3.Connection, cid: int, path: str) -> None:

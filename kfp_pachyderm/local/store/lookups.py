@@ -1,5 +1,5 @@
 """Lookups every part of the store shares, inside a caller's transaction: repo IDs and keys,
-branches, and the branch provenance graph."""
+branches and their heads, and the branch provenance graph."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def branch_exists(db: sqlite3.Connection, rid: int, name: str) -> bool:
 
 def branch_key(db: sqlite3.Connection, rid: int, name: str) -> BranchKey:
     return BranchKey(repo_key(db, rid), name)
+
+
+def head_of(db: sqlite3.Connection, rid: int, name: str) -> str | None:
+    """The ID of branch ``name``'s head commit in repo ``rid``; None when the branch has no head
+    or does not exist."""
+    row = db.execute("SELECT head FROM branches WHERE rid=? AND name=?", (rid, name)).fetchone()
+    return row[0] if row else None
 
 
 def direct_provenance(db: sqlite3.Connection, rid: int, name: str) -> list[tuple[int, str]]:

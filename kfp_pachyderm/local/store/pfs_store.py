@@ -14,11 +14,17 @@ from pathlib import Path
 from kfp_pachyderm.local.store.branches import BranchStore
 from kfp_pachyderm.local.store.commit_rows import resolve_commit
 from kfp_pachyderm.local.store.commits import CommitStore
-from kfp_pachyderm.local.store.errors import StoreError, not_found
+from kfp_pachyderm.local.store.errors import not_found
 from kfp_pachyderm.local.store.files import FileStore
 from kfp_pachyderm.local.store.lookups import branch_exists, repo_id
 from kfp_pachyderm.local.store.projects import ProjectStore
-from kfp_pachyderm.local.store.records import BranchKey
+from kfp_pachyderm.local.store.records import (
+    BranchTarget,
+    CommitTarget,
+    MetadataTarget,
+    ProjectTarget,
+    RepoTarget,
+)
 from kfp_pachyderm.local.store.repos import RepoStore
 from kfp_pachyderm.local.store.uploads import UploadStore
 
@@ -31,29 +37,24 @@ class Store(ProjectStore, RepoStore, BranchStore, CommitStore, FileStore, Upload
         self.sweep_uploads()
 
     def edit_metadata(
-        self, target: tuple, edit: Callable[[dict[str, str]], dict[str, str]]
+        self, target: MetadataTarget, edit: Callable[[dict[str, str]], dict[str, str]]
     ) -> None:
         """Apply ``edit`` to the metadata map of a project, repo, branch or commit."""
-        kind = target[0]
         with self._write() as db:
-            if kind == "project":
-                self.inspect_project(target[1])
-                where, args, table = "name=?", (target[1],), "projects"
-            elif kind == "repo":
-                where, args, table = "rid=?", (repo_id(db, target[1]),), "repos"
-            elif kind == "branch":
-                branch: BranchKey = target[1]
-                rid = repo_id(db, branch.repo)
-                if not branch_exists(db, rid, branch.name):
-                    raise not_found(f"branch {branch.name} not found in repo {branch.repo}")
-                where, args, table = "rid=? AND name=?", (rid, branch.name), "branches"
-            elif kind == "commit":
-                commit = resolve_commit(db, target[1], target[2], target[3])
-                where, args, table = "cid=?", (commit.cid,), "commits"
-            else:
-                raise StoreError(
-                    "UNIMPLEMENTED", f"metadata for {kind} is not supported by the local server"
-                )
+            match target:
+                case ProjectTarget(name):
+                    self.inspect_project(name)
+                    where, args, table = "name=?", (name,), "projects"
+                case RepoTarget(repo):
+                    where, args, table = "rid=?", (repo_id(db, repo),), "repos"
+                case BranchTarget(branch):
+                    rid = repo_id(db, branch.repo)
+                    if not branch_exists(db, rid, branch.name):
+                        raise not_found(f"branch {branch.name} not found in repo {branch.repo}")
+                    where, args, table = "rid=? AND name=?", (rid, branch.name), "branches"
+                case CommitTarget(repo, id_, branch_name):
+                    commit = resolve_commit(db, repo, id_, branch_name)
+                    where, args, table = "cid=?", (commit.cid,), "commits"
             (current,) = db.execute(f"SELECT metadata FROM {table} WHERE {where}", args).fetchone()
             updated = edit(json.loads(current))
             db.execute(f"UPDATE {table} SET metadata=? WHERE {where}", (json.dumps(updated), *args))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+from kfp_pachyderm.codec.names import DEFAULT_PROJECT
 from kfp_pachyderm.local.store.database import Database
 from kfp_pachyderm.local.store.errors import (
     StoreError,
@@ -13,10 +14,15 @@ from kfp_pachyderm.local.store.errors import (
     not_found,
     precondition,
 )
-from kfp_pachyderm.pfs.refs import DEFAULT_PROJECT
+from kfp_pachyderm.local.store.records import ProjectRow
 
 # pachd's projectNameLimit (src/pfs/pfs.go): 63 - len("-v99") - 8
 PROJECT_NAME_LIMIT = 51
+_COLUMNS = "name, description, created, metadata"
+
+
+def _project(name: str, description: str, created: float, metadata: str) -> ProjectRow:
+    return ProjectRow(name, description, created, json.loads(metadata))
 
 
 class ProjectStore(Database):
@@ -49,21 +55,15 @@ class ProjectStore(Database):
                     (name, description, time.time()),
                 )
 
-    def inspect_project(self, name: str) -> tuple[str, str, float, dict[str, str]]:
-        rows = self._query(
-            "SELECT name, description, created, metadata FROM projects WHERE name=?", (name,)
-        )
+    def inspect_project(self, name: str) -> ProjectRow:
+        rows = self._query(f"SELECT {_COLUMNS} FROM projects WHERE name=?", (name,))
         if not rows:
             raise not_found(f"project {name} not found")
-        name, description, created, metadata = rows[0]
-        return name, description, created, json.loads(metadata)
+        return _project(*rows[0])
 
-    def list_projects(self) -> list[tuple[str, str, float, dict[str, str]]]:
+    def list_projects(self) -> list[ProjectRow]:
         return [
-            (n, d, c, json.loads(m))
-            for n, d, c, m in self._query(
-                "SELECT name, description, created, metadata FROM projects ORDER BY name"
-            )
+            _project(*row) for row in self._query(f"SELECT {_COLUMNS} FROM projects ORDER BY name")
         ]
 
     def delete_project(self, name: str, force: bool) -> None:

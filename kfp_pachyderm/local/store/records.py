@@ -1,5 +1,6 @@
-"""What the store hands out and takes in: keys of repos and branches, rows of repos, branches
-and commits, and the file changes a commit is filled with."""
+"""What the store hands out and takes in: keys of repos and branches, rows of projects, repos,
+branches and commits, the file changes a commit is filled with, and the targets of a metadata
+edit."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from dataclasses import dataclass, field
 
 ORIGIN_USER = 1
 ORIGIN_AUTO = 2
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    name: str
+    description: str
+    created: float
+    metadata: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -81,3 +90,37 @@ class FileChange:
     path: str
     blob: str | None = None
     size: int = 0
+
+
+@dataclass(frozen=True)
+class ProjectTarget:
+    """A project's metadata."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class RepoTarget:
+    """A repo's metadata."""
+
+    repo: RepoKey
+
+
+@dataclass(frozen=True)
+class BranchTarget:
+    """A branch's metadata."""
+
+    branch: BranchKey
+
+
+@dataclass(frozen=True)
+class CommitTarget:
+    """The metadata of the commit ``id`` of ``repo``, or of the head of ``branch`` (either with
+    pachd's ancestry syntax)."""
+
+    repo: RepoKey
+    id: str | None = None
+    branch: str | None = None
+
+
+MetadataTarget = ProjectTarget | RepoTarget | BranchTarget | CommitTarget

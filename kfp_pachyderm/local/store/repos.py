@@ -7,6 +7,7 @@ import json
 import sqlite3
 import time
 
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH, DEFAULT_PROJECT
 from kfp_pachyderm.local.store.database import Database
 from kfp_pachyderm.local.store.errors import (
     StoreError,
@@ -16,7 +17,6 @@ from kfp_pachyderm.local.store.errors import (
 )
 from kfp_pachyderm.local.store.lookups import repo_id, repo_key
 from kfp_pachyderm.local.store.records import RepoKey, RepoRow
-from kfp_pachyderm.pfs.refs import DEFAULT_PROJECT
 
 
 def delete_repo_tree(db: sqlite3.Connection, repo: RepoKey, force: bool) -> None:
@@ -75,11 +75,11 @@ class RepoStore(Database):
         branches = self._db.execute(
             "SELECT name, head FROM branches WHERE rid=? ORDER BY created DESC", (rid,)
         ).fetchall()
-        master = dict(branches).get("master")
+        head = dict(branches).get(DEFAULT_BRANCH)
         row = (
-            master
+            head
             and self._db.execute(
-                "SELECT size_bytes FROM commits WHERE rid=? AND id=?", (rid, master)
+                "SELECT size_bytes FROM commits WHERE rid=? AND id=?", (rid, head)
             ).fetchone()
         )
         size = row[0] if row else 0

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.errors import OperationError
+
 _LENGTH_DELIMITED = 2
 _VARINT = 0
 
@@ -45,7 +47,7 @@ def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
     shift = 0
     while True:
         if pos >= len(buf):
-            raise ValueError("truncated varint in protobuf message")
+            raise OperationError("truncated varint in protobuf message")
         byte = buf[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
@@ -133,7 +135,7 @@ def _fields(buf: memoryview):
         if wire_type == _LENGTH_DELIMITED:
             length, pos = _read_varint(buf, pos)
             if pos + length > len(buf):
-                raise ValueError("truncated length-delimited field in protobuf message")
+                raise OperationError("truncated length-delimited field in protobuf message")
             yield field, wire_type, pos, pos + length
             pos += length
         elif wire_type == _VARINT:
@@ -147,7 +149,7 @@ def _fields(buf: memoryview):
             yield field, wire_type, pos, pos + 4
             pos += 4
         else:
-            raise ValueError(f"unsupported protobuf wire type {wire_type}")
+            raise OperationError(f"unsupported protobuf wire type {wire_type}")
 
 
 class RawAddFile:
