@@ -22,6 +22,7 @@ from kfp_pachyderm.oci.errors import (
 from kfp_pachyderm.oci.media import DOCKER, OCI, select_platform
 from kfp_pachyderm.oci.reference import ImageRef, digest_of, is_image_reference
 from kfp_pachyderm.oci.registry import RegistryClient, client_for
+from kfp_pachyderm.validation import InvalidImageReference
 
 from .registry import (
     IDENTITY_TOKEN,
@@ -32,8 +33,8 @@ from .registry import (
     Registry,
     TokenServer,
     basic_auth_entry,
-    ensure_tools,
     push_synthetic,
+    require_registry_tools,
     skopeo,
     skopeo_inspect,
     synthetic_image,
@@ -44,7 +45,7 @@ from .registry import (
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
-    ensure_tools()
+    require_registry_tools()
     with Registry(tmp_path_factory.mktemp("plain")) as registry:
         yield registry
 
@@ -100,7 +101,7 @@ def test_image_references_parse_as_docker_does(text, registry, repository, tag, 
     ],
 )
 def test_bad_image_references_name_the_bad_part(text, named):
-    with pytest.raises(RegistryError, match="invalid|empty") as err:
+    with pytest.raises(InvalidImageReference, match="invalid|empty") as err:
         ImageRef.parse(text)
     assert named in str(err.value)
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.tfjob.spec import ReplicaSpec, TFJobSpec, TFJobSpecError
 
 IMAGE = "registry.example.com/ml/trainer:1.0"
@@ -21,7 +22,7 @@ def job(**kwargs) -> TFJobSpec:
     return TFJobSpec(**settings)
 
 
-def test_minimal_manifest() -> None:
+def test_a_single_worker_makes_the_minimal_tfjob_manifest() -> None:
     spec = TFJobSpec(
         name="mnist-1", namespace="kubeflow", replicas={"Worker": ReplicaSpec(image=IMAGE)}
     )
@@ -104,7 +105,7 @@ def test_gpus_resources_and_env_on_the_tensorflow_container() -> None:
     ],
 )
 def test_invalid_image_reference(image: str) -> None:
-    with pytest.raises(TFJobSpecError, match=f"invalid image reference {image!r}"):
+    with pytest.raises(UsageError, match=f"invalid image reference {image!r}"):
         ReplicaSpec(image=image)
 
 
@@ -148,8 +149,8 @@ def test_needs_chief_or_worker() -> None:
     ("field", "value"),
     [("cpu", "two"), ("cpu", "1.5 cores"), ("memory", "4GB"), ("memory", "-1Gi")],
 )
-def test_bad_quantities(field: str, value: str) -> None:
-    with pytest.raises(TFJobSpecError, match=f"invalid {field} quantity {value!r}"):
+def test_a_bad_cpu_or_memory_quantity_is_refused_by_name(field: str, value: str) -> None:
+    with pytest.raises(UsageError, match=f"invalid {field} quantity {value!r}"):
         ReplicaSpec(image=IMAGE, **{field: value})
 
 
@@ -167,10 +168,10 @@ def test_bad_gpu_count_and_policies() -> None:
 
 
 @pytest.mark.parametrize("name", ["", "MNIST", "mnist_1", "-mnist", "mnist-", "a" * 64, "a.b"])
-def test_bad_names(name: str) -> None:
-    with pytest.raises(TFJobSpecError, match=f"invalid TFJob name {name!r}"):
+def test_a_bad_tfjob_name_or_namespace_is_refused_by_name(name: str) -> None:
+    with pytest.raises(UsageError, match=f"invalid TFJob name {name!r}"):
         job(name=name)
-    with pytest.raises(TFJobSpecError, match=f"invalid namespace {name!r}"):
+    with pytest.raises(UsageError, match=f"invalid namespace {name!r}"):
         job(namespace=name)
 
 

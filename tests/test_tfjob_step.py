@@ -11,7 +11,7 @@ import pytest
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.errors import KfpPachydermError, NotFoundError, UsageError
 from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -49,6 +49,7 @@ def files(client: Client, ref: CommitRef) -> set[str]:
     return {f.file.path for f in client.pfs.walk_file(file=ref.with_path("/").pfs_file())}
 
 
+@pytest.mark.slow
 def test_chief_and_two_workers_train_and_the_model_commit_names_its_input(
     client: Client, mnist: CommitRef
 ):
@@ -160,14 +161,14 @@ def test_a_crashing_replica_is_restarted(client: Client, mnist: CommitRef, tmp_p
     [
         (
             {"image": "not a valid image"},
-            TFJobSpecError,
+            UsageError,
             "invalid image reference 'not a valid image'",
         ),
         ({"replicas": Replicas(chief=0, workers=0)}, TFJobSpecError, "at least one replica type"),
-        ({"replicas": Replicas(workers=-1)}, KfpPachydermError, "invalid Worker replica count -1"),
-        ({"data": DataAccess(mode="nfs")}, KfpPachydermError, "invalid data mode 'nfs'"),
-        ({"data": DataAccess(mode="s3")}, KfpPachydermError, "data mode s3 needs s3_endpoint"),
-        ({"resources": Resources(cpu="lots")}, TFJobSpecError, "invalid cpu quantity 'lots'"),
+        ({"replicas": Replicas(workers=-1)}, UsageError, "invalid Worker replica count -1"),
+        ({"data": DataAccess(mode="nfs")}, UsageError, "invalid data mode 'nfs'"),
+        ({"data": DataAccess(mode="s3")}, UsageError, "data mode s3 needs s3_endpoint"),
+        ({"resources": Resources(cpu="lots")}, UsageError, "invalid cpu quantity 'lots'"),
     ],
 )
 def test_bad_settings_fail_before_anything_is_created(

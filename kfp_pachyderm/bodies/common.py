@@ -15,7 +15,7 @@ from typing import Any, Self, TypeVar
 import yaml
 from kfp import dsl
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.artifacts import commit_of, describe_commit
 from kfp_pachyderm.kfp.images import running_image
 from kfp_pachyderm.modelimage.build import ModelImageBuild
@@ -54,7 +54,7 @@ def input_commit(
     """A component's input commit: its artifact input ``name`` or its reference input
     ``ref_name``, exactly one of them."""
     if (artifact is None) == (not ref):
-        raise KfpPachydermError(
+        raise UsageError(
             f"{component} needs exactly one of {name} and {ref_name} (got {ref_name}={ref!r})"
         )
     return commit_of(artifact) if artifact is not None else CommitRef.parse(ref)
@@ -106,7 +106,7 @@ def model_to_build(inputs: Any, component: str) -> CommitRef:
     ``input_ref``, at ``model_path`` unless the reference names a path), once its ``image`` is
     known to be set where ``build_image`` asks for a push."""
     if inputs.build_image and not inputs.image:
-        raise KfpPachydermError(
+        raise UsageError(
             f"{component} needs image (a repository such as registry.example.com/ml/mnist) "
             "unless build_image is false"
         )

@@ -10,7 +10,7 @@ import yaml
 from kfp import dsl
 
 from kfp_pachyderm.bodies.common import ComponentInputs, write_manifests
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.k8s_client import kubernetes_clients
 from kfp_pachyderm.kserve.credentials import storage_secret_for
 from kfp_pachyderm.kserve.deploy import ModelDeployer
@@ -39,7 +39,7 @@ def _namespace(requested: str, documents: list[dict]) -> str:
         return requested
     found = {d["metadata"].get("namespace") for d in documents} - {None, ""}
     if len(found) > 1:
-        raise KfpPachydermError(f"the manifests name several namespaces: {sorted(found)}")
+        raise UsageError(f"the manifests name several namespaces: {sorted(found)}")
     if found:
         return found.pop()
     if POD_NAMESPACE_FILE.is_file():
@@ -51,11 +51,11 @@ def run(inputs: DeployModelInputs) -> str:
     """The component: read the manifests, make the storage Secret, deploy and wait; return
     the service's URL."""
     if inputs.timeout_seconds < 1:
-        raise KfpPachydermError(f"timeout_seconds {inputs.timeout_seconds} must be positive")
+        raise UsageError(f"timeout_seconds {inputs.timeout_seconds} must be positive")
     text = Path(inputs.manifests.path).read_text()
     documents = [d for d in yaml.safe_load_all(text) if d]
     if not documents:
-        raise KfpPachydermError(
+        raise UsageError(
             f"{inputs.manifests.uri or inputs.manifests.path} holds no manifests "
             f"({text.strip()[:120]!r})"
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 from kfp import dsl
 
 from kfp_pachyderm.bodies.common import ComponentInputs
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.artifacts import commit_of
 from kfp_pachyderm.lineage.openlineage import emit, run_events
 from kfp_pachyderm.lineage.trace import trace
@@ -33,7 +33,7 @@ def run(inputs: InspectProvenanceInputs) -> str:
     """Trace the commit, write the three reports and, with ``openlineage_target``, emit
     OpenLineage RunEvents there; return the root commit."""
     if (inputs.commit is None) == (not inputs.commit_ref):
-        raise KfpPachydermError(
+        raise UsageError(
             "inspect_provenance needs exactly one of the commit artifact or commit_ref "
             f"(got commit={'set' if inputs.commit is not None else 'none'}, "
             f"commit_ref={inputs.commit_ref!r})"

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from kfp import dsl
 
 from kfp_pachyderm.bodies.common import ComponentInputs
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.artifacts import describe_commit
 from kfp_pachyderm.pfs.commits import resolve_input
 from kfp_pachyderm.pfs.connection import connect
@@ -31,7 +32,7 @@ def run(inputs: ResolveCommitInputs) -> str:
     """Commit ``commit_source`` to the branch when given, then pin ``ref``; return the ID."""
     target = CommitRef.parse(inputs.ref)
     if target.commit and inputs.commit_source:
-        raise KfpPachydermError(
+        raise UsageError(
             f"commit_source needs a branch to commit to, but {inputs.ref!r} names a commit"
         )
     client = connect()
@@ -40,7 +41,7 @@ def run(inputs: ResolveCommitInputs) -> str:
         record = ProvenanceRecord(kfp_run_id=run_id, kfp_task_id=task_id)
         commit_data(client, inputs.commit_source, target, target.path or "/", "", True, record)
     pinned = resolve_input(
-        client, target if target.commit else target.on(target.branch or "master")
+        client, target if target.commit else target.on(target.branch or DEFAULT_BRANCH)
     )
     describe_commit(inputs.commit, pinned)
     print(f"{inputs.ref} is {pinned}")

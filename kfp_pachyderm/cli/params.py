@@ -11,15 +11,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import KfpPachydermError, UsageError
+from kfp_pachyderm.validation import (
+    DATA_MODES,
+    RUNNERS,
+    check_endpoint,
+    check_image,
+    check_image_repository,
+    check_kubernetes_name,
+)
 
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 _URL_RE = re.compile(r"^(https?|s3)://[^\s/]+")
-# The replicas' S3 clients need the scheme, so host:port alone is refused here.
-_ENDPOINT_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 
 
-class ParameterError(KfpPachydermError):
+class ParameterError(UsageError):
     """A pipeline parameter that is unknown, of the wrong type, or a value a step refuses."""
 
 
@@ -93,44 +99,30 @@ def _repo(name: str, value: str) -> None:
         raise ParameterError(f"parameter {name}: {err}") from None
 
 
-def _kubernetes_name(name: str, value: str) -> None:
-    from kfp_pachyderm.tfjob.spec import check_object_name
+def _checked(check: Callable[[str, Any], Any]) -> Callable[[str, Any], None]:
+    """A :mod:`kfp_pachyderm.validation` check as a parameter check (empty means unset)."""
 
-    if value:
+    def run(name: str, value: Any) -> None:
+        if value == "":
+            return
         try:
-            check_object_name(name, value)
-        except KfpPachydermError as err:
+            check(name, value)
+        except UsageError as err:
             raise ParameterError(f"parameter {name}: {err}") from None
+
+    return run
+
+
+_kubernetes_name = _checked(check_kubernetes_name)
+_optional_image = _checked(lambda name, value: check_image(value))
+_repository = _checked(lambda name, value: check_image_repository(value, name))
+_endpoint = _checked(check_endpoint)
 
 
 def _image(name: str, value: str) -> None:
-    from kfp_pachyderm.tfjob.spec import check_image
-
-    try:
-        check_image(value)
-    except KfpPachydermError as err:
-        raise ParameterError(f"parameter {name}: {err}") from None
-
-
-def _repository(name: str, value: str) -> None:
     if not value:
-        return
-    from kfp_pachyderm.oci.reference import ImageRef
-
-    try:
-        ref = ImageRef.parse(value)
-    except KfpPachydermError as err:
-        raise ParameterError(f"parameter {name}: {err}") from None
-    if ref.tag or ref.digest:
-        raise ParameterError(
-            f"parameter {name}={value!r}: a repository without a tag, e.g. "
-            "registry.example.com/ml/model (the tag is always the model commit ID)"
-        )
-
-
-def _optional_image(name: str, value: str) -> None:
-    if value:
-        _image(name, value)
+        raise ParameterError(f"parameter {name}='': an image reference, e.g. registry/ml/x:1.0")
+    _optional_image(name, value)
 
 
 def _source(name: str, value: str) -> None:
@@ -144,13 +136,6 @@ def _source(name: str, value: str) -> None:
         raise ParameterError(f"parameter {name}={value!r}: no such file or directory")
 
 
-def _endpoint(name: str, value: str) -> None:
-    if value and not _ENDPOINT_RE.match(value):
-        raise ParameterError(
-            f"parameter {name}={value!r}: an http(s)://host[:port] URL of the S3 gateway"
-        )
-
-
 CHECKS: dict[str, Callable[[str, Any], None]] = {
     "data": _commit_reference,
     "input_data": _commit_reference,
@@ -162,8 +147,8 @@ CHECKS: dict[str, Callable[[str, Any], None]] = {
     "epochs": _at_least(1),
     "batch_size": _at_least(1),
     "test_fraction": _fraction,
-    "data_mode": _one_of("pfs", "s3"),
-    "runner": _one_of("auto", "kubernetes", "local"),
+    "data_mode": _one_of(*DATA_MODES),
+    "runner": _one_of(*RUNNERS),
     "trainer_image": _image,
     "image": _optional_image,
     "base_image": _optional_image,

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError, UsageError
 from kfp_pachyderm.imagebuild.wheelhouse import SOURCE_DATE_EPOCH
 
 DEBIAN_BASE = "localhost/kfp-pachyderm-base:bookworm-python3.11"
@@ -23,7 +23,7 @@ PACKAGES = ("python3", "python3-venv", "ca-certificates")
 def _require(tool: str, package: str) -> str:
     found = shutil.which(tool)
     if not found:
-        raise KfpPachydermError(f"{tool} is not installed: apt-get install {package}")
+        raise UsageError(f"{tool} is not installed: apt-get install {package}")
     return found
 
 
@@ -49,7 +49,7 @@ def debian_base(cache: Path, podman: str = "podman") -> str:
         )  # fmt: skip
         if made.returncode != 0:
             partial.unlink(missing_ok=True)
-            raise KfpPachydermError(f"mmdebstrap failed: {made.stderr.strip()[-2000:]}")
+            raise OperationError(f"mmdebstrap failed: {made.stderr.strip()[-2000:]}")
         partial.rename(tarball)
     imported = subprocess.run(
         [podman, "import", "--change", 'CMD ["python3"]', str(tarball), DEBIAN_BASE],
@@ -57,5 +57,5 @@ def debian_base(cache: Path, podman: str = "podman") -> str:
         text=True,
     )
     if imported.returncode != 0:
-        raise KfpPachydermError(f"podman import failed: {imported.stderr.strip()[-2000:]}")
+        raise OperationError(f"podman import failed: {imported.stderr.strip()[-2000:]}")
     return DEBIAN_BASE

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError, UsageError
 from kfp_pachyderm.imagebuild.catalog import ImageSource
 from kfp_pachyderm.imagebuild.wheelhouse import SOURCE_DATE_EPOCH, library_wheel, wheelhouse
 
@@ -47,14 +47,14 @@ def podman_binary(name: str = "podman") -> str:
     """The podman executable, or one line saying how to install it."""
     found = shutil.which(name)
     if not found:
-        raise KfpPachydermError(f"{name} is not installed: apt-get install podman runc")
+        raise UsageError(f"{name} is not installed: apt-get install podman runc")
     return found
 
 
 def _run(command: list[str], what: str) -> str:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise KfpPachydermError(f"{what} failed: {done.stderr.strip()[-3000:]}")
+        raise OperationError(f"{what} failed: {done.stderr.strip()[-3000:]}")
     return done.stdout.strip()
 
 
@@ -75,7 +75,7 @@ def build_image(image: ImageSource, settings: BuildSettings, dist: Path | None) 
         command.append("--no-cache")
     if image.carries_library:
         if dist is None:
-            raise KfpPachydermError(f"{image.short_name} installs the library: no wheel given")
+            raise UsageError(f"{image.short_name} installs the library: no wheel given")
         command += ["--build-context", f"dist={dist}"]
     started = time.monotonic()
     _run([*command, str(settings.source)], f"building {tag}")

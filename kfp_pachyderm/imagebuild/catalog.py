@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.images import image
 
 _DEFAULT_BASE_RE = re.compile(r"^ARG BASE=(\S+)$", re.MULTILINE)
@@ -48,7 +48,7 @@ class ImageSource:
         """The public base the Dockerfile names (``ARG BASE=...``)."""
         found = _DEFAULT_BASE_RE.search(self.dockerfile.read_text())
         if not found:
-            raise KfpPachydermError(f"{self.dockerfile} declares no ARG BASE=<image>")
+            raise UsageError(f"{self.dockerfile} declares no ARG BASE=<image>")
         return found.group(1)
 
     def tag(self, registry: str | None) -> str:
@@ -65,13 +65,13 @@ def image_sources(source: Path, only: list[str] | None = None) -> list[ImageSour
         key=lambda s: s.short_name,
     )
     if not found:
-        raise KfpPachydermError(
+        raise UsageError(
             f"{source.resolve()} has no images/<name>/Dockerfile: run this from a kfp-pachyderm "
             "checkout or pass --source <checkout>"
         )
     unlocked = [s.short_name for s in found if not s.lock.is_file()]
     if unlocked:
-        raise KfpPachydermError(
+        raise UsageError(
             f"images {', '.join(unlocked)} have no requirements.lock: run bash scripts/dev.sh lock"
         )
     if not only:
@@ -79,7 +79,5 @@ def image_sources(source: Path, only: list[str] | None = None) -> list[ImageSour
     by_name = {s.short_name: s for s in found}
     unknown = [name for name in only if name not in by_name]
     if unknown:
-        raise KfpPachydermError(
-            f"no image named {', '.join(unknown)}: choose from {', '.join(by_name)}"
-        )
+        raise UsageError(f"no image named {', '.join(unknown)}: choose from {', '.join(by_name)}")
     return [by_name[name] for name in only]

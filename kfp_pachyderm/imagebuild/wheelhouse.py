@@ -18,7 +18,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError
 
 # Zip and image timestamps of reproducible builds: 1980-01-01, the earliest a zip can hold.
 SOURCE_DATE_EPOCH = "315532800"
@@ -38,7 +38,7 @@ def _pip(*args: str, what: str) -> None:
         env=env,
     )
     if done.returncode != 0:
-        raise KfpPachydermError(f"{what} failed: {done.stderr.strip()[-2000:]}")
+        raise OperationError(f"{what} failed: {done.stderr.strip()[-2000:]}")
 
 
 def wheelhouse(lock: Path, cache: Path) -> Path:
@@ -91,5 +91,5 @@ def library_wheel(source: Path, out: Path) -> Path:
         _pip("wheel", "--no-deps", "-q", "-w", str(out), str(copied), what="building the wheel")
     wheels = list(out.glob("kfp_pachyderm-*.whl"))
     if len(wheels) != 1:
-        raise KfpPachydermError(f"building the wheel left {len(wheels)} wheels in {out}")
+        raise OperationError(f"building the wheel left {len(wheels)} wheels in {out}")
     return wheels[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kfp import dsl, kubernetes
 
-from kfp_pachyderm.errors import ConnectionSettingsError
+from kfp_pachyderm.errors import ConnectionSettingsError, UsageError
 from kfp_pachyderm.kfp.pod import EXPECTED_GPUS_ENV
 from kfp_pachyderm.pfs.connection import (
     ADDRESS_ENV,
@@ -98,9 +98,9 @@ def with_gpu(
         ...          "nvidia-tesla-t4"})                                    # doctest: +SKIP
     """
     if not isinstance(count, int) or count < 1:
-        raise ValueError(f"invalid GPU count {count!r}: must be at least 1")
+        raise UsageError(f"invalid GPU count {count!r}: must be at least 1")
     if not accelerator or "/" not in accelerator:
-        raise ValueError(
+        raise UsageError(
             f"invalid accelerator {accelerator!r}: use an extended resource name such as "
             "nvidia.com/gpu or amd.com/gpu"
         )

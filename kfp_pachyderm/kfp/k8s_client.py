@@ -22,7 +22,7 @@ from kubernetes.client import ApiClient, Configuration, CoreV1Api, CustomObjects
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError, UsageError
 
 # HTTP statuses worth another try: throttling and a busy or restarting API server. Every other
 # status is fatal, as it will not change on a retry: 400 bad request, 401 no credentials, 403 no
@@ -34,7 +34,7 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 RETRYABLE_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, OSError)
 
 
-class KubernetesApiError(KfpPachydermError):
+class KubernetesApiError(OperationError):
     """The Kubernetes API refused a request (``status`` is its HTTP status), or stayed
     unreachable after retries (``status`` is None)."""
 
@@ -146,7 +146,7 @@ def kubernetes_clients(
                     config_file=os.environ.get("KUBECONFIG") or None, client_configuration=config
                 )
             except (ConfigException, OSError) as error:
-                raise KfpPachydermError(
+                raise UsageError(
                     "no Kubernetes configuration: not inside a pod (no KUBERNETES_SERVICE_HOST) "
                     f"and no usable kubeconfig (set KUBECONFIG): {error}"
                 ) from None

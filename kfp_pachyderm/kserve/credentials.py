@@ -9,7 +9,7 @@ An InferenceService running an image needs none.
 
 from __future__ import annotations
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kserve.manifests import storage_secret
 from kfp_pachyderm.seldon.core2 import rclone_secret
 
@@ -20,7 +20,7 @@ def _service_account_secret(documents: list[dict], account: str) -> str:
             secrets = document.get("secrets") or []
             if secrets:
                 return secrets[0]["name"]
-    raise KfpPachydermError(
+    raise UsageError(
         f"the InferenceService reads s3:// through ServiceAccount {account!r}, but the "
         "manifests hold no ServiceAccount of that name naming a Secret"
     )
@@ -44,7 +44,7 @@ def storage_secret_for(documents: list[dict], s3_endpoint: str, token: str | Non
     else:
         return None
     if not s3_endpoint:
-        raise KfpPachydermError(
+        raise UsageError(
             f"{serving['kind']} {serving['metadata']['name']} reads the model through the S3 "
             "gateway: set s3_endpoint (e.g. http://pachd.pachyderm:30600)"
         )

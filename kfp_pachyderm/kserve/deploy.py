@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import KfpPachydermError, OperationError, UsageError
 from kfp_pachyderm.kfp.k8s_client import KubernetesApiError, RetryPolicy, access_hint
 from kfp_pachyderm.kserve.plan import DeployPlan, Kind, plan_deploy, secret_values
 from kfp_pachyderm.kserve.plan import ManifestError as ManifestError
@@ -51,7 +51,7 @@ REDACTED = "<redacted>"
 _CORE_METHODS = {"serviceaccounts": "service_account", "secrets": "secret"}
 
 
-class ModelServingError(KfpPachydermError):
+class ModelServingError(OperationError):
     """The serving resource reports a failure it will not recover from by waiting."""
 
 
@@ -124,9 +124,9 @@ class ModelDeployer:
         poll_s: float = 5.0,
     ) -> None:
         if max_attempts < 1:
-            raise ValueError(f"invalid max_attempts {max_attempts!r}: must be at least 1")
+            raise UsageError(f"invalid max_attempts {max_attempts!r}: must be at least 1")
         if not poll_s > 0:
-            raise ValueError(f"invalid poll_s {poll_s!r}: must be > 0")
+            raise UsageError(f"invalid poll_s {poll_s!r}: must be > 0")
         self.custom_api = custom_api
         self.core_api = core_api
         self._clock = clock
@@ -162,7 +162,7 @@ class ModelDeployer:
                 ModelServingTimeout when it was not Ready in time.
         """
         if not isinstance(timeout_s, int | float) or not timeout_s > 0:
-            raise ValueError(f"invalid timeout_s {timeout_s!r}: must be a number of seconds > 0")
+            raise UsageError(f"invalid timeout_s {timeout_s!r}: must be a number of seconds > 0")
         plan = plan_deploy(documents, secret, namespace)
         self._hidden = secret_values(secret)
         try:

@@ -25,11 +25,10 @@ file, an artifact or a log.
 
 from __future__ import annotations
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.mlserver.settings import GRPC_PORT, HTTP_PORT
 from kfp_pachyderm.modelimage.build import IMAGE_MODEL_DIR
 from kfp_pachyderm.modelimage.metadata import (
-    check_resource_name,
     model_storage_uri,
     object_metadata,
     serving_metadata,
@@ -37,6 +36,7 @@ from kfp_pachyderm.modelimage.metadata import (
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.s3 import NO_TOKEN_CREDENTIAL, parse_endpoint
+from kfp_pachyderm.validation import check_kubernetes_name
 
 API_VERSION = "serving.kserve.io/v1beta1"
 RUNTIME_API_VERSION = "serving.kserve.io/v1alpha1"
@@ -57,9 +57,9 @@ _PORTS = [{"containerPort": HTTP_PORT, "protocol": "TCP"}]
 def check_inference_service_name(name: str) -> str:
     """``name`` if KServe accepts it for an InferenceService: a DNS label starting with a
     letter (KServe derives DNS-1035 Service names from it)."""
-    check_resource_name(name, "InferenceService")
+    check_kubernetes_name("InferenceService name", name)
     if not name[:1].isalpha():
-        raise KfpPachydermError(f"InferenceService name {name!r} must start with a letter")
+        raise UsageError(f"InferenceService name {name!r} must start with a letter")
     return name
 
 
@@ -78,7 +78,7 @@ def image_inference_service(
 ) -> dict:
     """An InferenceService running the MLServer ``image`` (which must carry its digest)."""
     if not image.digest:
-        raise KfpPachydermError(f"image {image} has no digest; deploy images by digest")
+        raise UsageError(f"image {image} has no digest; deploy images by digest")
     container = {"name": CONTAINER, "image": str(image), "env": _ENV, "ports": _PORTS}
     return _inference_service(name, namespace, model, {"containers": [container]})
 
@@ -99,7 +99,7 @@ def modelcar_storage_uri(image: ImageRef) -> str:
     tag is left out: KServe hands the rest of the URI to the kubelet as the image, and
     ``name:tag@digest`` is not accepted everywhere; the commit is in the labels)."""
     if not image.digest:
-        raise KfpPachydermError(f"image {image} has no digest; deploy images by digest")
+        raise UsageError(f"image {image} has no digest; deploy images by digest")
     return f"oci://{image.name}@{image.digest}"
 
 
@@ -112,7 +112,7 @@ def modelcar_inference_service(
 ) -> dict:
     """An InferenceService that serves ``image`` (built by ``build_mlserver_image``, with its
     digest) as a KServe modelcar on the ServingRuntime ``runtime``."""
-    check_resource_name(runtime, "ServingRuntime")
+    check_kubernetes_name("ServingRuntime name", runtime)
     predictor = {"model": _v2_model(runtime, modelcar_storage_uri(image))}
     return _inference_service(name, namespace, model, predictor)
 
@@ -128,8 +128,8 @@ def storage_inference_service(
     """An InferenceService whose storage initializer downloads ``model/`` of ``build_commit``
     through the S3 gateway into the ServingRuntime ``runtime``, with the credentials attached
     to ``service_account``."""
-    check_resource_name(service_account, "ServiceAccount")
-    check_resource_name(runtime, "ServingRuntime")
+    check_kubernetes_name("ServiceAccount name", service_account)
+    check_kubernetes_name("ServingRuntime name", runtime)
     predictor = {
         "serviceAccountName": service_account,
         "model": _v2_model(runtime, model_storage_uri(build_commit)),
@@ -141,7 +141,7 @@ def serving_runtime(image: str, namespace: str = "", name: str = RUNTIME_NAME) -
     """The ServingRuntime ``name``: the library's MLServer base ``image`` serving the model
     directory KServe puts at ``/mnt/models``. ``autoSelect`` is off, so it serves only the
     InferenceServices that name it."""
-    check_resource_name(name, "ServingRuntime")
+    check_kubernetes_name("ServingRuntime name", name)
     ImageRef.parse(image)
     container = {
         "name": CONTAINER,
@@ -169,8 +169,8 @@ def storage_service_account(
     name: str = DEFAULT_SERVICE_ACCOUNT, secret: str = DEFAULT_SECRET, namespace: str = ""
 ) -> dict:
     """The ServiceAccount whose attached ``secret`` KServe reads for S3 credentials."""
-    check_resource_name(name, "ServiceAccount")
-    check_resource_name(secret, "Secret")
+    check_kubernetes_name("ServiceAccount name", name)
+    check_kubernetes_name("Secret name", secret)
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -186,7 +186,7 @@ def storage_secret(
     gateway at ``endpoint`` (``http://pachd.pachyderm:30600``): KServe's S3 annotations and
     AWS keys. pachd takes its token as both keys; without auth any value works as long as both
     keys hold it (pachd checks the signature with the access key id as secret)."""
-    check_resource_name(name, "Secret")
+    check_kubernetes_name("Secret name", name)
     parts = parse_endpoint(endpoint)
     https = "1" if parts.scheme == "https" else "0"
     key = token or NO_TOKEN_CREDENTIAL

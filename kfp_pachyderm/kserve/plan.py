@@ -18,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.modelimage.metadata import LABEL_COMMIT
 
 
@@ -59,7 +59,7 @@ SUPPORTING = {(k.api_version, k.kind): k for k in (SERVICE_ACCOUNT, SERVING_RUNT
 SERVING = {(k.api_version, k.kind): k for k in (INFERENCE_SERVICE, SELDON_MODEL)}
 
 
-class ManifestError(KfpPachydermError, ValueError):
+class ManifestError(UsageError):
     """The documents to deploy are not what the deployer applies (found before any request)."""
 
 

@@ -20,9 +20,9 @@ from pachyderm_sdk import Client
 from kfp_pachyderm.kfp.images import image as image_name
 from kfp_pachyderm.mlserver.context import MLSERVER_LINKED_MODEL_DIRS, write_mlserver_context
 from kfp_pachyderm.modelimage.build import ImageFlavor, ModelImageBuild, build_model_image
-from kfp_pachyderm.modelimage.metadata import check_resource_name
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord
 from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.validation import check_kubernetes_name
 
 STEP = "build_mlserver_image"
 DEFAULT_BUILDS_REPO = "mlserver-builds"
@@ -57,7 +57,7 @@ def build_mlserver_image(
     serving from the S3 gateway). The rest is as for
     :func:`kfp_pachyderm.modelimage.build.build_model_image`.
     """
-    check_resource_name(model_name, "model")
+    check_kubernetes_name("model name", model_name)
     flavor = ImageFlavor(
         step=STEP,
         builds_repo=DEFAULT_BUILDS_REPO,

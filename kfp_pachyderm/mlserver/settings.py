@@ -18,11 +18,11 @@ import json
 import shutil
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.modelimage.context import check_saved_model, link_or_copy
-from kfp_pachyderm.modelimage.metadata import check_resource_name
 from kfp_pachyderm.seldon.context import MODEL_CLASS_FILE, model_class_source
 from kfp_pachyderm.seldon.savedmodel_server import PROVENANCE_FILE
+from kfp_pachyderm.validation import check_kubernetes_name
 
 MODEL_SETTINGS_FILE = "model-settings.json"
 RUNTIME_FILE = "savedmodel_runtime.py"
@@ -52,7 +52,7 @@ def model_settings(name: str, commit: str, uri: str = MODEL_URI) -> dict:
     serves), version ``commit`` (its commit ID), whose SavedModel is at ``uri`` (relative to
     the settings file's folder)."""
     return {
-        "name": check_resource_name(name, "model"),
+        "name": check_kubernetes_name("model name", name),
         "implementation": IMPLEMENTATION,
         "platform": "tensorflow",
         "parameters": {"uri": uri, "version": commit},
@@ -68,14 +68,14 @@ def write_model_dir(dest: Path, saved_model_dir: Path, provenance: dict, name: s
     """
     dest, saved_model_dir = Path(dest), Path(saved_model_dir)
     check_saved_model(saved_model_dir)
-    check_resource_name(name, "model")
+    check_kubernetes_name("model name", name)
     model = provenance.get("model", {}) if isinstance(provenance, dict) else {}
     missing = [key for key in ("uri", "commit") if not model.get(key)]
     if missing:
         named = " and ".join(f"model.{key}" for key in missing)
-        raise KfpPachydermError(f"the provenance of a model directory must name {named}")
+        raise UsageError(f"the provenance of a model directory must name {named}")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise KfpPachydermError(f"model directory {dest} is not empty")
+        raise UsageError(f"model directory {dest} is not empty")
     shutil.copytree(saved_model_dir, dest / MODEL_VERSION_DIR, copy_function=link_or_copy)
     settings = model_settings(name, str(model["commit"]))
     (dest / MODEL_SETTINGS_FILE).write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")

@@ -31,7 +31,8 @@ from typing import Protocol
 from pachyderm_sdk import Client
 
 from kfp_pachyderm import __version__
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.oci.append import BaseImage, PushResult, append_layer, resolve_base
 from kfp_pachyderm.oci.labels import image_labels
 from kfp_pachyderm.oci.layer import build_layer
@@ -95,7 +96,7 @@ class ImageFlavor:
 
     def __post_init__(self) -> None:
         if not self.record_key.endswith(IMAGE_KEY_SUFFIX):
-            raise ValueError(f"record_key {self.record_key!r} must end with {IMAGE_KEY_SUFFIX!r}")
+            raise UsageError(f"record_key {self.record_key!r} must end with {IMAGE_KEY_SUFFIX!r}")
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class ModelImageBuild:
 def _created(info) -> datetime:
     if not is_finished(info):
         ref = f"{info.commit.repo.name}@{info.commit.id}"
-        raise KfpPachydermError(f"model commit {ref} is not finished; build from a finished one")
+        raise UsageError(f"model commit {ref} is not finished; build from a finished one")
     return info.finished.astimezone(UTC).replace(microsecond=0)
 
 
@@ -122,7 +123,7 @@ def check_target(image: str) -> ImageRef:
     """``image`` parsed, if it names a repository only (the tag is always the commit ID)."""
     target = ImageRef.parse(image)
     if target.tag or target.digest:
-        raise KfpPachydermError(
+        raise UsageError(
             f"image {image!r} must name a repository only, e.g. registry.example.com/ml/mnist: "
             "the tag is always the model commit ID"
         )
@@ -235,10 +236,10 @@ def build_model_image(
     base_ref = ImageRef.parse(base_image or flavor.default_base())
     builds = builds or CommitRef(flavor.builds_repo)
     if builds.commit or builds.path:
-        raise KfpPachydermError(f"builds {builds} must name a repo and branch, not a commit")
-    builds = builds.on(builds.branch or "master")
+        raise UsageError(f"builds {builds} must name a repo and branch, not a commit")
+    builds = builds.on(builds.branch or DEFAULT_BRANCH)
     if not 1 <= gzip_level <= 9:
-        raise KfpPachydermError(f"gzip_level {gzip_level} is out of range 1..9")
+        raise UsageError(f"gzip_level {gzip_level} is out of range 1..9")
     info = inspect_commit(client, model)
     created = _created(info)
     stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")

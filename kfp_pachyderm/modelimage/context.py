@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.modelimage.build import CONTEXT_MODEL_DIR, IMAGE_MODEL_DIR
 from kfp_pachyderm.oci.reference import ImageRef
 
@@ -57,9 +57,9 @@ def model_uri_for_context(dest: Path, provenance: dict) -> str:
     directory for a build context; KfpPachydermError otherwise."""
     uri = provenance.get("model", {}).get("uri")
     if not uri:
-        raise KfpPachydermError("the provenance of a build context must name model.uri")
+        raise UsageError("the provenance of a build context must name model.uri")
     if dest.exists() and any(dest.iterdir()):
-        raise KfpPachydermError(f"build context directory {dest} is not empty")
+        raise UsageError(f"build context directory {dest} is not empty")
     return uri
 
 
@@ -67,7 +67,7 @@ def check_saved_model(model_dir: Path) -> Path:
     """``model_dir`` if it holds a TensorFlow SavedModel (``saved_model.pb``), else
     KfpPachydermError saying how to export one."""
     if not (Path(model_dir) / "saved_model.pb").is_file():
-        raise KfpPachydermError(
+        raise UsageError(
             f"{model_dir} holds no saved_model.pb: the model must be a TensorFlow SavedModel "
             "(Keras 3: model.export(path, format='tf_saved_model'))"
         )

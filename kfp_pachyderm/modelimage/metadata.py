@@ -16,37 +16,27 @@ from __future__ import annotations
 import hashlib
 import re
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.modelimage.build import CONTEXT_MODEL_DIR
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.s3 import bucket_name
+from kfp_pachyderm.validation import check_kubernetes_name
 
 LABEL_COMMIT = "kfp-pachyderm/model-commit"
 LABEL_REPO = "kfp-pachyderm/model-repo"
 ANNOTATION_MODEL = "kfp-pachyderm/model"
 ANNOTATION_REPO = "kfp-pachyderm/model-repo"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Kubernetes' label value (apimachinery validation.IsValidLabelValue).
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 _ALNUM_EDGES = re.compile(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$")
 _LABEL_HASH_CHARS = 10
 
 
-def check_resource_name(name: str, kind: str = "resource") -> str:
-    """``name`` if it is a valid name for a ``kind`` (a DNS label), else raise naming it."""
-    if not _DNS_LABEL.match(name or ""):
-        raise KfpPachydermError(
-            f"invalid {kind} name {name!r}: up to 63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
-    return name
-
-
 def resource_name_for(repository: str) -> str:
     """A default resource name: the last part of an image repository or a repo name, made a
     DNS label."""
     name = re.sub(r"[^a-z0-9-]+", "-", repository.rsplit("/", 1)[-1].lower()).strip("-")
-    return check_resource_name(name[:63].rstrip("-") or "model")
+    return check_kubernetes_name("resource name", name[:63].rstrip("-") or "model")
 
 
 def object_metadata(name: str, namespace: str = "") -> dict:
@@ -72,9 +62,9 @@ def serving_metadata(name: str, namespace: str, model: CommitRef, kind: str) -> 
     """``metadata`` for a ``kind`` named ``name`` serving ``model`` (which must pin a commit):
     labelled with the commit and :func:`label_value` of the repo, annotated with the model's
     URI and, when the repo label is a stand-in, the exact repo name."""
-    check_resource_name(name, kind)
+    check_kubernetes_name(f"{kind} name", name)
     if not model.commit:
-        raise KfpPachydermError(f"model {model} names no commit ID; a {kind} pins one")
+        raise UsageError(f"model {model} names no commit ID; a {kind} pins one")
     repo_label = label_value(model.repo)
     annotations = {ANNOTATION_MODEL: model.with_path(None).uri}
     if repo_label != model.repo:
@@ -90,5 +80,5 @@ def model_storage_uri(build_commit: CommitRef) -> str:
     """The ``s3://`` URI of ``model/`` in ``build_commit`` through pachd's S3 gateway: what a
     server downloads instead of pulling an image. It names the commit ID, so it is pinned."""
     if not build_commit.commit:
-        raise KfpPachydermError(f"build commit {build_commit} names no commit ID")
+        raise UsageError(f"build commit {build_commit} names no commit ID")
     return f"s3://{bucket_name(build_commit.with_path(None))}/{CONTEXT_MODEL_DIR}"

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.oci.errors import RegistryError
 from kfp_pachyderm.oci.layer import Layer
 from kfp_pachyderm.oci.media import (
@@ -159,7 +159,7 @@ def append_layer(
     ``build`` runs while the base's blobs are checked, mounted or copied in other threads.
     """
     if not target.tag or target.digest:
-        raise KfpPachydermError(f"push target {target} must name a tag and no digest")
+        raise UsageError(f"push target {target} must name a tag and no digest")
     started = time.perf_counter()
     same_registry = base_client.registry == target_client.registry
     result = PushResult(target, "", manifest_pushed=False)

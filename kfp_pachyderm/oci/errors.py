@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import requests
 
-from kfp_pachyderm.errors import KfpPachydermError, NotFoundError
+from kfp_pachyderm.errors import NotFoundError, OperationError
 
 
-class RegistryError(KfpPachydermError):
+class RegistryError(OperationError):
     """A registry refused a request or answered something unusable; the message names the
     registry, repository and tag or digest, and the registry's error codes."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.oci.append import OCI_BASE_DIGEST, OCI_BASE_NAME, BaseImage, resolve_base
 from kfp_pachyderm.oci.reference import ImageRef, is_image_reference
 from kfp_pachyderm.oci.registry import client_for
@@ -62,7 +62,7 @@ def commit_of_image(
     that ``trace`` can start from an image reference and lead back to the data."""
     labels = read_labels(image, docker_config, plain_http)
     if LABEL_MODEL_COMMIT not in labels or LABEL_MODEL_REPO not in labels:
-        raise KfpPachydermError(
+        raise UsageError(
             f"image {image} has no {LABEL_MODEL_COMMIT} and {LABEL_MODEL_REPO} labels: it was "
             "not built by kfp-pachyderm's build_seldon_image"
         )

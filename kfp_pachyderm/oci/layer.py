@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 
 SEGMENT_BYTES = 1 << 20
 PROBE_BYTES = 64 << 10
@@ -86,7 +86,7 @@ class SegmentedGzipWriter:
 
     def __init__(self, out: BinaryIO, level: int = 6):
         if not 1 <= level <= 9:
-            raise ValueError(f"gzip level {level} is out of range 1..9")
+            raise UsageError(f"gzip level {level} is out of range 1..9")
         self._out = out
         self._level = level
         self._pending = bytearray()
@@ -128,7 +128,7 @@ def _entries(trees: Mapping[str, Path]) -> list[tuple[str, Path | None]]:
     for dest, source in trees.items():
         root = _root(dest, "layer destination")
         if not Path(source).is_dir():
-            raise KfpPachydermError(f"layer source {source} is not a directory")
+            raise UsageError(f"layer source {source} is not a directory")
         for parent in reversed(root.parents[:-1]):
             entries[str(parent)[1:]] = None
         entries[str(root)[1:]] = None
@@ -137,12 +137,12 @@ def _entries(trees: Mapping[str, Path]) -> list[tuple[str, Path | None]]:
             for name in dirs + files:
                 local = Path(directory, name)
                 if name.startswith(".wh."):
-                    raise KfpPachydermError(
+                    raise UsageError(
                         f"{local}: names starting with '.wh.' mean deletions in image layers"
                     )
                 mode = local.lstat().st_mode
                 if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-                    raise KfpPachydermError(
+                    raise UsageError(
                         f"{local} is neither a regular file nor a directory (links and special "
                         "files are not put into layers)"
                     )
@@ -154,7 +154,7 @@ def _entries(trees: Mapping[str, Path]) -> list[tuple[str, Path | None]]:
 def _root(dest: str, what: str) -> PurePosixPath:
     root = PurePosixPath("/", dest)
     if ".." in root.parts or root == PurePosixPath("/"):
-        raise KfpPachydermError(f"{what} {dest!r} must be an absolute directory other than /")
+        raise UsageError(f"{what} {dest!r} must be an absolute directory other than /")
     return root
 
 
@@ -170,13 +170,13 @@ def _link_entries(
     for dest, target in links.items():
         root, source = link_roots[dest], _root(target, "layer link target")
         if source not in tree_roots:
-            raise KfpPachydermError(
+            raise UsageError(
                 f"layer link {dest!r} names {target!r}, which is not one of the layer's "
                 f"directories ({', '.join(sorted(map(str, tree_roots)))})"
             )
         for other in tree_roots | {r for d, r in link_roots.items() if d != dest}:
             if root == other or root.is_relative_to(other) or other.is_relative_to(root):
-                raise KfpPachydermError(f"layer link {dest!r} overlaps {str(other)!r}")
+                raise UsageError(f"layer link {dest!r} overlaps {str(other)!r}")
         for parent in reversed(root.parents[:-1]):
             if str(parent)[1:] not in names:
                 found[str(parent)[1:]] = None
@@ -211,7 +211,7 @@ def build_layer(
     link's target comes first). Without ``links`` the layer is what it always was.
     """
     if not isinstance(mtime, int) or mtime < 0:
-        raise KfpPachydermError(f"layer mtime {mtime!r} must be a non-negative integer")
+        raise UsageError(f"layer mtime {mtime!r} must be a non-negative integer")
     entries = _entries(trees)
     linked = _link_entries(entries, trees, links or {})
     modes: dict[str, int] = {}

@@ -10,10 +10,17 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, replace
 
-from kfp_pachyderm.oci.errors import RegistryError
+from kfp_pachyderm.validation import (
+    DIGEST_RE,
+    HOST_RE,
+    REPOSITORY_RE,
+    TAG_RE,
+    InvalidImageReference,
+    looks_like_registry_host,
+    split_image_reference,
+)
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_ALIASES = {
@@ -23,18 +30,6 @@ DOCKER_HUB_ALIASES = {
     "registry.hub.docker.com",
 }
 
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$")
-_HOST_RE = re.compile(r"^(?:[\w-]+(?:\.[\w-]+)*|\[[0-9a-fA-F:]+\])(?::\d+)?$")
-
-
-def _looks_like_host(component: str) -> bool:
-    return (
-        component == "localhost" or "." in component or bool(re.match(r"^[\w.-]+:\d+$", component))
-    )
-
 
 @dataclass(frozen=True)
 class ImageRef:
@@ -42,7 +37,7 @@ class ImageRef:
 
     Docker Hub names are normalised as Docker does: ``ubuntu`` is ``docker.io/library/ubuntu``.
     ``reference`` is what the registry API is asked for: the digest if set, else the tag,
-    else ``latest``.
+    else ``latest``. The grammar is :mod:`kfp_pachyderm.validation`'s.
     """
 
     registry: str
@@ -51,50 +46,28 @@ class ImageRef:
     digest: str | None = None
 
     def __post_init__(self) -> None:
-        if not _HOST_RE.match(self.registry):
-            raise RegistryError(f"invalid registry host {self.registry!r} in image reference")
-        if not _REPOSITORY_RE.match(self.repository) or len(self.repository) > 255:
-            raise RegistryError(
-                f"invalid repository name {self.repository!r}: lowercase letters, digits and "
-                "separators ('.', '_', '__', '-', '/') only"
-            )
-        if self.tag is not None and not _TAG_RE.match(self.tag):
-            raise RegistryError(
-                f"invalid tag {self.tag!r}: up to 128 letters, digits, '_', '.' and '-', "
-                "not starting with '.' or '-'"
-            )
-        if self.digest is not None and not DIGEST_RE.match(self.digest):
-            raise RegistryError(
-                f"invalid digest {self.digest!r}: expected sha256:<64 hex> or sha512:<128 hex>"
-            )
+        valid = (
+            HOST_RE.match(self.registry)
+            and REPOSITORY_RE.match(self.repository)
+            and len(self.repository) <= 255
+            and (self.tag is None or TAG_RE.match(self.tag))
+            and (self.digest is None or DIGEST_RE.match(self.digest))
+        )
+        if not valid:  # the parts did not come through parse(): let it name the bad one
+            split_image_reference(str(self))
+            raise InvalidImageReference(f"invalid registry host {self.registry!r}")
 
     @classmethod
     def parse(cls, text: str) -> ImageRef:
         """Parse ``[registry/]repository[:tag][@digest]`` (a ``docker://`` prefix is allowed);
-        raise RegistryError naming the bad part."""
-        if not isinstance(text, str) or not text.strip():
-            raise RegistryError(f"empty image reference {text!r}: expected registry/repo[:tag]")
-        body = text.strip().removeprefix("docker://")
-        digest = None
-        if "@" in body:
-            body, digest = body.split("@", 1)
-        tag = None
-        last = body.rsplit("/", 1)[-1]
-        if ":" in last:
-            body, tag = body.rsplit(":", 1)
-        first, _, rest = body.partition("/")
-        if rest and _looks_like_host(first):
-            registry, repository = first, rest
-        else:
-            registry, repository = DOCKER_HUB, body
+        raise :class:`~kfp_pachyderm.validation.InvalidImageReference` naming the bad part."""
+        parts = split_image_reference(text)
+        registry, repository = parts.registry or DOCKER_HUB, parts.repository
         if registry in DOCKER_HUB_ALIASES:
             registry = DOCKER_HUB
             if "/" not in repository:
                 repository = f"library/{repository}"
-        try:
-            return cls(registry, repository, tag or None, digest or None)
-        except RegistryError as err:
-            raise RegistryError(f"{err} (in image reference {text!r})") from None
+        return cls(registry, repository, parts.tag, parts.digest)
 
     @property
     def reference(self) -> str:
@@ -131,7 +104,7 @@ def is_image_reference(text: str) -> bool:
     if text.startswith("docker://") or "@sha256:" in text or "@sha512:" in text:
         return True
     first, slash, _ = text.partition("/")
-    return bool(slash) and _looks_like_host(first)
+    return bool(slash) and looks_like_registry_host(first)
 
 
 def digest_of(data: bytes) -> str:

@@ -44,7 +44,8 @@ from kfp_pachyderm.oci.errors import (
     error_codes,
 )
 from kfp_pachyderm.oci.media import INDEX_TYPES, MANIFEST_TYPES, Manifest, family_of
-from kfp_pachyderm.oci.reference import DIGEST_RE, DOCKER_HUB, digest_of
+from kfp_pachyderm.oci.reference import DOCKER_HUB, digest_of
+from kfp_pachyderm.validation import DIGEST_RE
 
 log = logging.getLogger(__name__)
 

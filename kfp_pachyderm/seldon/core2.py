@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 
 from kfp_pachyderm.modelimage.metadata import (
-    check_resource_name,
     model_storage_uri,
     object_metadata,
     serving_metadata,
@@ -24,6 +23,7 @@ from kfp_pachyderm.modelimage.metadata import (
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.s3 import NO_TOKEN_CREDENTIAL, parse_endpoint
+from kfp_pachyderm.validation import check_kubernetes_name
 
 API_VERSION = "mlops.seldon.io/v1alpha1"
 CAPABILITY = "kfp-pachyderm-savedmodel"
@@ -43,7 +43,7 @@ def core2_model(
     """A Model serving ``model/`` of ``build_commit`` (the model directory
     ``build_mlserver_image`` committed) on a Server with :data:`CAPABILITY`; ``memory`` (for
     example ``2Gi``) is what the scheduler reserves for it."""
-    check_resource_name(secret, "Secret")
+    check_kubernetes_name("Secret name", secret)
     spec: dict = {
         "storageUri": model_storage_uri(build_commit),
         "requirements": [CAPABILITY],
@@ -62,7 +62,7 @@ def core2_model(
 def core2_server(image: str, namespace: str = "", name: str = DEFAULT_SERVER) -> dict:
     """The Server ``name`` running the library's MLServer ``image`` on Seldon's ``mlserver``
     ServerConfig, advertising :data:`CAPABILITY` besides MLServer's own."""
-    check_resource_name(name, "Server")
+    check_kubernetes_name("Server name", name)
     ImageRef.parse(image)
     return {
         "apiVersion": API_VERSION,
@@ -83,7 +83,7 @@ def rclone_secret(
     (``http://pachd.pachyderm:30600``), in Seldon Core 2's storage-secret format (one key, the
     remote as JSON). pachd takes its token as both keys; without auth any value works as long as
     both keys hold it (pachd checks the signature with the access key id as secret)."""
-    check_resource_name(name, "Secret")
+    check_kubernetes_name("Secret name", name)
     parsed = parse_endpoint(endpoint)
     key = token or NO_TOKEN_CREDENTIAL
     remote = {

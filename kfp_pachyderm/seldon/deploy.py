@@ -15,7 +15,7 @@ finds what serves a model.
 
 from __future__ import annotations
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.modelimage.metadata import (
     model_storage_uri,
     object_metadata,
@@ -44,7 +44,7 @@ def _deployment(name: str, namespace: str, model: CommitRef, graph: dict, pod: d
 def image_deployment(name: str, image: ImageRef, model: CommitRef, namespace: str = "") -> dict:
     """A SeldonDeployment running ``image`` (which must carry its digest) as the model."""
     if not image.digest:
-        raise KfpPachydermError(f"image {image} has no digest; deploy images by digest")
+        raise UsageError(f"image {image} has no digest; deploy images by digest")
     container = {"name": "model", "image": str(image)}
     graph = {"name": "model", "type": "MODEL", "endpoint": {"type": "REST"}, "children": []}
     return _deployment(name, namespace, model, graph, {"containers": [container]})

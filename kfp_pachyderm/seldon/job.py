@@ -20,13 +20,14 @@ Example:
 
 from __future__ import annotations
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.cluster import TOKEN_MOUNT_DIR
 from kfp_pachyderm.kfp.images import runtime_image
-from kfp_pachyderm.modelimage.metadata import check_resource_name, object_metadata
+from kfp_pachyderm.modelimage.metadata import object_metadata
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.connection import ADDRESS_ENV, check_address
 from kfp_pachyderm.pfs.refs import CommitRef
+from kfp_pachyderm.validation import check_kubernetes_name
 
 BUILDKIT_IMAGE = "moby/buildkit:v0.24.0-rootless"
 WORKSPACE = "/workspace"
@@ -60,17 +61,17 @@ def dockerfile_build_job(
     ``registry_secret`` holds the docker config for the push; ``token_secret`` (optional) the
     pachd token, mounted as the steps mount it; ``plain_http`` pushes to an HTTP registry.
     """
-    check_resource_name(name, "Job")
+    check_kubernetes_name("Job name", name)
     if not context.commit:
-        raise KfpPachydermError(
+        raise UsageError(
             f"build context {context} names no commit ID; pin the commit the Job should build"
         )
     if not destination.tag or destination.digest:
-        raise KfpPachydermError(f"destination {destination} must name a tag and no digest")
+        raise UsageError(f"destination {destination} must name a tag and no digest")
     if "/" in dockerfile or not dockerfile:
-        raise KfpPachydermError(f"dockerfile {dockerfile!r} must be a file name in the context")
+        raise UsageError(f"dockerfile {dockerfile!r} must be a file name in the context")
     if deadline_seconds < 1:
-        raise KfpPachydermError(f"deadline_seconds {deadline_seconds} must be positive")
+        raise UsageError(f"deadline_seconds {deadline_seconds} must be positive")
     address = check_address(pachd_address, "pachd_address")
     output = f"type=image,name={destination},push=true"
     if plain_http:

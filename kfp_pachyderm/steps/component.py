@@ -28,6 +28,7 @@ from kfp import dsl
 from kfp.dsl.pipeline_channel import PipelineArtifactChannel
 from kfp.dsl.python_component import PythonComponent
 
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.kfp.images import runtime_image
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.steps.definition import StepDefinition, define_step
@@ -97,7 +98,7 @@ def pfs_step(
     output_repo: str,
     glob: str | dict[str, str] = "/",
     *,
-    output_branch: str = "master",
+    output_branch: str = DEFAULT_BRANCH,
     output: str = "out",
     parallelism: int = 1,
     incremental: bool = True,

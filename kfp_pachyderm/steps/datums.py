@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
 from kfp_pachyderm.pfs.transfer import BytesChannel
@@ -59,12 +59,12 @@ class Datum:
 def check_glob(name: str, pattern: str) -> str:
     """``pattern`` if it can be a glob (an absolute path pattern), else a one-line error."""
     if not isinstance(pattern, str) or not _GLOB_RE.match(pattern):
-        raise KfpPachydermError(
+        raise UsageError(
             f"invalid glob {pattern!r} for input {name!r}: a pattern starting with '/', such as "
             "'/' (the whole commit as one datum), '/*' (each top-level entry) or '/*/*'"
         )
     if pattern.count("[") != pattern.count("]"):
-        raise KfpPachydermError(f"invalid glob {pattern!r} for input {name!r}: unbalanced '['")
+        raise UsageError(f"invalid glob {pattern!r} for input {name!r}: unbalanced '['")
     return pattern
 
 

@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.pfs.refs import check_pfs_name
 from kfp_pachyderm.steps.checks import check_body
 from kfp_pachyderm.steps.datums import check_glob
@@ -27,7 +28,7 @@ class StepDefinition:
     inputs: tuple[str, ...]
     output: str
     output_repo: str
-    output_branch: str = "master"
+    output_branch: str = DEFAULT_BRANCH
     globs: dict[str, str] = field(default_factory=dict)
     parallelism: int = 1
     incremental: bool = True
@@ -60,7 +61,7 @@ def define_step(
     function: Callable,
     output_repo: str,
     glob: str | dict[str, str] = "/",
-    output_branch: str = "master",
+    output_branch: str = DEFAULT_BRANCH,
     output: str = "out",
     parallelism: int = 1,
     incremental: bool = True,

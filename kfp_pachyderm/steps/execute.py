@@ -21,7 +21,7 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError
 from kfp_pachyderm.steps.readonly import ReadOnlyInputs
 
 
@@ -63,12 +63,12 @@ def _call(function: Callable, work: DatumWork) -> None:
             failure = err
     wrote = guard.first_write(failure)
     if wrote:
-        raise KfpPachydermError(
+        raise OperationError(
             f"datum {work.datum_id} failed: the step wrote into its input directory {wrote} "
             f"(inputs are read-only; write under {work.output_name})"
         ) from failure
     if failure is not None:
-        raise KfpPachydermError(
+        raise OperationError(
             f"datum {work.datum_id} failed: {type(failure).__name__}: {failure}"
         ) from failure
 

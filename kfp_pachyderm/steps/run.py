@@ -30,11 +30,11 @@ from pathlib import Path
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError
 from kfp_pachyderm.pfs.commits import (
-    ensure_output_branch,
     finished_head,
     inspect_commit,
+    output_branch_without_provenance,
     output_commit,
     resolve_input,
     reusable_result,
@@ -105,7 +105,7 @@ def _check_disjoint(outputs: dict[str, tuple[str, ...]]) -> None:
     for datum_id, files in outputs.items():
         for path in files:
             if path in owner:
-                raise KfpPachydermError(
+                raise OperationError(
                     f"datums {owner[path]!r} and {datum_id!r} both wrote {path}: each output "
                     "path must come from one datum (write under a name derived from the datum)"
                 )
@@ -150,7 +150,7 @@ def run_step(
         record.extra = {**record.extra, NATIVE_KEY: opened.note}
         log_line(f"{step.name}: {opened.note}")
     else:
-        ensure_output_branch(client, target)
+        output_branch_without_provenance(client, target)
 
     per_input = [
         matched_entries(client, name, pinned[name], step.glob_of(name)) for name in step.inputs

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 
 PARAMETER_TYPES = (str, int, float, bool, list, dict)
 REF_SUFFIX = "_ref"
@@ -23,7 +23,7 @@ DIRECTORY_ANNOTATIONS = (inspect.Parameter.empty, str, Path, "str", "Path")
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-class StepDefinitionError(KfpPachydermError, TypeError):
+class StepDefinitionError(UsageError, TypeError):
     """A function that cannot become a step, with what to change."""
 
 

@@ -39,7 +39,7 @@ import kubernetes
 from kubernetes.client import CoreV1Api, CustomObjectsApi, V1DeleteOptions
 from kubernetes.client.exceptions import ApiException
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError, UsageError
 from kfp_pachyderm.kfp.k8s_client import RETRYABLE_ERRORS, RETRYABLE_STATUS, api_message
 from kfp_pachyderm.kfp.k8s_client import kubernetes_clients as kubernetes_clients
 from kfp_pachyderm.tfjob.conditions import ConditionObserver
@@ -60,7 +60,7 @@ from kfp_pachyderm.tfjob.spec import CONTAINER_NAME, GROUP, PLURAL, VERSION, TFJ
 logger = logging.getLogger(__name__)
 
 
-class TFJobCancelled(KfpPachydermError):
+class TFJobCancelled(OperationError):
     """SIGTERM arrived while a TFJob ran; ``outcome`` says whether the TFJob was deleted."""
 
     def __init__(self, message: str, outcome: TFJobOutcome | None = None) -> None:
@@ -99,11 +99,11 @@ class TFJobLauncher:
         propagation_policy: str = "Foreground",
     ) -> None:
         if max_attempts < 1:
-            raise ValueError(f"invalid max_attempts {max_attempts!r}: must be at least 1")
+            raise UsageError(f"invalid max_attempts {max_attempts!r}: must be at least 1")
         if watch_timeout_s < 1:
-            raise ValueError(f"invalid watch_timeout_s {watch_timeout_s!r}: must be at least 1")
+            raise UsageError(f"invalid watch_timeout_s {watch_timeout_s!r}: must be at least 1")
         if propagation_policy not in ("Foreground", "Background"):
-            raise ValueError(
+            raise UsageError(
                 f"invalid propagation_policy {propagation_policy!r}: Foreground or Background"
             )
         self.custom_api = custom_api
@@ -140,7 +140,7 @@ class TFJobLauncher:
             forward_logs: follow the replicas' logs and forward them to ``log``.
         """
         if not isinstance(timeout_s, int | float) or not timeout_s > 0:
-            raise ValueError(f"invalid timeout_s {timeout_s!r}: must be a number of seconds > 0")
+            raise UsageError(f"invalid timeout_s {timeout_s!r}: must be a number of seconds > 0")
         deadline = self._clock() + timeout_s
         outcome = TFJobOutcome(name=spec.name, state=CANCELLED)
         follower = (

@@ -25,6 +25,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.tfjob.outcome import (
     CANCELLED,
     FAILED,
@@ -112,7 +113,7 @@ class LocalTFJobExecutor:
         for replica_type, replica in spec.replicas.items():
             command = [*replica.command, *replica.args]
             if not command:
-                raise ValueError(f"{replica_type} replicas need a command to run locally")
+                raise UsageError(f"{replica_type} replicas need a command to run locally")
             if command[0] in ("python", "python3"):
                 command[0] = sys.executable
             for index in range(replica.replicas):

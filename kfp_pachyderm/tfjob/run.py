@@ -27,10 +27,10 @@ from functools import partial
 
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError, UsageError
 from kfp_pachyderm.pfs.commits import (
-    ensure_output_branch,
     open_head,
+    output_branch_without_provenance,
     output_commit,
     resolve,
     reusable_result,
@@ -101,12 +101,12 @@ def start_tfjob(
     the job did. Raises KfpPachydermError, after finishing the commit with the error, when the
     job did not succeed."""
     if not inputs:
-        raise KfpPachydermError("start_tfjob needs at least one input commit")
+        raise UsageError("start_tfjob needs at least one input commit")
     placeholder = {**replica_inputs(inputs), OUTPUT_ENV: "", DATA_MODE_ENV: settings.data.mode}
     build_spec(settings, name, placeholder)  # validate before any side effect
     runner = select_runner(settings.runner, log_line)  # no cluster configuration fails here too
     pinned = [resolve(client, ref) for ref in inputs]
-    target = ensure_output_branch(client, output)
+    target = output_branch_without_provenance(client, output)
     record.step = record.step or "start_tfjob"
     record.inputs = [str(ref) for ref in pinned]
     record.image = settings.image
@@ -139,5 +139,5 @@ def start_tfjob(
         record_provenance(client, out.ref, record)
         if not outcome.succeeded:
             log_line(outcome.failure_report())
-            raise KfpPachydermError(f"TFJob {settings.namespace}/{name} ended {outcome.state}")
+            raise OperationError(f"TFJob {settings.namespace}/{name} ended {outcome.state}")
     return out.ref, outcome

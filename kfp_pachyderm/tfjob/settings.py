@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.tfjob.spec import REPLICA_TYPES, ReplicaSpec, TFJobSpec
+from kfp_pachyderm.validation import DATA_MODES, RUNNERS, check_one_of
 
-DATA_MODES = ("pfs", "s3")
-RUNNERS = ("auto", "kubernetes", "local")
 TOKEN_ENV = "PACH_PYTHON_AUTH_TOKEN"
 
 
@@ -103,18 +102,16 @@ class TFJobSettings:
 def build_spec(settings: TFJobSettings, name: str, env: dict[str, str]) -> TFJobSpec:
     """The TFJob for ``settings``; raises a KfpPachydermError naming any bad value."""
     data, policy = settings.data, settings.run_policy
-    if data.mode not in DATA_MODES:
-        raise KfpPachydermError(f"invalid data mode {data.mode!r}: one of {', '.join(DATA_MODES)}")
-    if settings.runner not in RUNNERS:
-        raise KfpPachydermError(f"invalid runner {settings.runner!r}: one of {', '.join(RUNNERS)}")
+    check_one_of("data mode", data.mode, DATA_MODES)
+    check_one_of("runner", settings.runner, RUNNERS)
     if data.mode == "s3" and not data.s3_endpoint:
-        raise KfpPachydermError("data mode s3 needs s3_endpoint (the S3 gateway address)")
+        raise UsageError("data mode s3 needs s3_endpoint (the S3 gateway address)")
     if policy.timeout_s <= 0:
-        raise KfpPachydermError(f"invalid timeout {policy.timeout_s!r}: must be positive")
+        raise UsageError(f"invalid timeout {policy.timeout_s!r}: must be positive")
     counts = settings.replicas.counts()
     for replica_type, count in counts.items():
         if not isinstance(count, int) or count < 0:
-            raise KfpPachydermError(f"invalid {replica_type} replica count {count!r}: must be >= 0")
+            raise UsageError(f"invalid {replica_type} replica count {count!r}: must be >= 0")
     replica = ReplicaSpec(
         image=settings.image,
         command=list(settings.command),

@@ -17,10 +17,10 @@ Example:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
+from kfp_pachyderm.validation import check_image, check_kubernetes_name, check_quantity
 
 API_VERSION = "kubeflow.org/v1"
 GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "tfjobs", "TFJob"
@@ -30,39 +30,9 @@ RESTART_POLICIES = ("Never", "OnFailure", "Always", "ExitCode")
 CLEAN_POD_POLICIES = ("None", "Running", "All")
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 
-# Kubernetes object names (RFC 1123 subdomain, kept to 63 for the pod names derived from it).
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-# A container image reference: [registry[:port]/]path[:tag][@digest].
-DOMAIN = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-IMAGE_RE = re.compile(
-    rf"^(?:{DOMAIN}(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
-)
-QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 
-
-class TFJobSpecError(KfpPachydermError, ValueError):
+class TFJobSpecError(UsageError):
     """A TFJob setting that the Training Operator or Kubernetes would refuse."""
-
-
-def check_image(image: str) -> str:
-    """Return ``image`` if it is a valid container image reference, else raise naming it."""
-    if not image or not IMAGE_RE.match(image):
-        raise TFJobSpecError(
-            f"invalid image reference {image!r}: expected [registry/]name[:tag][@sha256:digest], "
-            "for example registry.example.com/ml/trainer:1.0"
-        )
-    return image
-
-
-def check_object_name(kind: str, value: str) -> str:
-    """Return ``value`` if it is a valid Kubernetes object name, else raise naming it."""
-    if not value or not NAME_RE.match(value):
-        raise TFJobSpecError(
-            f"invalid {kind} {value!r}: use at most 63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
-    return value
 
 
 @dataclass(frozen=True)
@@ -103,11 +73,8 @@ class ReplicaSpec:
                 f"one of {', '.join(RESTART_POLICIES)}"
             )
         for name, quantity in (("cpu", self.cpu), ("memory", self.memory)):
-            if quantity is not None and not QUANTITY_RE.match(str(quantity)):
-                raise TFJobSpecError(
-                    f"invalid {name} quantity {quantity!r}: use a Kubernetes quantity such as "
-                    "'2', '500m' or '4Gi'"
-                )
+            if quantity is not None:
+                check_quantity(name, quantity)
 
     def with_replicas(self, replicas: int) -> ReplicaSpec:
         """The same spec with another replica count."""
@@ -177,8 +144,8 @@ class TFJobSpec:
     owner: dict | None = None
 
     def __post_init__(self) -> None:
-        check_object_name("TFJob name", self.name)
-        check_object_name("namespace", self.namespace)
+        check_kubernetes_name("TFJob name", self.name)
+        check_kubernetes_name("namespace", self.namespace)
         if not self.replicas:
             raise TFJobSpecError("a TFJob needs at least one replica type (Chief or Worker)")
         unknown = [t for t in self.replicas if t not in REPLICA_TYPES]

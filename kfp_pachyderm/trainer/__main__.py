@@ -23,6 +23,7 @@ from kfp_pachyderm.tfjob.env import DATA_MODE_ENV, INPUT_ENV, OUTPUT_ENV
 from kfp_pachyderm.trainer.data import load_mnist_npz
 from kfp_pachyderm.trainer.io import fetch_input, publish
 from kfp_pachyderm.trainer.model import train, write_metrics
+from kfp_pachyderm.validation import DATA_MODES
 
 STRATEGY_TYPES = ("chief", "worker")
 
@@ -73,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     strategy = strategy_for(tf_config)
     mode = os.environ.get(DATA_MODE_ENV, "pfs")
-    if mode not in ("pfs", "s3"):
-        raise SystemExit(f"{DATA_MODE_ENV}={mode!r} is invalid: use pfs or s3")
+    if mode not in DATA_MODES:
+        raise SystemExit(f"{DATA_MODE_ENV}={mode!r} is invalid: one of {', '.join(DATA_MODES)}")
     input_ref, output_ref = os.environ.get(INPUT_ENV, ""), os.environ.get(OUTPUT_ENV, "")
     if mode == "pfs" and not (input_ref and output_ref):
         raise SystemExit(f"set {INPUT_ENV} and {OUTPUT_ENV} (commit references)")

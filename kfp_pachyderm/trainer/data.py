@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kfp_pachyderm.errors import UsageError
+
 MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -44,5 +46,5 @@ def load_mnist_npz(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as data:
         missing = [k for k in MNIST_KEYS if k not in data]
         if missing:
-            raise ValueError(f"{path} lacks {', '.join(missing)}: expected {', '.join(MNIST_KEYS)}")
+            raise UsageError(f"{path} lacks {', '.join(missing)}: expected {', '.join(MNIST_KEYS)}")
         return {k: data[k] for k in MNIST_KEYS}

@@ -14,6 +14,8 @@ import json
 
 from pachyderm_sdk import Client
 
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.pod import in_kubernetes_pod
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -34,7 +36,7 @@ def train_in_pod(
     """Train on ``source`` in this process; return the step's result (the model commit, and
     whether it was reused) and the model's metrics."""
     if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs ({epochs}) and batch size ({batch_size}) must be at least 1")
+        raise UsageError(f"epochs ({epochs}) and batch size ({batch_size}) must be at least 1")
     report = prepare(in_kubernetes_pod())  # a GPU requested but missing fails before any write
     gpus = ", ".join(g["name"] for g in report.gpus) or "CPU"
     record.extra = {
@@ -44,7 +46,7 @@ def train_in_pod(
         "mixed_precision": str(report.mixed_precision),
         "xla": str(report.xla),
     }
-    step, _ = define_step(step_functions.train, output.repo, "/", output.branch or "master")
+    step, _ = define_step(step_functions.train, output.repo, "/", output.branch or DEFAULT_BRANCH)
     parameters = {"epochs": epochs, "batch_size": batch_size}
     result = run_step(client, step, {"data": source}, parameters, record)
     with client.pfs.pfs_file(result.ref.with_path("/metrics.json").pfs_file()) as f:
@@ -56,5 +58,7 @@ def gpu_check(
 ) -> CommitRef:
     """Commit ``devices.json`` (what TensorFlow sees) and ``input-listing.txt`` (the input
     commit's files) to ``output``: the seed's GPU pipeline."""
-    step, _ = define_step(step_functions.gpu_check, output.repo, "/", output.branch or "master")
+    step, _ = define_step(
+        step_functions.gpu_check, output.repo, "/", output.branch or DEFAULT_BRANCH
+    )
     return run_step(client, step, {"data": source}, {}, record).ref
