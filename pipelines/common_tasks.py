@@ -1,10 +1,13 @@
 """The steps the pipelines here share: the exit handler, the pinned input, and the closing
 steps (trace, serving image, and serving on KServe)."""
 
+from collections.abc import Sequence
+
 from kfp import dsl
 
 from kfp_pachyderm.kfp.cluster import use_pachyderm, use_registry_credentials
 from kfp_pachyderm.kfp.compile import load_component
+from kfp_pachyderm.kfp.pipeline_spec import OutputBranch, output_refs, written_by
 
 _resolve_commit = load_component("resolve_commit")
 _finish_open_commits = load_component("finish_open_commits")
@@ -16,10 +19,25 @@ _deploy_model = load_component("deploy_model")
 DEFAULT_S3 = "http://pachd.pachyderm.svc.cluster.local:30600"
 
 
-def finish_on_exit(token_secret, *output_repos) -> dsl.ExitHandler:
-    """An exit handler that finishes whatever commit of this run each ``<repo>@master`` of
-    ``output_repos`` still has open when the run ends."""
-    branches = ",".join(f"{repo}@master" for repo in output_repos)
+def seldon_builds(repo: str = "") -> OutputBranch:
+    """The branch build_seldon_image commits a build context to: ``repo`` (default: the
+    component's own), on the component's builds branch."""
+    return written_by(
+        _build_seldon_image, repo=repo, repo_input="builds_repo", branch_input="builds_branch"
+    )
+
+
+SELDON_BUILDS = seldon_builds()
+MLSERVER_BUILDS = written_by(
+    _build_mlserver_image, repo_input="builds_repo", branch_input="builds_branch"
+)
+
+
+def finish_on_exit(outputs: Sequence[OutputBranch], token_secret, **repos) -> dsl.ExitHandler:
+    """An exit handler that finishes whatever commit of this run each branch of ``outputs``
+    (a pipeline spec's, on whatever branch its step writes) still has open when the run ends;
+    ``repos`` are the pipeline parameters that name output repos (``model_repo=model_repo``)."""
+    branches = ",".join(output_refs(outputs, repos))
     cleanup = use_pachyderm(
         _finish_open_commits(branches=branches).set_caching_options(False),
         token_secret=token_secret,

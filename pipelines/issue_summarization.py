@@ -3,20 +3,26 @@ used to train a model that writes an issue's title from its body, and the model 
 a Seldon serving image tagged with its commit ID; every stage writes its own repo, so the image
 traces back through build, train, pre_process and split to the raw data commit."""
 
+from functools import partial
+
 from kfp import dsl
 from kfp_pachyderm.pipelines.common_tasks import (
     DEFAULT_S3,
+    MLSERVER_BUILDS,
     finish_on_exit,
     pinned_input,
+    seldon_builds,
     serve_on_kserve,
     trace_and_build_image,
 )
 
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.kfp.cluster import use_pachyderm
 from kfp_pachyderm.kfp.images import image
+from kfp_pachyderm.kfp.pipeline_spec import PipelineSpec, written_by
 from kfp_pachyderm.steps.component import pfs_step
-
-STAGE_REPOS = ("split", "pre_process", "train", "build")
+from kfp_pachyderm.summarizer.report import report_titles
+from kfp_pachyderm.trainer.report import report_serving
 
 
 @pfs_step(output_repo="split", glob="/*")
@@ -53,6 +59,12 @@ def train(pre_process, out, epochs: int = 2, batch_size: int = 64):
     train_title_writer(Path(pre_process), Path(out), epochs, batch_size)
 
 
+# Every stage writes its own fixed repo, as in the seed.
+SPLIT, PRE_PROCESS, MODEL = written_by(split), written_by(pre_process), written_by(train)
+BUILD = seldon_builds("build")
+OUTPUTS = (SPLIT, PRE_PROCESS, MODEL, BUILD, MLSERVER_BUILDS)
+
+
 @dsl.pipeline(
     name="issue-summarization",
     description="Seed 004: split GitHub issues, pre-process them, train a model that writes an "
@@ -61,7 +73,7 @@ def train(pre_process, out, epochs: int = 2, batch_size: int = 64):
     "(kfp-pachyderm watch).",
 )
 def issue_summarization(
-    data: str = "raw_data@master",
+    data: str = f"raw_data@{DEFAULT_BRANCH}",
     source: str = "",
     seed: int = 42,
     test_fraction: float = 0.1,
@@ -77,7 +89,7 @@ def issue_summarization(
     s3_endpoint: str = DEFAULT_S3,
     native_provenance: bool = False,
 ):
-    """Train the issue summarizer on ``data``; the model commit lands on ``train@master``.
+    """Train the issue summarizer on ``data``; the model commit lands on ``train``.
 
     Args:
         data: the raw data branch (``repo@branch``): CSVs of issues with the columns
@@ -106,7 +118,7 @@ def issue_summarization(
             a step whose input is not its branch's head says so in its record and relies on
             the library's record alone.
     """
-    with finish_on_exit(token_secret, *STAGE_REPOS):
+    with finish_on_exit(OUTPUTS, token_secret):
         raw = pinned_input(data, token_secret, source)
         parts = use_pachyderm(
             split(
@@ -137,7 +149,7 @@ def issue_summarization(
             base_image,
             registry_secret,
             token_secret,
-            builds_repo="build",
+            builds_repo=BUILD.repo,
         )
         serve_on_kserve(
             model,
@@ -147,3 +159,13 @@ def issue_summarization(
             token_secret,
             model_name="issue-summarizer",
         )
+
+
+SPEC = PipelineSpec(
+    pipeline=issue_summarization,
+    data="data",
+    outputs=OUTPUTS,
+    result=MODEL,
+    demo_data="issues",
+    report=(partial(report_serving, builds=BUILD), partial(report_titles, split=SPLIT)),
+)

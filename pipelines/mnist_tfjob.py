@@ -1,19 +1,29 @@
 """mnist_tfjob: the seeds' MNIST TFJob reading and writing Pachyderm, with provenance."""
 
+from functools import partial
+
 from kfp import dsl
 from kfp_pachyderm.pipelines.common_tasks import (
     DEFAULT_S3,
+    MLSERVER_BUILDS,
+    SELDON_BUILDS,
     finish_on_exit,
     pinned_input,
     serve_on_kserve,
     trace_and_build_image,
 )
 
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.kfp.cluster import use_pachyderm
 from kfp_pachyderm.kfp.compile import load_component
 from kfp_pachyderm.kfp.images import image
+from kfp_pachyderm.kfp.pipeline_spec import PipelineSpec, written_by
+from kfp_pachyderm.trainer.report import report_predictions, report_serving
 
 start_tfjob = load_component("start_tfjob")
+
+MODEL = written_by(start_tfjob, parameter="model_repo")
+OUTPUTS = (MODEL, SELDON_BUILDS, MLSERVER_BUILDS)
 
 
 @dsl.pipeline(
@@ -24,7 +34,7 @@ start_tfjob = load_component("start_tfjob")
     "on KServe.",
 )
 def mnist_tfjob(
-    data: str = "mnist@master",
+    data: str = f"mnist@{DEFAULT_BRANCH}",
     commit_source: str = "",
     model_repo: str = "mnist-model",
     trainer_image: str = image("kfp-pachyderm-trainer"),
@@ -42,7 +52,7 @@ def mnist_tfjob(
     deploy_to_kserve: bool = False,
     kserve_namespace: str = "",
 ):
-    """Train MNIST on ``data`` in a TFJob; the model commit lands on ``model_repo@master``.
+    """Train MNIST on ``data`` in a TFJob; the model commit lands on ``model_repo``'s branch.
 
     Steps find pachd through the ``kfp-pachyderm`` ConfigMap (see
     ``kfp_pachyderm.use_pachyderm``) and the token through ``token_secret``.
@@ -71,7 +81,7 @@ def mnist_tfjob(
             and wait until it is ready; the model is served as ``mnist``.
         kserve_namespace: where the InferenceService goes; empty for the run's namespace.
     """
-    with finish_on_exit(token_secret, model_repo):
+    with finish_on_exit(OUTPUTS, token_secret, model_repo=model_repo):
         pinned = pinned_input(data, token_secret, commit_source)
         model = use_pachyderm(
             start_tfjob(
@@ -94,3 +104,13 @@ def mnist_tfjob(
         serve_on_kserve(
             model, deploy_to_kserve, kserve_namespace, s3_endpoint, token_secret, model_name="mnist"
         )
+
+
+SPEC = PipelineSpec(
+    pipeline=mnist_tfjob,
+    data="data",
+    outputs=OUTPUTS,
+    result=MODEL,
+    demo_data="mnist",
+    report=(partial(report_serving, builds=SELDON_BUILDS), report_predictions),
+)

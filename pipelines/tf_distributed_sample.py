@@ -3,11 +3,16 @@
 from kfp import dsl
 from kfp_pachyderm.pipelines.common_tasks import finish_on_exit, pinned_input
 
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.kfp.cluster import use_pachyderm
 from kfp_pachyderm.kfp.compile import load_component
 from kfp_pachyderm.kfp.images import image
+from kfp_pachyderm.kfp.pipeline_spec import PipelineSpec, written_by
 
 start_tfjob = load_component("start_tfjob")
+
+LOGS = written_by(start_tfjob, parameter="output_repo")
+OUTPUTS = (LOGS,)
 
 
 @dsl.pipeline(
@@ -16,7 +21,7 @@ start_tfjob = load_component("start_tfjob")
     "the job's logs as the output commit (the seed's tf_sample pipeline).",
 )
 def tf_distributed_sample(
-    input_data: str = "sample_input@master",
+    input_data: str = f"sample_input@{DEFAULT_BRANCH}",
     output_repo: str = "tf_sample_logs",
     trainer_image: str = image("kfp-pachyderm-trainer"),
     namespace: str = "kubeflow",
@@ -33,7 +38,7 @@ def tf_distributed_sample(
         runner: ``auto`` (Kubernetes in a cluster), ``kubernetes`` or ``local``.
         token_secret: the Kubernetes Secret with the pachd token (key ``pachd-token``); optional.
     """
-    with finish_on_exit(token_secret, output_repo):
+    with finish_on_exit(OUTPUTS, token_secret, output_repo=output_repo):
         pinned = pinned_input(input_data, token_secret)
         use_pachyderm(
             start_tfjob(
@@ -52,3 +57,12 @@ def tf_distributed_sample(
             ),
             token_secret=token_secret,
         )
+
+
+SPEC = PipelineSpec(
+    pipeline=tf_distributed_sample,
+    data="input_data",
+    outputs=OUTPUTS,
+    result=LOGS,
+    demo_data="text",
+)

@@ -24,24 +24,26 @@ ROOT = PACKAGE.parent
 # Lower numbers are lower layers; a module may import its own layer or a lower one.
 LAYERS = {
     "kfp_pachyderm.errors": 0,
-    "kfp_pachyderm.pfs": 1,
-    "kfp_pachyderm.oci": 2,
-    "kfp_pachyderm.kfp": 3,
-    "kfp_pachyderm.lineage": 3,
-    "kfp_pachyderm.modelimage": 3,
-    "kfp_pachyderm.local": 4,
-    "kfp_pachyderm.imagebuild": 4,
-    "kfp_pachyderm.tfjob": 4,
-    "kfp_pachyderm.seldon": 4,
-    "kfp_pachyderm.mlserver": 4,
-    "kfp_pachyderm.steps": 4,
-    "kfp_pachyderm.summarizer": 4,
-    "kfp_pachyderm.trainer": 5,
-    "kfp_pachyderm.kserve": 5,
-    "kfp_pachyderm.bodies": 6,
-    "kfp_pachyderm.components": 7,
-    "kfp_pachyderm.pipelines": 8,
-    "kfp_pachyderm.cli": 9,
+    "kfp_pachyderm.validation": 0,
+    "kfp_pachyderm.codec": 1,
+    "kfp_pachyderm.pfs": 2,
+    "kfp_pachyderm.oci": 3,
+    "kfp_pachyderm.kfp": 4,
+    "kfp_pachyderm.lineage": 4,
+    "kfp_pachyderm.modelimage": 4,
+    "kfp_pachyderm.local": 5,
+    "kfp_pachyderm.imagebuild": 5,
+    "kfp_pachyderm.tfjob": 5,
+    "kfp_pachyderm.seldon": 5,
+    "kfp_pachyderm.mlserver": 5,
+    "kfp_pachyderm.steps": 5,
+    "kfp_pachyderm.summarizer": 5,
+    "kfp_pachyderm.trainer": 6,
+    "kfp_pachyderm.kserve": 6,
+    "kfp_pachyderm.bodies": 7,
+    "kfp_pachyderm.components": 8,
+    "kfp_pachyderm.pipelines": 9,
+    "kfp_pachyderm.cli": 10,
 }
 
 
@@ -89,6 +91,67 @@ def test_no_module_imports_from_a_higher_layer():
             if theirs is not None and theirs > own:
                 upward.append(f"{module} imports {imported}")
     assert upward == []
+
+
+def test_the_local_server_imports_no_client_module():
+    """The local server shares with the client only the codec layer and the errors: nothing
+    under kfp_pachyderm.pfs."""
+    allowed = ("kfp_pachyderm.local", "kfp_pachyderm.codec", "kfp_pachyderm.errors")
+    reaching = [
+        f"{module} imports {imported}"
+        for module, path in sources()
+        if (module + ".").startswith("kfp_pachyderm.local.")
+        for imported in imported_modules(path)
+        if not any((imported + ".").startswith(name + ".") for name in allowed)
+    ]
+    assert reaching == []
+
+
+# Raised on purpose, an error says which kind it is: UsageError (exit code 2) or
+# OperationError (exit code 1), or one of their subclasses. The Seldon server runs in its image
+# without the library and answers a bad request with a ValueError of its own.
+_BARE_ERRORS = {"KfpPachydermError", "ValueError", "TypeError", "Exception", "RuntimeError"}
+_STANDALONE = {"kfp_pachyderm.seldon.savedmodel_server"}
+
+
+def test_every_raised_error_says_whether_it_is_usage_or_an_operation():
+    bare = []
+    for module, path in sources():
+        if module in _STANDALONE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            made = node.exc if isinstance(node, ast.Raise) else node
+            if not isinstance(made, ast.Call):
+                continue
+            name = getattr(made.func, "id", None)
+            if name == "KfpPachydermError" or (made is not node and name in _BARE_ERRORS):
+                bare.append(f"{path.relative_to(ROOT)}:{node.lineno} makes {name}")
+    assert bare == []
+
+
+def test_the_library_errors_derive_from_one_of_the_two_kinds():
+    from kfp_pachyderm.errors import KfpPachydermError, OperationError, UsageError
+
+    loose = []
+    for module, _ in sources():
+        if module.endswith("__main__") or module.startswith(
+            ("kfp_pachyderm.components", "kfp_pachyderm.pipelines")
+        ):
+            continue
+        try:
+            namespace = vars(importlib.import_module(module))
+        except ModuleNotFoundError as err:  # a serving runtime's module, run in its image
+            assert not (err.name or "").startswith("kfp_pachyderm"), err
+            continue
+        for value in namespace.values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, KfpPachydermError)
+                and value not in (KfpPachydermError, UsageError, OperationError)
+                and not issubclass(value, UsageError | OperationError)
+            ):
+                loose.append(f"{value.__module__}.{value.__name__}")
+    assert loose == []
 
 
 def test_no_relative_imports():
@@ -164,3 +227,61 @@ def test_the_package_root_exports_only_its_api():
     ).stdout
     assert public.strip() == "[]"  # names load on first use; no helper leaks
     assert dir(kfp_pachyderm) == sorted([*kfp_pachyderm.__all__, "__version__"])
+
+
+def test_every_pipeline_has_a_spec():
+    from kfp_pachyderm.pipelines import PIPELINES, SPECS
+
+    assert set(SPECS) == set(PIPELINES)
+    for name, pipeline in PIPELINES.items():
+        spec = SPECS[name]
+        assert spec.pipeline is pipeline and spec.name == name
+        assert spec.data in inspect.signature(pipeline.pipeline_func).parameters, name
+        assert spec.outputs and spec.result in spec.outputs, name
+        assert all(output.branch and (output.repo or output.parameter) for output in spec.outputs)
+        assert spec.demo_data, name
+        assert all(callable(report) for report in spec.report), name
+
+
+def _defines_default_branch(tree: ast.AST) -> bool:
+    return any(
+        isinstance(node, ast.Assign)
+        and any(getattr(target, "id", None) == "DEFAULT_BRANCH" for target in node.targets)
+        and isinstance(node.value, ast.Constant)
+        for node in ast.walk(tree)
+    )
+
+
+# A hand-written KFP component ships its own source, where DEFAULT_BRANCH is not defined, so
+# its signature spells the default out; generating every component from one declared
+# contract (as pfs_step already is) takes these off the list (issue 24, item 1).
+_HAND_WRITTEN_SIGNATURES = {
+    f"kfp_pachyderm.components.{name}.component"
+    for name in (
+        "build_mlserver_image",
+        "build_seldon_image",
+        "commit_data",
+        "gpu_check",
+        "start_tfjob",
+        "train",
+    )
+}
+
+
+def test_no_literal_default_branch_outside_its_constant():
+    """The default branch is named once (``DEFAULT_BRANCH``): no other module spells it, as
+    ``"master"`` or as a reference such as ``"repo@master"`` (prose in messages may)."""
+    import re
+
+    reference = re.compile(r"[\w.-]*@master")
+    found = []
+    for module, path in sources():
+        tree = ast.parse(path.read_text())
+        if _defines_default_branch(tree) or module in _HAND_WRITTEN_SIGNATURES:
+            continue
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            if node.value == "master" or reference.fullmatch(node.value):
+                found.append(f"{module}:{node.lineno}: {node.value!r}")
+    assert found == []

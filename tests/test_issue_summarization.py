@@ -24,8 +24,10 @@ from kfp_pachyderm.summarizer.data import read_issues
 from kfp_pachyderm.summarizer.stages import write_demo_shards, write_issues
 
 from .conftest import free_port, ready_client
-from .registry import Registry, ensure_tools, push_synthetic, synthetic_image
+from .registry import Registry, push_synthetic, require_registry_tools, synthetic_image
 from .test_seldon_serving import Microservice, seldon_venv
+
+pytestmark = pytest.mark.slow
 
 SHARDS = 4
 
@@ -49,7 +51,7 @@ def files(client: Client, repo: str, tmp_path: Path, name: str) -> dict[str, byt
 def test_the_pipeline_runs_retrains_on_new_data_and_both_images_trace_to_their_data(
     kfp_local: Client, tmp_path: Path, tmp_path_factory, monkeypatch
 ):
-    ensure_tools()
+    require_registry_tools()
     monkeypatch.setenv("KFP_RUN_ID", "run-v1")  # as use_pachyderm sets it from the pod
     data = tmp_path / "data"
     write_demo_shards(data, shards=SHARDS, limit=200)

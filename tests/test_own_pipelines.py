@@ -69,6 +69,7 @@ def step_lines(out: str) -> dict[str, str]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_the_readme_example_runs_then_reruns_only_the_changed_datum(tmp_path: Path):
     work = tmp_path / "work"
@@ -106,6 +107,7 @@ def test_the_readme_example_runs_then_reruns_only_the_changed_datum(tmp_path: Pa
     assert "a new title 7" in (tmp_path / "out" / "issues-07.csv").read_text()
 
 
+@pytest.mark.slow
 def test_a_user_pipeline_reads_data_only_from_its_input(tmp_path: Path):
     readme_pipeline(tmp_path)
     empty = cli(tmp_path, "run", "pipelines.py:prepare", "--local", "--data-dir", str(tmp_path))
@@ -120,6 +122,7 @@ def test_a_user_pipeline_reads_data_only_from_its_input(tmp_path: Path):
     assert not Path(second).exists()  # refused before any server started
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("target", "message"),
     [
@@ -146,6 +149,7 @@ def test_a_bad_target_is_one_line_and_exit_2(tmp_path: Path, target: str, messag
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_compile_writes_the_pipeline_yaml(tmp_path: Path):
     path = readme_pipeline(tmp_path / "src")
     result = cli(tmp_path, "compile", str(path) + ":prepare", "--output", "out/prepare.yaml")
@@ -176,6 +180,7 @@ def test_run_host_submits_the_users_pipeline(tmp_path: Path, capsys):
     assert "SUCCEEDED" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_watch_local_runs_the_users_pipeline_on_each_commit(tmp_path: Path, capsys):
     path = readme_pipeline(tmp_path)
@@ -223,6 +228,7 @@ hold(started=sys.argv[2], seconds=float(sys.argv[3]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_finish_open_clears_what_a_killed_kfp_local_script_left(tmp_path: Path, server_process):
     import os
@@ -278,13 +284,23 @@ def test_finish_open_clears_what_a_killed_kfp_local_script_left(tmp_path: Path, 
     assert again.returncode == 0, output[-3000:]
 
 
-def test_every_builtin_pipeline_has_one_data_input():
-    from kfp_pachyderm.pipelines import PIPELINES
+def test_every_builtin_pipeline_reads_the_data_input_its_spec_names():
+    from kfp_pachyderm.pipelines import SPECS
 
     from kfp_pachyderm.cli.targets import resolve_target
 
-    inputs = {name: resolve_target(name).data_input() for name in PIPELINES}
-    assert set(inputs.values()) == {"data", "input_data"}
+    for name, spec in SPECS.items():
+        target = resolve_target(name)
+        assert target.spec() is spec and target.data_input() == spec.data
+        assert target.spec("token_secret").data == "token_secret"  # --input names another
+
+
+def test_a_users_pipeline_gets_a_spec_by_the_generic_rule(tmp_path: Path):
+    from kfp_pachyderm.cli.targets import resolve_target
+
+    spec = resolve_target(f"{readme_pipeline(tmp_path)}:prepare").spec()
+    assert spec.data == "data" and spec.outputs == () and spec.result is None
+    assert spec.demo_data == "" and spec.report == ()
 
 
 def test_a_cancelled_run_finishes_what_it_left_open_on_any_branch(client: Client):
@@ -310,3 +326,75 @@ def test_a_cancelled_run_finishes_what_it_left_open_on_any_branch(client: Client
     assert head.commit.id == mine and "ended before step score" in head.error
     still = inspect_commit(client, CommitRef("other", commit=other))
     assert still.finished is None or still.finished.year <= 1970  # another run's: left alone
+
+
+DEV_PIPELINE = """
+from kfp import dsl
+
+from kfp_pachyderm import pfs_step
+
+
+@pfs_step(output_repo="scores", output_branch="dev")
+def score(raw, out, started: str = "", kill: bool = False):
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    (Path(out) / "partial.txt").write_text("partial")
+    if kill:
+        os.kill(os.getpid(), signal.SIGKILL)
+    Path(started).write_text("started")
+    time.sleep(300)
+
+
+@dsl.pipeline
+def scoring(data: str = "raw@master", started: str = "", kill: bool = False):
+    score(raw=data, started=started, kill=kill)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("how", ["cancelled", "killed"])
+def test_a_step_writing_another_branch_leaves_no_open_commit_when_its_run_stops(
+    how: str, tmp_path: Path
+):
+    """A step with ``output_branch="dev"``: whether its run is cancelled (SIGTERM) or the step
+    is killed (SIGKILL, so the run fails), the commit it left open on ``scores@dev`` is
+    finished with an error before the command exits."""
+    import contextlib
+    import os
+    import signal
+    import time
+
+    (tmp_path / "pipeline.py").write_text(DEV_PIPELINE)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    started, log = tmp_path / "started", tmp_path / "out.log"
+    argv = [*CLI, "run", "pipeline.py:scoring", "--local", "--put", "in"]
+    argv += ["--data-dir", str(tmp_path / "run"), "--param", f"started={started}"]
+    argv += ["--param", f"kill={str(how == 'killed').lower()}"]
+    with log.open("w") as out:
+        run = subprocess.Popen(
+            argv, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        if how == "cancelled":
+            deadline = time.monotonic() + 300
+            while not started.exists() and run.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert started.exists(), log.read_text()[-3000:]
+            run.send_signal(signal.SIGTERM)
+        run.wait(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)  # a cancelled run's step, still sleeping
+    output = log.read_text()
+    assert run.returncode == (130 if how == "cancelled" else 1), output[-3000:]
+    assert "finished 1 commit(s) the run left open: scores@dev" in output
+    with LocalPachyderm(tmp_path / "run" / "pfs") as server:
+        client = Client.from_pachd_address(server.address)
+        head = inspect_commit(client, CommitRef.parse("scores@dev"))
+    assert head.finished and head.finished.year > 1970
+    assert "ended before step score finished" in head.error

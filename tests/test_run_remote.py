@@ -7,7 +7,8 @@ from pachyderm_sdk import Client
 
 from kfp_pachyderm.cli.run_remote import submit_and_follow
 from kfp_pachyderm.cli.targets import resolve_target
-from kfp_pachyderm.cli.watch import MARK_PREFIX, SUBMITTING, kfp_submitter, watch
+from kfp_pachyderm.cli.watch import kfp_submitter
+from kfp_pachyderm.kfp.watcher import MARK_PREFIX, SUBMITTING, watch
 from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
 from kfp_pachyderm.pfs.provenance import edit_metadata
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -57,7 +58,7 @@ def test_watch_submits_each_commit_once_through_kfp(kfp_api: KfpApi, client: Cli
     with output_commit(client, CommitRef("mnist", branch="master")) as first:
         pass
     target = resolve_target("mnist_tfjob")
-    submit = kfp_submitter(kfp_api.host, target, "retrain", {"epochs": "1"}, "data")
+    submit = kfp_submitter(kfp_api.host, target, target.spec(), "retrain", {"epochs": "1"})
     [(commit, run_id)] = watch(
         client, CommitRef("mnist", branch="master"), "mnist_tfjob", submit, 1
     )
@@ -69,6 +70,7 @@ def test_watch_submits_each_commit_once_through_kfp(kfp_api: KfpApi, client: Cli
     assert run["display_name"] == f"mnist_tfjob-mnist-{first.commit[:12]}"
 
 
+@pytest.mark.slow
 def test_a_restarted_watcher_finds_its_run_and_reruns_a_failed_one_once(
     kfp_api: KfpApi, client: Client, capsys
 ):
@@ -79,7 +81,7 @@ def test_a_restarted_watcher_finds_its_run_and_reruns_a_failed_one_once(
     with output_commit(client, branch) as second:
         pass
     target = resolve_target("mnist_tfjob")
-    submitter = kfp_submitter(kfp_api.host, target, "retrain", {}, "data")
+    submitter = kfp_submitter(kfp_api.host, target, target.spec(), "retrain", {})
     [(_, run_one), (_, run_two)] = watch(client, branch, "mnist_tfjob", submitter, 2)
 
     key = MARK_PREFIX + "mnist_tfjob"

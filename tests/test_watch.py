@@ -10,8 +10,8 @@ import threading
 import pytest
 from pachyderm_sdk import Client
 
-from kfp_pachyderm.cli.watch import FAILED, MARK_PREFIX, Submitter, watch
 from kfp_pachyderm.errors import RunCancelled
+from kfp_pachyderm.kfp.watcher import FAILED, MARK_PREFIX, Submitter, watch
 from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
 from kfp_pachyderm.pfs.refs import CommitRef
 

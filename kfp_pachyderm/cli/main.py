@@ -23,7 +23,7 @@ from kfp_pachyderm.cli.options import (
     positive,
 )
 from kfp_pachyderm.cli.pfs_commands import add_pfs_commands
-from kfp_pachyderm.errors import KfpPachydermError, RunCancelled, RunFailed
+from kfp_pachyderm.errors import KfpPachydermError, RunCancelled, RunFailed, UsageError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("KFP_PACHYDERM_HOME", "~/.kfp-pachyderm")).expanduser()
 LOCAL_TOKEN_ENV = "KFP_PACHYDERM_LOCAL_TOKEN"
@@ -37,16 +37,16 @@ def _local_serve(args: argparse.Namespace) -> int:
         try:
             token = Path(args.token_file).read_text().strip()
         except OSError as err:
-            raise KfpPachydermError(
+            raise UsageError(
                 f"cannot read --token-file {args.token_file}: {err.strerror}"
             ) from None
         if not token:
-            raise KfpPachydermError(
+            raise UsageError(
                 f"--token-file {args.token_file} is empty: put the token in it, or leave the "
                 "option out to run without a token check"
             )
     if not (args.data_dir.is_dir() or args.create):
-        raise KfpPachydermError(
+        raise UsageError(
             f"no local Pachyderm data at {args.data_dir}: pass the --data-dir of an earlier run "
             "(run --local keeps it in <data dir>/pfs), or --create to start an empty one"
         )
@@ -104,15 +104,15 @@ def _local_data(args: argparse.Namespace, target, arguments: dict):
     """What ``run --local`` reads, checked before the server starts."""
     from kfp_pachyderm.cli.run_local import LocalData
 
-    parameter = target.data_input(args.input)
+    spec = target.spec(args.input)
     if args.put is not None and not Path(args.put).expanduser().exists():
-        raise KfpPachydermError(f"--put {args.put!r}: no such file or directory")
+        raise UsageError(f"--put {args.put!r}: no such file or directory")
     if args.mirror and args.put is None:
-        raise KfpPachydermError("--mirror needs --put PATH: the folder the branch is to mirror")
+        raise UsageError("--mirror needs --put PATH: the folder the branch is to mirror")
     return LocalData(
-        parameter,
-        target.data_branch(arguments, parameter),
-        named=parameter in arguments,
+        spec,
+        target.data_branch(arguments, spec.data),
+        named=spec.data in arguments,
         put=str(Path(args.put).expanduser()) if args.put is not None else None,
         mirror=args.mirror,
     )
@@ -127,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         run_local(target, args.data_dir, arguments, data, args.verbose)
         return 0
     if args.put is not None or args.mirror:
-        raise KfpPachydermError(
+        raise UsageError(
             "--put and --mirror commit to the local server (--local); for a cluster, commit "
             "with the commit_data component or pachctl put file"
         )
@@ -137,15 +137,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from kfp_pachyderm.cli.watch import kfp_submitter, local_submitter, watch
+    from kfp_pachyderm.cli.watch import kfp_submitter, local_submitter
+    from kfp_pachyderm.kfp.watcher import watch
     from kfp_pachyderm.pfs.connection import connect
     from kfp_pachyderm.pfs.refs import CommitRef
 
     target, params = _target_and_arguments(args)
-    data_param = target.data_input(args.input)
+    spec = target.spec(args.input)
     branch = CommitRef.parse(args.branch)
     if args.host:
-        submitter = kfp_submitter(args.host, target, args.experiment, params, data_param)
+        submitter = kfp_submitter(args.host, target, spec, args.experiment, params)
         watch(connect(args.address), branch, target.label, submitter, args.max_runs)
         return 0
     from kfp_pachyderm.cli.run_local import local_session
@@ -155,7 +156,7 @@ def _watch(args: argparse.Namespace) -> int:
         client = connect(server.address)
         ensure_repo(client, branch)  # a new server: the repo to commit to
         print(f"watching {branch.branch_ref()}: commit to it at {server.address}", flush=True)
-        submitter = local_submitter(target, server, params, data_param)
+        submitter = local_submitter(target, spec, server, params)
         watch(client, branch, target.label, submitter, args.max_runs)
     return 0
 
@@ -166,14 +167,14 @@ def _finish_open(args: argparse.Namespace) -> int:
     from kfp_pachyderm.pfs.refs import CommitRef
 
     if args.run_id is not None and not args.run_id.strip():
-        raise KfpPachydermError(
+        raise UsageError(
             "--run '' is empty: pass the ID of the run that opened the commit, or --commit ID "
             "for a commit opened by a run without one (the error that named the commit says it)"
         )
     branch = CommitRef.parse(args.branch).branch_ref()
     client = connect(args.address)
     if not client.pfs.repo_exists(branch.pfs_repo()):
-        raise KfpPachydermError(f"repo {branch.repo!r} does not exist on {client.address}")
+        raise UsageError(f"repo {branch.repo!r} does not exist on {client.address}")
     head = open_head(client, branch)
     if head is None:
         print(f"{branch} has no open commit written by kfp-pachyderm; nothing to finish")
@@ -181,13 +182,13 @@ def _finish_open(args: argparse.Namespace) -> int:
     info, record = head
     opened_by = record.kfp_run_id or "(none)"
     if args.run_id is not None and record.kfp_run_id != args.run_id:
-        raise KfpPachydermError(
+        raise UsageError(
             f"the open commit {info.commit.id} on {branch} was opened by run {opened_by}, not "
             f"--run {args.run_id}; pass that run's ID"
             + ("" if record.kfp_run_id else f", or --commit {info.commit.id}")
         )
     if args.commit is not None and info.commit.id != args.commit:
-        raise KfpPachydermError(
+        raise UsageError(
             f"--commit {args.commit} is not the open head of {branch}: that is {info.commit.id} "
             f"(opened by run {opened_by})"
         )
@@ -203,16 +204,15 @@ def _compile(args: argparse.Namespace) -> int:
 
     if args.pipeline:
         from kfp_pachyderm.cli.targets import resolve_target
-        from kfp_pachyderm.kfp.images import REGISTRY_ENV
+        from kfp_pachyderm.kfp.images import image_registry
 
-        if args.image_registry:  # before the file loads: its steps pick their image then
-            os.environ[REGISTRY_ENV] = args.image_registry
-        target = resolve_target(args.pipeline)
+        with image_registry(args.image_registry):  # while the file loads: its steps' images
+            target = resolve_target(args.pipeline)
         output = args.output or (args.out_dir or Path.cwd()) / f"{target.name}.yaml"
         print(compile_pipeline(target.pipeline, output))
         return 0
     if args.output:
-        raise KfpPachydermError("--output names one pipeline's YAML: give the PIPELINE too")
+        raise UsageError("--output names one pipeline's YAML: give the PIPELINE too")
     components_out = args.out_dir / "components" if args.out_dir else None
     pipelines_out = args.out_dir / "pipelines" if args.out_dir else None
     for path in compile_components(components_out, args.image_registry):
@@ -223,9 +223,24 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 PIPELINE_HELP = (
-    "a built-in pipeline (mnist_tfjob, mnist_gpu, tf_distributed_sample, gpu_check, "
-    "issue_summarization) or your own: path/to/file.py:function or package.module:function"
+    "a built-in pipeline (%(builtin)s) or your own: path/to/file.py:function or "
+    "package.module:function"
 )
+
+
+class _BuiltinNames:
+    """The built-in pipelines' names, as their specs list them; looked up only when a help
+    text shows them (loading the pipelines takes a second or two)."""
+
+    def __str__(self) -> str:
+        from kfp_pachyderm.pipelines import SPECS
+
+        return ", ".join(SPECS)
+
+
+def _add_pipeline_argument(parser: argparse.ArgumentParser, *names: str, **options) -> None:
+    action = parser.add_argument(*names, help=PIPELINE_HELP, **options)
+    action.builtin = _BuiltinNames()  # for %(builtin)s in its help
 
 
 def _add_submission_options(parser: argparse.ArgumentParser) -> None:
@@ -279,15 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run a pipeline locally (--local) or on a KFP cluster (--host)",
-        description="Run PIPELINE: a built-in one (mnist_tfjob, mnist_gpu, "
-        "tf_distributed_sample, gpu_check, issue_summarization) or your own "
+        description="Run PIPELINE: a built-in one (listed below) or your own "
         "(path/to/file.py:function or package.module:function). With --local: start the local "
         "Pachyderm server and S3 gateway, commit --put PATH to the data input (a built-in "
         "pipeline's demo data is seeded when its input is empty), run the pipeline with "
         "kfp.local, a line per step, and print the result's provenance. With --host: submit it "
         "with kfp.Client and follow the run to its end (exit 1 if it fails).",
     )
-    run.add_argument("pipeline", help=PIPELINE_HELP)
+    _add_pipeline_argument(run, "pipeline")
     where = run.add_mutually_exclusive_group(required=True)
     where.add_argument("--local", action="store_true", help="run here, with no cluster")
     where.add_argument(
@@ -321,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         "again once, and says so.",
     )
     watch.add_argument("branch", help="the data branch, e.g. mnist@master")
-    watch.add_argument("--pipeline", required=True, help=PIPELINE_HELP)
+    _add_pipeline_argument(watch, "--pipeline", required=True)
     where = watch.add_mutually_exclusive_group(required=True)
     where.add_argument("--host", type=kfp_host, help="the KFP API endpoint: submit each run there")
     where.add_argument(
@@ -371,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         "without PIPELINE, every component to its component.yaml and every built-in pipeline "
         "to pipelines/<name>.yaml (or under --out-dir).",
     )
-    compile_.add_argument("pipeline", nargs="?", help=PIPELINE_HELP)
+    _add_pipeline_argument(compile_, "pipeline", nargs="?")
     compile_.add_argument("-o", "--output", type=Path, help="the YAML file (with PIPELINE)")
     compile_.add_argument(
         "--image-registry",
@@ -447,10 +461,11 @@ def _log_to_console(verbose: bool) -> None:
 
 
 def _exit_code(err: Exception) -> tuple[int, str]:
+    """Bad usage is 2, an operation that failed (a server gone, a full disk, a failed run) 1."""
     if isinstance(err, RunCancelled):
         return 130, "cancelled"
-    if isinstance(err, RunFailed):
-        return 1, "failed"
-    if isinstance(err, KfpPachydermError | OSError):
+    if isinstance(err, UsageError):
         return 2, "error"
+    if isinstance(err, KfpPachydermError | OSError):
+        return 1, "failed"
     return 1, f"failed ({type(err).__name__}; --debug shows where)"

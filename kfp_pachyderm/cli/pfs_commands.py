@@ -20,7 +20,8 @@ from pathlib import Path
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.cli.options import add_address_option
-from kfp_pachyderm.errors import InvalidReferenceError, KfpPachydermError
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
+from kfp_pachyderm.errors import InvalidReferenceError, OperationError, UsageError
 from kfp_pachyderm.pfs.commits import inspect_commit, is_finished, resolve
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.provenance import read_provenance
@@ -95,7 +96,7 @@ def get_file(args: argparse.Namespace) -> int:
     with rpc_errors(f"reading {ref}"):
         info = client.pfs.inspect_file(file=ref.pfs_file())
         if info.file_type == pfs.FileType.DIR:
-            raise KfpPachydermError(
+            raise UsageError(
                 f"{args.ref!r} is a directory: get-file reads one file; see its contents with "
                 f"`kfp-pachyderm pfs list-file {args.ref}`"
             )
@@ -156,9 +157,9 @@ def _commit_ref(text: str, command: str) -> CommitRef:
 def _output_path(text: str) -> Path:
     path = Path(text)
     if path.is_dir():
-        raise KfpPachydermError(f"output {text!r} is a directory: give a file name in it")
+        raise UsageError(f"output {text!r} is a directory: give a file name in it")
     if not path.parent.is_dir():
-        raise KfpPachydermError(
+        raise UsageError(
             f"output directory {str(path.parent)!r} (of {text!r}) does not exist: create it first"
         )
     return path
@@ -189,11 +190,11 @@ def _write_file(chunks: Iterable[bytes], path: Path) -> None:
                 raise
         os.replace(partial, path)
     except OSError as err:
-        raise KfpPachydermError(f"cannot write {str(path)!r}: {err.strerror}") from err
+        raise OperationError(f"cannot write {str(path)!r}: {err.strerror}") from err
 
 
 def _branches_of(client, ref: CommitRef, infos: list[pfs.CommitInfo]) -> dict[str, str]:
-    """Each commit's branch: the branch whose history holds it (``master`` first). pachd
+    """Each commit's branch: the branch whose history holds it (the default one first). pachd
     clears the branch in the commits it returns, so it is found from the branches' heads and
     the commits' parents."""
     if ref.branch:
@@ -204,7 +205,7 @@ def _branches_of(client, ref: CommitRef, infos: list[pfs.CommitInfo]) -> dict[st
             b.branch.name: b.head.id for b in client.pfs.list_branch(repo=ref.pfs_repo()) if b.head
         }
     found: dict[str, str] = {}
-    for name in sorted(heads, key=lambda n: (n != "master", n)):
+    for name in sorted(heads, key=lambda n: (n != DEFAULT_BRANCH, n)):
         commit = heads[name]
         while commit in parent and commit not in found:
             found[commit] = name

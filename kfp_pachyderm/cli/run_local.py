@@ -5,9 +5,10 @@ local folder committed to the pipeline's data input; for a built-in pipeline who
 empty, the demo data: the digits data set in the mnist.npz layout, or CSVs of issues in the
 seed's layout, made offline), runs the pipeline with ``kfp.local`` (each step a subprocess,
 local caching on, its outputs under the data directory), and ends with the provenance trace
-of the result (a built-in pipeline's, or the last step's output of the user's own) and, for
-the MNIST pipelines, predictions from the trained model; for issue_summarization, the titles
-the model writes for held-out issues next to their true titles.
+of the result (a built-in pipeline's, or the last step's output of the user's own) and what
+the pipeline's spec reports (:mod:`kfp_pachyderm.kfp.pipeline_spec`): for the MNIST pipelines,
+predictions from the trained model; for issue_summarization, the titles the model writes for
+held-out issues next to their true titles.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from kfp_pachyderm.cli.step_log import plain, step_lines
 from kfp_pachyderm.cli.targets import PipelineTarget
-from kfp_pachyderm.errors import KfpPachydermError, NotFoundError, RunCancelled, RunFailed
+from kfp_pachyderm.errors import NotFoundError, OperationError, RunCancelled, RunFailed, UsageError
+from kfp_pachyderm.kfp.pipeline_spec import LocalResult, PipelineSpec
 from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
 from kfp_pachyderm.pfs.commits import inspect_commit
@@ -34,22 +36,12 @@ from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.ingest import commit_data
 from kfp_pachyderm.pfs.provenance import LOCAL_RUN_PID_ENV, RUN_ID_ENV, read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
-from kfp_pachyderm.pfs.transfer import read_tree
 
-# The demo data each built-in pipeline is seeded with, on its data input's default branch.
-DEMO_DATA = {
-    "mnist_tfjob": "mnist",
-    "mnist_gpu": "mnist",
-    "tf_distributed_sample": "text",
-    "gpu_check": "mnist",
-    "issue_summarization": "issues",
-}
-OUTPUT_PARAMS = ("model_repo", "output_repo")
-FIXED_OUTPUTS = {"issue_summarization": "train"}
 LOCAL_ARGUMENTS = {"runner": "local", "workers": 1, "token_secret": ""}
 
 
 def _seed(client, ref: CommitRef, kind: str, scratch: Path) -> None:
+    """Commit the demo data of ``kind`` (a spec's ``demo_data``) to ``ref``."""
     source = scratch / "demo-input"
     if kind == "issues":
         from kfp_pachyderm.summarizer.stages import write_demo_shards
@@ -75,65 +67,6 @@ def _local_arguments(target: PipelineTarget, arguments: dict, server: LocalPachy
     return {key: value for key, value in merged.items() if key in target.parameters}
 
 
-def _predict(client, model: CommitRef, data: CommitRef, scratch: Path) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up INFO lines
-    import numpy as np
-    import tensorflow as tf
-
-    from kfp_pachyderm.trainer.data import load_mnist_npz
-
-    read_tree(client, model.with_path("/model"), scratch / "model", digest=False)
-    read_tree(client, data, scratch / "data", digest=False)
-    arrays = load_mnist_npz(next((scratch / "data").rglob("*.npz")))
-    served = tf.saved_model.load(str(scratch / "model"))
-    images, labels = arrays["x_test"][:10], arrays["y_test"][:10]
-    predicted = np.argmax(served.serve(tf.constant(images, tf.float32)).numpy(), axis=1)
-    print(f"prediction from {model}: {predicted.tolist()}")
-    print(f"true labels:{' ' * (len(str(model)) + 6)}{labels.tolist()}")
-
-
-def _report_serving(client, model: CommitRef, builds_repo: str = "") -> None:
-    from kfp_pachyderm.seldon.build import DEFAULT_BUILDS_REPO, IMAGE_RECORD_KEY
-
-    builds_repo = builds_repo or DEFAULT_BUILDS_REPO
-    record = read_provenance(inspect_commit(client, model))
-    image = record.extra.get(IMAGE_RECORD_KEY) if record else None
-    if image:
-        print(f"serving image: {image}")
-        return
-    builds = inspect_commit(client, CommitRef(builds_repo, branch="master"))
-    print(
-        f"Seldon build context: {builds_repo}@{builds.commit.id} (no registry given; "
-        "--param serving_image=<registry>/<repo> --param push_image=true pushes the image)"
-    )
-
-
-def _output_repo(target: PipelineTarget, arguments: dict) -> str:
-    if target.label in FIXED_OUTPUTS:
-        return FIXED_OUTPUTS[target.label]
-    parameters = target.parameters
-    output_param = next(p for p in OUTPUT_PARAMS if p in arguments or p in parameters)
-    return arguments.get(output_param, parameters[output_param].default)
-
-
-def _summarize(client, model: CommitRef, scratch: Path, count: int = 5) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kfp_pachyderm.summarizer.data import read_issues
-    from kfp_pachyderm.summarizer.model import summarize
-
-    split = CommitRef("split", branch="master")
-    read_tree(client, model.with_path("/model"), scratch / "model", digest=False)
-    read_tree(client, split.with_path("/test"), scratch / "test", digest=False)
-    held_out = [
-        row for path in sorted((scratch / "test").rglob("*.csv")) for row in read_issues(path)
-    ]
-    held_out = held_out[:count]
-    titles = summarize(scratch / "model", [body for _, _, body in held_out])
-    print(f"titles written by {model} for {len(held_out)} held-out issues:")
-    for (url, true_title, _), written in zip(held_out, titles, strict=True):
-        print(f"  {url}\n    written: {written!r}\n    true:    {true_title!r}")
-
-
 def _check_issues_source(source: str) -> None:
     """A local CSV (or folder of CSVs) of issues is checked before anything starts; a URL is
     checked by the split step, file by file, once committed."""
@@ -144,7 +77,7 @@ def _check_issues_source(source: str) -> None:
     path = Path(source).expanduser()
     files = sorted(path.rglob("*.csv")) if path.is_dir() else [path]
     if not files:
-        raise KfpPachydermError(f"source {source!r} holds no .csv file of issues")
+        raise UsageError(f"source {source!r} holds no .csv file of issues")
     for file in files:
         check_issues_csv(file)
 
@@ -188,10 +121,12 @@ def local_session(data_dir: Path, port: int = 0) -> Iterator[LocalPachyderm]:
 
 @contextmanager
 def _cancellable(client, run_id: str) -> Iterator[None]:
-    """While the run is in progress, SIGINT and SIGTERM stop it; either way, every commit the
+    """While the run is in progress, SIGINT and SIGTERM stop it, and its steps (kfp.local
+    would otherwise wait for a running step to end by itself); either way, every commit the
     run left open is finished with an error, so nothing blocks the next run."""
 
     def stop(signum: int, frame: object) -> None:
+        _stop_steps()
         raise RunCancelled(f"run {run_id} cancelled by {signal.Signals(signum).name}")
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -211,9 +146,29 @@ def _cancellable(client, run_id: str) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _stop_steps() -> None:
+    """SIGTERM to every process under this one: the run's steps and what they started (where
+    /proc lists children; elsewhere a step signalled with this process's group, as Ctrl-C
+    does, stops by itself)."""
+    found, parents = [], [os.getpid()]
+    while parents:
+        for tasks in Path(f"/proc/{parents.pop()}/task").glob("*/children"):
+            try:
+                children = [int(pid) for pid in tasks.read_text().split()]
+            except OSError:  # gone meanwhile
+                continue
+            found += children
+            parents += children
+    for pid in found:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
 def finish_run_commits(client, run_id: str) -> list[str]:
     """Finish, with an error, the head of every branch that run ``run_id`` opened and left
-    open; return them."""
+    open; return them. Every branch on the local server is looked at, not only the spec's
+    outputs: each output on whatever branch its step writes, and also the data branch a
+    ``commit_source`` was being committed to, or a user's own step's output."""
     from kfp_pachyderm.pfs.commits import finish_abandoned
 
     return [
@@ -225,7 +180,7 @@ def finish_run_commits(client, run_id: str) -> list[str]:
 
 def _branches(client) -> Iterator[CommitRef]:
     """Every branch of every repo on the server: a step writes to its own output branch
-    (``output_branch=``), ``master`` or another."""
+    (``output_branch=``), the default one or another."""
     for info in client.pfs.list_branch():
         repo = info.branch.repo
         yield CommitRef(repo.name, branch=info.branch.name, project=repo.project.name)
@@ -260,12 +215,16 @@ def _failure_in_log(log_path: Path) -> str:
 
 
 def run_once(
-    target: PipelineTarget, server: LocalPachyderm, arguments: dict, verbose: bool = False
+    target: PipelineTarget,
+    spec: PipelineSpec,
+    server: LocalPachyderm,
+    arguments: dict,
+    verbose: bool = False,
 ) -> tuple[str, CommitRef | None]:
     """One run of ``target`` in a :func:`local_session`; return its run ID and the commit it
-    produced (a built-in pipeline's result, or the last step's output of a user's own), after
-    printing that commit's provenance. SIGINT or SIGTERM cancels the run and finishes its open
-    commits (:class:`RunCancelled`)."""
+    produced (its ``spec``'s result, or the last step's output of a user's own pipeline),
+    after printing that commit's provenance. SIGINT or SIGTERM cancels the run and finishes
+    its open commits (:class:`RunCancelled`)."""
     run_id = f"local-{uuid.uuid4().hex[:12]}"
     client = connect(server.address)
     log_path = Path(server.data_dir).parent / "logs" / f"{run_id}.log"
@@ -281,7 +240,7 @@ def run_once(
     except RuntimeError as err:  # kfp.local's wrapper; the step's own error is on its commit
         cause = _failure_of(client, run_id) or _failure_in_log(log_path) or plain(str(err))
         raise RunFailed(f"{cause} (full log: {log_path})") from None
-    result = _result_of(client, target, arguments, reporter.outcomes)
+    result = _result_of(client, spec, arguments, reporter.outcomes)
     if result is None:
         print("\nthe pipeline wrote no commit")
         return run_id, None
@@ -291,38 +250,38 @@ def run_once(
     return run_id, result
 
 
-def _result_of(client, target: PipelineTarget, arguments: dict, outcomes) -> CommitRef | None:
-    if not target.builtin:
+def _result_of(client, spec: PipelineSpec, arguments: dict, outcomes) -> CommitRef | None:
+    """The head of the spec's result branch; without one, the last step's output."""
+    if spec.result is None:
         return CommitRef.parse(outcomes[-1].uri) if outcomes else None
-    output_repo = _output_repo(target, arguments)
+    branch = CommitRef.parse(spec.result.ref(spec.values(arguments)))
     try:
-        info = inspect_commit(client, CommitRef(output_repo, branch="master"), wait=True)
+        info = inspect_commit(client, branch, wait=True)
     except NotFoundError as err:
-        raise KfpPachydermError(f"the pipeline produced no commit in {output_repo}") from err
-    return CommitRef(output_repo, branch="master", commit=info.commit.id)
+        raise OperationError(f"the pipeline produced no commit on {branch}") from err
+    return branch.at(info.commit.id)
 
 
-def _input_branch(
-    client, target: PipelineTarget, data: LocalData, arguments: dict, scratch: Path
-) -> CommitRef:
-    """The branch the run reads, with ``data.put`` committed to it first when given. A
-    built-in pipeline's own default is seeded with the demo data only while it is empty;
-    any other branch must hold data already (or get it from the pipeline's ``source``)."""
-    branch = data.branch
+def _input_branch(client, data: LocalData, arguments: dict, scratch: Path) -> CommitRef:
+    """The branch the run reads, with ``data.put`` committed to it first when given. The
+    default of a pipeline with demo data (a built-in one) is seeded with it only while it is
+    empty; any other branch must hold data already (or get it from the pipeline's
+    ``source``)."""
+    branch, demo = data.branch, data.spec.demo_data
     if data.put:
         result = commit_data(client, data.put, branch, mirror=data.mirror)
         done = "already held by" if result.reused else "committed to"
         print(f"{data.put} ({result.files} files) {done} {result.ref.with_path(None)}")
-    elif target.builtin and not data.named and not arguments.get("source"):
+    elif demo and not data.named and not arguments.get("source"):
         if not _holds_files(client, branch):
-            _seed(client, branch, DEMO_DATA[target.label], scratch)
+            _seed(client, branch, demo, scratch)
             return branch
         print(f"using the data on {branch} as it is")
     elif arguments.get("source") or _holds_files(client, branch):
         print(f"using the data on {branch} as it is")
     else:
-        where = "" if target.builtin else " (your own pipeline: no demo data is seeded)"
-        raise KfpPachydermError(
+        where = "" if demo else " (your own pipeline: no demo data is seeded)"
+        raise UsageError(
             f"the data input {data.parameter}={branch} holds no data on the local server"
             f"{where}: add --put PATH to commit a local file or folder to it first"
         )
@@ -339,15 +298,21 @@ def _holds_files(client, branch: CommitRef) -> bool:
 
 @dataclass(frozen=True)
 class LocalData:
-    """The data a local run reads: its data input ``parameter``, the ``branch`` it names,
-    whether the user ``named`` it, and a local ``put`` path to commit there first (with
-    ``mirror``, the branch then holds exactly that path's files)."""
+    """The data a local run reads: the pipeline's ``spec`` (its data input ``parameter``),
+    the ``branch`` that parameter names, whether the user ``named`` it, and a local ``put``
+    path to commit there first (with ``mirror``, the branch then holds exactly that path's
+    files)."""
 
-    parameter: str
+    spec: PipelineSpec
     branch: CommitRef
     named: bool = False
     put: str | None = None
     mirror: bool = False
+
+    @property
+    def parameter(self) -> str:
+        """The pipeline's data input."""
+        return self.spec.data
 
 
 def cli_command() -> str:
@@ -369,21 +334,20 @@ def run_local(
     verbose: bool = False,
 ) -> CommitRef | None:
     """Run ``target`` locally on ``data`` (for a built-in pipeline by default its demo
-    data); return the commit it produced."""
-    kind = DEMO_DATA[target.label] if target.builtin else None
-    if kind == "issues" and arguments.get("source"):
+    data); return the commit it produced, after what its spec reports on it."""
+    spec = data.spec
+    if spec.demo_data == "issues" and arguments.get("source"):
         _check_issues_source(arguments["source"])
     with local_session(data_dir) as server, tempfile.TemporaryDirectory() as tmp:
         client = connect(server.address)
-        source = _input_branch(client, target, data, arguments, Path(tmp))
-        _, result = run_once(target, server, {**arguments, data.parameter: str(source)}, verbose)
-        if target.builtin and target.label == "mnist_tfjob":
-            _report_serving(client, result)
-        if kind == "issues":
-            _report_serving(client, result, builds_repo="build")
-            _summarize(client, result, Path(tmp))
-        if kind == "mnist" and client.pfs.path_exists(result.with_path("/model").pfs_file()):
-            _predict(client, result, source.at(inspect_commit(client, source).commit.id), Path(tmp))
+        source = _input_branch(client, data, arguments, Path(tmp))
+        arguments = {**arguments, data.parameter: str(source)}
+        _, result = run_once(target, spec, server, arguments, verbose)
+        if result is not None and spec.report:
+            read = source.at(inspect_commit(client, source).commit.id)
+            local = LocalResult(client, result, read, spec.values(arguments), Path(tmp))
+            for report in spec.report:
+                report(local)
         command = cli_command()
         print(
             f"\nthe data is in {Path(data_dir) / 'pfs'}; look at it with: {command} local "

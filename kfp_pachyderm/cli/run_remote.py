@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kfp_pachyderm.cli.targets import PipelineTarget
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError
 
 TERMINAL_STATES = {"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED", "CANCELLED"}
 POLL_S = 5.0
@@ -24,7 +24,7 @@ def kfp_api_errors(host: str) -> Iterator[None]:
         yield
     except (OSError, urllib3.exceptions.HTTPError) as err:
         reason = str(getattr(err, "reason", "") or err).split(":")[-1].strip()
-        raise KfpPachydermError(f"cannot reach the KFP API at {host}: {reason}") from None
+        raise OperationError(f"cannot reach the KFP API at {host}: {reason}") from None
 
 
 def submit_and_follow(

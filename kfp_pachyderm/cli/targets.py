@@ -18,19 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import KfpPachydermError, UsageError
+from kfp_pachyderm.kfp.pipeline_spec import PipelineSpec
 
 _MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
 @dataclass(frozen=True)
 class PipelineTarget:
-    """A pipeline a command runs: what the user called it, the KFP pipeline, and whether it
-    is one of the library's own."""
+    """A pipeline a command runs: what the user called it, the KFP pipeline, and the spec a
+    built-in one declares (None for a user's own: :meth:`spec` builds one)."""
 
     label: str
     pipeline: Any
-    builtin: bool
+    declared: PipelineSpec | None = None
+
+    @property
+    def builtin(self) -> bool:
+        """Whether it is one of the library's own pipelines."""
+        return self.declared is not None
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
@@ -40,28 +46,37 @@ class PipelineTarget:
     @property
     def name(self) -> str:
         """The pipeline function's name (for a built-in one, its name in the catalogue)."""
-        return self.label if self.builtin else self.pipeline.pipeline_func.__name__
+        return self.pipeline.pipeline_func.__name__
 
-    def data_input(self, named: str | None = None) -> str:
-        """The parameter holding the pipeline's data commit (the one a watcher pins to each
-        new commit): ``named`` (checked), or the one parameter whose default is a commit
-        reference, as each built-in pipeline has."""
+    def spec(self, named: str | None = None) -> PipelineSpec:
+        """The pipeline's spec, its data parameter ``named`` when given (checked): a built-in
+        pipeline's own; for a user's own, one built by the generic rule: its data parameter
+        is the one parameter whose default is a commit reference, and nothing else is known
+        (no outputs, demo data or reporter; its result is its last step's output)."""
         parameters = self.parameters
-        if named:
-            if named not in parameters:
-                raise KfpPachydermError(
-                    f"--input {named!r} is not a parameter of {self.label}: one of "
-                    f"{', '.join(parameters) or '(none)'}"
-                )
-            return named
-        found = [name for name, param in parameters.items() if _is_commit_reference(param)]
+        if named and named not in parameters:
+            raise UsageError(
+                f"--input {named!r} is not a parameter of {self.label}: one of "
+                f"{', '.join(parameters) or '(none)'}"
+            )
+        if self.declared is not None:
+            return self.declared.with_data(named) if named else self.declared
+        return PipelineSpec(pipeline=self.pipeline, data=named or self._found_data_input())
+
+    def _found_data_input(self) -> str:
+        found = [name for name, p in self.parameters.items() if _is_commit_reference(p)]
         if len(found) == 1:
             return found[0]
         which = f"several ({', '.join(found)})" if found else "none"
-        raise KfpPachydermError(
+        raise UsageError(
             f"{self.label} has {which} of the parameters a data input is found by (a str with a "
             "default like 'raw_data@master'): name it with --input PARAMETER"
         )
+
+    def data_input(self, named: str | None = None) -> str:
+        """The parameter holding the pipeline's data commit (the one a watcher pins to each
+        new commit): its spec's (see :meth:`spec`)."""
+        return self.spec(named).data
 
     def data_branch(self, arguments: dict[str, Any], named: str | None = None) -> Any:
         """The commit reference the run reads: the data input's argument or its default."""
@@ -70,7 +85,7 @@ class PipelineTarget:
         key = self.data_input(named)
         value = arguments.get(key, self.parameters[key].default)
         if not isinstance(value, str) or not value:
-            raise KfpPachydermError(f"{self.label} needs its data input: --param {key}=REPO@BRANCH")
+            raise UsageError(f"{self.label} needs its data input: --param {key}=REPO@BRANCH")
         return CommitRef.parse(value)
 
 
@@ -89,28 +104,28 @@ def _is_commit_reference(param: inspect.Parameter) -> bool:
 def resolve_target(text: str) -> PipelineTarget:
     """The pipeline ``text`` names (see the module docstring), or a one-line error."""
     if ":" not in text:
-        from kfp_pachyderm.pipelines import PIPELINES
+        from kfp_pachyderm.pipelines import SPECS
 
-        if text not in PIPELINES:
-            raise KfpPachydermError(
-                f"unknown pipeline {text!r}: one of {', '.join(PIPELINES)}, or your own as "
+        if text not in SPECS:
+            raise UsageError(
+                f"unknown pipeline {text!r}: one of {', '.join(SPECS)}, or your own as "
                 "path/to/file.py:function or package.module:function"
             )
-        return PipelineTarget(text, PIPELINES[text], builtin=True)
+        return PipelineTarget(text, SPECS[text].pipeline, SPECS[text])
     where, _, attribute = text.rpartition(":")
     if not where or not attribute.isidentifier():
-        raise KfpPachydermError(
+        raise UsageError(
             f"{text!r} is not a pipeline: path/to/file.py:function or package.module:function"
         )
     module = _load(where)
-    return PipelineTarget(text, _pipeline_in(module, where, attribute), builtin=False)
+    return PipelineTarget(text, _pipeline_in(module, where, attribute))
 
 
 def _load(where: str) -> Any:
     if where.endswith(".py") or "/" in where or Path(where).exists():
         path = Path(where).expanduser().resolve()
         if not path.is_file():
-            raise KfpPachydermError(f"no pipeline file {where!r}: no such file")
+            raise UsageError(f"no pipeline file {where!r}: no such file")
         name = f"kfp_pachyderm_user_{path.stem}_{abs(hash(str(path))) & 0xFFFF:04x}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
@@ -119,7 +134,7 @@ def _load(where: str) -> Any:
         sys.dont_write_bytecode = True  # no __pycache__ left in the user's folder
         return _run_module(where, lambda: spec.loader.exec_module(module), module)
     if not _MODULE_RE.match(where):
-        raise KfpPachydermError(f"{where!r} is neither a .py file nor a module name")
+        raise UsageError(f"{where!r} is neither a .py file nor a module name")
     return _run_module(where, lambda: importlib.import_module(where), None)
 
 
@@ -127,13 +142,13 @@ def _run_module(where: str, load, module: Any) -> Any:
     try:
         loaded = load()
     except KfpPachydermError as err:
-        raise KfpPachydermError(f"{where}: {err}") from None
+        raise UsageError(f"{where}: {err}") from None
     except ModuleNotFoundError as err:
-        raise KfpPachydermError(f"cannot load {where}: no module named {err.name!r}") from None
+        raise UsageError(f"cannot load {where}: no module named {err.name!r}") from None
     except SyntaxError as err:
-        raise KfpPachydermError(f"cannot load {where}: line {err.lineno}: {err.msg}") from None
+        raise UsageError(f"cannot load {where}: line {err.lineno}: {err.msg}") from None
     except Exception as err:
-        raise KfpPachydermError(f"cannot load {where}: {type(err).__name__}: {err}") from None
+        raise UsageError(f"cannot load {where}: {type(err).__name__}: {err}") from None
     return module if module is not None else loaded
 
 
@@ -146,7 +161,7 @@ def _pipeline_in(module: Any, where: str, attribute: str) -> Any:
         return value
     has = f"its pipelines: {', '.join(pipelines)}" if pipelines else "it defines no @dsl.pipeline"
     if value is None:
-        raise KfpPachydermError(f"{where} has no pipeline {attribute!r}; {has}")
-    raise KfpPachydermError(
+        raise UsageError(f"{where} has no pipeline {attribute!r}; {has}")
+    raise UsageError(
         f"{where}:{attribute} is a {type(value).__name__}, not a @dsl.pipeline function; {has}"
     )

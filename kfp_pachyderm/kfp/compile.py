@@ -7,12 +7,11 @@ Example:
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 
 from kfp import compiler
 
-from kfp_pachyderm.kfp.images import REGISTRY_ENV
+from kfp_pachyderm.kfp.images import image_registry
 
 COMPONENTS_PACKAGE = "kfp_pachyderm.components"
 PIPELINES_PACKAGE = "kfp_pachyderm.pipelines"
@@ -29,13 +28,13 @@ def component_names() -> list[str]:
 
 
 def load_component(name: str, registry: str | None = None):
-    """The component object defined in ``components/<name>/component.py``."""
+    """The component object defined in ``components/<name>/component.py``; with
+    ``registry``, (re)loaded with its images from there (the environment is left as it was)."""
     module_name = f"{COMPONENTS_PACKAGE}.{name}.component"
-    if registry:
-        os.environ[REGISTRY_ENV] = registry
-    module = importlib.import_module(module_name)
-    if registry:
-        module = importlib.reload(module)
+    with image_registry(registry):
+        module = importlib.import_module(module_name)
+        if registry:
+            module = importlib.reload(module)
     return getattr(module, name)
 
 
@@ -45,14 +44,16 @@ def pipelines_dir() -> Path:
 
 
 def compile_pipelines(out_dir: Path | None = None, registry: str | None = None) -> list[Path]:
-    """Compile each pipeline to ``<out_dir or pipelines/>/<name>.yaml``."""
-    if registry:
-        os.environ[REGISTRY_ENV] = registry
-    package = importlib.import_module(PIPELINES_PACKAGE)
-    if registry:
-        for name in ("common_tasks", *package.PIPELINES):
-            importlib.reload(importlib.import_module(f"{PIPELINES_PACKAGE}.{name}"))
-        package = importlib.reload(package)
+    """Compile each pipeline to ``<out_dir or pipelines/>/<name>.yaml``; with ``registry``,
+    reloaded with their images from there first (the environment is left as it was)."""
+    with image_registry(registry):
+        package = importlib.import_module(PIPELINES_PACKAGE)
+        if registry:
+            for name in component_names():  # the components the pipelines load, first
+                load_component(name, registry)
+            for name in ("common_tasks", *package.PIPELINES):
+                importlib.reload(importlib.import_module(f"{PIPELINES_PACKAGE}.{name}"))
+            package = importlib.reload(package)
     target_dir = out_dir or pipelines_dir()
     target_dir.mkdir(parents=True, exist_ok=True)
     written = []

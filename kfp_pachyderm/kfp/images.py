@@ -8,6 +8,8 @@ its own (possibly air-gapped) registry and compile YAML that points there.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from kfp_pachyderm import __version__
 
@@ -25,6 +27,25 @@ def image(name: str, registry: str | None = None) -> str:
     """
     registry = (registry or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY).rstrip("/")
     return f"{registry}/{name}:{__version__}-{PYTHON_TAG}"
+
+
+@contextmanager
+def image_registry(registry: str | None) -> Iterator[None]:
+    """Images named while the block runs come from ``registry`` (through ``REGISTRY_ENV``,
+    which modules read as they load); afterwards the variable is as it was. No registry: no
+    change."""
+    if not registry:
+        yield
+        return
+    before = os.environ.get(REGISTRY_ENV)
+    os.environ[REGISTRY_ENV] = registry
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(REGISTRY_ENV, None)
+        else:
+            os.environ[REGISTRY_ENV] = before
 
 
 def runtime_image(registry: str | None = None) -> str:

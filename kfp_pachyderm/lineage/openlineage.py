@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import requests
 
 from kfp_pachyderm import __version__
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.lineage.trace import CommitNode, Lineage
 
 PRODUCER = f"https://pypi.org/project/kfp-pachyderm/{__version__}"
@@ -124,22 +124,20 @@ def emit(events: list[dict], target: str) -> None:
                     target, json=event, headers=headers, timeout=HTTP_TIMEOUT_S
                 )
             except requests.RequestException as err:
-                raise KfpPachydermError(
-                    f"cannot send OpenLineage events to {target}: {err}"
-                ) from err
+                raise UsageError(f"cannot send OpenLineage events to {target}: {err}") from err
             if response.status_code >= 300:
-                raise KfpPachydermError(
+                raise UsageError(
                     f"OpenLineage endpoint {target} answered HTTP {response.status_code}"
                 )
         return
     if scheme not in ("", "file"):
-        raise KfpPachydermError(
+        raise UsageError(
             f"unsupported OpenLineage target {target!r}: use a file path, file://, http:// or "
             "https://"
         )
     path = Path(target.removeprefix("file://"))
     if not path.parent.is_dir():
-        raise KfpPachydermError(
+        raise UsageError(
             f"cannot write OpenLineage events to {path}: no directory {path.parent} (create it "
             "first; a typo in the target should not create directories)"
         )

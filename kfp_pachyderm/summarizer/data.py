@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import UsageError
 
 COLUMNS = ("issue_url", "issue_title", "body")
 MIN_DEMO_ROWS = 200
@@ -102,16 +102,16 @@ def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(first line number, fields) of each CSV record in ``path``, header included, blank lines
     skipped; every problem with the file is raised as one line naming it."""
     if not path.is_file():
-        raise KfpPachydermError(f"{path}: no such file")
+        raise UsageError(f"{path}: no such file")
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise KfpPachydermError(
+        raise UsageError(
             f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
             f"{error.start}); save the file as UTF-8"
         ) from None
     if not text.strip():
-        raise KfpPachydermError(f"{path}: empty file; expected a header row {','.join(COLUMNS)}")
+        raise UsageError(f"{path}: empty file; expected a header row {','.join(COLUMNS)}")
     reader = csv.reader(io.StringIO(text, newline=""))
     while True:
         line = reader.line_num + 1
@@ -120,7 +120,7 @@ def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as error:
-            raise KfpPachydermError(f"{path}: line {line}: not valid CSV: {error}") from None
+            raise UsageError(f"{path}: line {line}: not valid CSV: {error}") from None
         if fields:
             yield line, fields
 
@@ -130,7 +130,7 @@ def _issues(path: Path) -> list[Issue]:
     _, header = next(records)
     missing = [column for column in COLUMNS if column not in header]
     if missing:
-        raise KfpPachydermError(
+        raise UsageError(
             f"{path}: header lacks column(s) {', '.join(missing)}; it has "
             f"{', '.join(header)} and needs {', '.join(COLUMNS)}"
         )
@@ -138,13 +138,13 @@ def _issues(path: Path) -> list[Issue]:
     issues = []
     for line, fields in records:
         if len(fields) != len(header):
-            raise KfpPachydermError(
+            raise UsageError(
                 f"{path}: line {line} has {len(fields)} fields, the header has {len(header)}"
             )
         url, title, body = (fields[index] for index in where)
         issues.append((url, title, body))
     if not issues:
-        raise KfpPachydermError(f"{path}: a header but no data rows")
+        raise UsageError(f"{path}: a header but no data rows")
     return issues
 
 

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError, UsageError
 from kfp_pachyderm.summarizer.text import NON_ASCII, REWRITES, clean
 
 START, END = "[start]", "[end]"
@@ -126,13 +126,13 @@ def train_summarizer(
     (over title tokens, teacher-forced), examples, epochs and seconds. Seeded, so a run repeats
     on the same machine."""
     if not pairs:
-        raise KfpPachydermError("no (body, title) pairs to train on")
+        raise OperationError("no (body, title) pairs to train on")
     if not body_vocab:
-        raise KfpPachydermError("the body vocabulary is empty: the bodies had no tokens")
+        raise OperationError("the body vocabulary is empty: the bodies had no tokens")
     if START not in title_vocab or END not in title_vocab:
-        raise KfpPachydermError(f"the title vocabulary lacks {START} or {END}: fit it again")
+        raise UsageError(f"the title vocabulary lacks {START} or {END}: fit it again")
     if min(epochs, batch_size, body_len, title_len) < 1:
-        raise KfpPachydermError(
+        raise UsageError(
             f"epochs ({epochs}), batch_size ({batch_size}), body_len ({body_len}) and "
             f"title_len ({title_len}) must all be at least 1"
         )

@@ -12,7 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import OperationError, UsageError
 from kfp_pachyderm.summarizer.data import COLUMNS, check_issues_csv, read_issues
 from kfp_pachyderm.summarizer.text import clean
 
@@ -39,7 +39,7 @@ def is_test_row(row: Issue, seed: int, test_fraction: float) -> bool:
 def split_issues(raw: Path, out: Path, seed: int = 42, test_fraction: float = 0.1) -> None:
     """Split every CSV under ``raw`` into ``out/train/<path>`` and ``out/test/<path>``."""
     if not 0 < test_fraction < 1:
-        raise KfpPachydermError(
+        raise UsageError(
             f"invalid test_fraction {test_fraction!r}: a number between 0 and 1, e.g. 0.1"
         )
     for source in sorted(raw.rglob("*.csv")):
@@ -78,7 +78,7 @@ def train_title_writer(
 
     pairs = training_pairs(pre_processed)
     if not pairs:
-        raise KfpPachydermError(
+        raise OperationError(
             f"no training rows under {pre_processed / 'train'}: the split left nothing to train on"
         )
     body_vocab, title_vocab = fit_vocabularies([b for b, _ in pairs], [t for _, t in pairs])
