@@ -4,11 +4,21 @@
 #   bash scripts/dev.sh demo        run the main job: the mnist_tfjob pipeline, locally, on the
 #                                   embedded local Pachyderm server (extra arguments go to
 #                                   `kfp-pachyderm run`, e.g. --param epochs=3)
-#   bash scripts/dev.sh test [...]  run the whole test suite (extra arguments go to pytest)
+#   bash scripts/dev.sh test [...]  run the whole test suite (extra arguments go to pytest);
+#                                   `bash scripts/dev.sh test -m "not slow"` is the fast lane
+#                                   (no whole pipelines, training, serving, image builds or
+#                                   kill/restart; a few minutes on two cores)
 #   bash scripts/dev.sh lock        re-lock the images' Python dependencies (images/*/requirements.lock)
 #
 # Each creates .venv in the repository root when missing and installs the package with what
-# it needs (again only when pyproject.toml changed).
+# it needs (again only when pyproject.toml changed). `test` also provisions what the tests run
+# (the tests only check for it: a failure under CI=true, a skip elsewhere):
+#   - the system tools (podman, runc, mmdebstrap, docker-registry, skopeo, htpasswd), with
+#     apt-get, when one is missing;
+#   - the serving virtualenvs (seldon, mlserver: tests/serving_venv.py names their
+#     requirements) in ~/.cache/kfp-pachyderm (or $XDG_CACHE_HOME), when one is missing and
+#     the run includes the slow tests, i.e. unless an argument says "not slow" (the fast lane
+#     uses none, and creating one downloads TensorFlow: minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,6 +69,16 @@ ensure_test_tools() {
     { "${sudo[@]}" apt-get update -q >/dev/null && "${sudo[@]}" apt-get install -y -q "${missing[@]}" >/dev/null; }
 }
 
+# The serving virtualenvs the serving tests run, created (once, and reused) by the tests'
+# own helper with the tests' interpreter, so they land where the tests look for them.
+ensure_serving_venvs() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in *"not slow"*) return ;; esac
+  done
+  .venv/bin/python -m tests.serving_venv
+}
+
 command=${1:-}
 shift || true
 case "$command" in
@@ -69,6 +89,7 @@ case "$command" in
   test)
     ensure_venv dev,train
     ensure_test_tools
+    ensure_serving_venvs "$@"
     set +e
     .venv/bin/python -m pytest "$@"
     status=$?

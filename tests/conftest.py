@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from kfp import local
@@ -58,6 +59,15 @@ def _no_ambient_pachyderm(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("PACH_CONFIG", str(tmp_path / "no-pachctl-config.json"))
 
 
+def missing_prerequisite(message: str) -> NoReturn:
+    """Stop a test whose tool or virtualenv is missing: ``scripts/dev.sh test`` provisions them
+    before pytest starts, so under CI (``CI=true``) a missing one is a failure; elsewhere the
+    test is skipped with ``message``, which names the command that provides it."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def ready_client(address: str, timeout: float = 30.0) -> Client:
     """A client once the server at ``address`` answers. gRPC shares subchannels between
     channels in a process, so right after a restart on the same port a new client can still
@@ -72,6 +82,14 @@ def ready_client(address: str, timeout: float = 30.0) -> Client:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def one_error_line(capsys) -> str:
+    """The one ``kfp-pachyderm:`` line a refused command wrote to stderr (no traceback)."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("kfp-pachyderm:")]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
 
 
 def free_port() -> int:
@@ -172,9 +190,9 @@ def tokens():
 @pytest.fixture(scope="module")
 def basic(tmp_path_factory):
     """A real registry on loopback with basic auth (htpasswd)."""
-    from .registry import Registry, ensure_tools
+    from .registry import Registry, require_registry_tools
 
-    ensure_tools()
+    require_registry_tools()
     with Registry(tmp_path_factory.mktemp("basic"), "htpasswd") as registry:
         yield registry
 
@@ -182,9 +200,9 @@ def basic(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bearer(tmp_path_factory, tokens):
     """A real registry on loopback that takes bearer tokens from ``tokens``."""
-    from .registry import Registry, ensure_tools
+    from .registry import Registry, require_registry_tools
 
-    ensure_tools()
+    require_registry_tools()
     with Registry(tmp_path_factory.mktemp("bearer"), tokens) as registry:
         yield registry
 
@@ -199,14 +217,14 @@ def plain(tmp_path_factory):
     from .registry import (
         BASE_REPO,
         Registry,
-        ensure_tools,
         push_synthetic,
+        require_registry_tools,
         skopeo,
         synthetic_image,
         write_oci_layout,
     )
 
-    ensure_tools()
+    require_registry_tools()
     with Registry(tmp_path_factory.mktemp("plain")) as registry:
         client = RegistryClient(registry.host, plain_http=True)
         push_synthetic(client, BASE_REPO, "1.0", synthetic_image(DOCKER))

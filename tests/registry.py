@@ -1,8 +1,9 @@
 """Real OCI registries on loopback for the tests, and what they need around them.
 
-- :func:`ensure_tools` installs Debian's ``docker-registry`` (the CNCF Distribution registry),
-  ``skopeo`` and ``apache2-utils`` (``htpasswd``) when a binary is missing, so a fresh CI
-  machine runs these tests instead of skipping them.
+- :func:`require_registry_tools` checks for Debian's ``docker-registry`` (the CNCF
+  Distribution registry), ``skopeo`` and ``htpasswd`` (``apache2-utils``); ``bash scripts/dev.sh
+  test`` installs them before pytest starts (a failure under CI when one is missing, a skip
+  elsewhere).
 - :class:`Registry` runs ``docker-registry serve`` on a free port with its own storage
   directory and config (plain HTTP; basic auth from an htpasswd file; or bearer tokens from a
   :class:`TokenServer`), reads its access log, and stops it by PID.
@@ -41,7 +42,7 @@ from kfp_pachyderm.oci.media import OCI, MediaTypes
 from kfp_pachyderm.oci.reference import digest_of
 from kfp_pachyderm.oci.registry import RegistryClient
 
-from .conftest import free_port
+from .conftest import free_port, missing_prerequisite
 from .json_http import JsonHandler
 
 # The base image repository the plain registry fixture holds (synthetic, tag 1.0).
@@ -53,30 +54,17 @@ READER, READER_PASSWORD = "reader", "reader-pass"  # may pull, never push
 IDENTITY_TOKEN = "refresh-token-for-alice"
 
 
-def _apt_get(*args: str) -> subprocess.CompletedProcess:
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    return subprocess.run(
-        [*prefix, "apt-get", *args], env=env, capture_output=True, text=True, timeout=900
-    )
-
-
-def ensure_tools() -> None:
-    """Install the registry, skopeo and htpasswd with apt-get when a binary is missing; fail
-    (never skip) when that is impossible."""
-    missing = sorted({pkg for binary, pkg in TOOLS.items() if shutil.which(binary) is None})
-    if not missing:
-        return
-    if os.geteuid() != 0 and shutil.which("sudo") is None:
-        pytest.fail(f"{', '.join(missing)} missing and not root (no sudo) to apt-get install them")
-    install = ("install", "-y", "--no-install-recommends", *missing)
-    result = _apt_get(*install)
-    if result.returncode != 0:
-        _apt_get("update")
-        result = _apt_get(*install)
-    still = [binary for binary in TOOLS if shutil.which(binary) is None]
-    if result.returncode != 0 or still:
-        pytest.fail(f"apt-get install {' '.join(missing)} failed:\n{result.stderr[-3000:]}")
+def require_registry_tools() -> None:
+    """Check that the registry, skopeo and htpasswd are installed (``bash scripts/dev.sh
+    test`` installs them with apt-get): a failure under CI when one is missing, a skip
+    elsewhere."""
+    missing = sorted(binary for binary in TOOLS if shutil.which(binary) is None)
+    if missing:
+        packages = " ".join(sorted({TOOLS[binary] for binary in missing}))
+        missing_prerequisite(
+            f"{', '.join(missing)} not installed: bash scripts/dev.sh test installs them "
+            f"(apt-get install {packages})"
+        )
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@ the real ``mlserver start`` as a child process.
 
 A virtualenv lives in ``~/.cache/kfp-pachyderm/`` (or ``$XDG_CACHE_HOME``), named by a hash of
 its requirements and the Python version, and is reused across sessions; creating one downloads
-TensorFlow and takes a few minutes. An install that fails fails the test (never a skip: under
-CI a missing prerequisite is a failure).
+TensorFlow and takes a few minutes. The tests never create one: ``bash scripts/dev.sh test``
+does, before pytest starts, when the run includes the slow tests (it runs
+``python -m tests.serving_venv``), and :func:`serving_venv` only finds it; a missing one is a
+failure under CI and a skip elsewhere.
 """
 
 from __future__ import annotations
@@ -22,23 +24,65 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import free_port
+from .conftest import REPO_ROOT, free_port, missing_prerequisite
+
+# KServe's storage initializer, next to the MLServer image's pins in the mlserver virtualenv.
+KSERVE_STORAGE = "kserve-storage==0.21.0"
 
 
-def serving_venv(name: str, requirements: list[str] | tuple[str, ...]) -> Path:
-    """A virtualenv with ``requirements`` installed, created once (under a lock, so parallel
-    sessions wait for one creation) and then reused; ``name`` prefixes its folder."""
+def seldon_requirements() -> list[str]:
+    """The Seldon serving image's pins (images/seldon/requirements.txt, without comments)."""
+    text = (REPO_ROOT / "images/seldon/requirements.txt").read_text()
+    pins = [line.strip() for line in text.splitlines()]
+    return [pin for pin in pins if pin and not pin.startswith("#")]
+
+
+def mlserver_requirements() -> list[str]:
+    """The MLServer image's pins plus KServe's storage initializer."""
+    from kfp_pachyderm.mlserver.settings import SERVING_REQUIREMENTS
+
+    return [*SERVING_REQUIREMENTS, KSERVE_STORAGE]
+
+
+# The serving virtualenvs the tests use, by name: what each has installed.
+SERVING_VENVS = {"seldon": seldon_requirements, "mlserver": mlserver_requirements}
+
+
+def venv_path(name: str) -> Path:
+    """Where serving virtualenv ``name`` lives: named by a hash of its requirements and of this
+    Python's version (so the tests' interpreter must be the one that creates it)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kfp-pachyderm"
-    pins = "\n".join(requirements)
+    pins = "\n".join(SERVING_VENVS[name]())
     key = hashlib.sha256(f"{pins}\n{sys.version}".encode()).hexdigest()[:12]
-    venv = cache / f"{name}-venv-{key}"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f"{name}-venv-{key}.lock", "w") as lock:
+    return cache / f"{name}-venv-{key}"
+
+
+def serving_venv(name: str) -> Path:
+    """Serving virtualenv ``name`` (a key of :data:`SERVING_VENVS`), which ``bash
+    scripts/dev.sh test`` created; a failure under CI and a skip elsewhere when it is
+    missing."""
+    venv = venv_path(name)
+    if not (venv / ".complete").exists():
+        missing_prerequisite(
+            f"the {name} serving virtualenv {venv} is missing: bash scripts/dev.sh test creates "
+            f"it (or: .venv/bin/python -m tests.serving_venv {name})"
+        )
+    return venv
+
+
+def create_serving_venv(name: str) -> Path:
+    """Create serving virtualenv ``name`` with its requirements unless it is complete (under a
+    lock, so parallel sessions wait for one creation); ``scripts/dev.sh`` runs this."""
+    requirements = SERVING_VENVS[name]()
+    venv = venv_path(name)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.with_name(f"{venv.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (venv / ".complete").exists():
             return venv
         shutil.rmtree(venv, ignore_errors=True)
         started = time.monotonic()
+        print(f"creating the {name} serving virtualenv {venv} ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         install = subprocess.run(
             [str(venv / "bin/python"), "-m", "pip", "install", "--disable-pip-version-check",
@@ -46,11 +90,11 @@ def serving_venv(name: str, requirements: list[str] | tuple[str, ...]) -> Path:
             capture_output=True, text=True, timeout=1800,
         )  # fmt: skip
         if install.returncode != 0:
-            pytest.fail(
+            raise SystemExit(
                 f"installing {name}'s serving requirements ({', '.join(requirements)}) "
                 f"failed:\n{install.stderr[-4000:]}"
             )
-        print(f"created {venv} in {time.monotonic() - started:.0f} s")
+        print(f"created {venv} in {time.monotonic() - started:.0f} s", file=sys.stderr)
         (venv / ".complete").write_text("")
     return venv
 
@@ -142,3 +186,10 @@ class MLServerProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+if __name__ == "__main__":
+    # python -m tests.serving_venv [NAME ...]: create the named serving virtualenvs (all when
+    # none is named) that are missing.
+    for venv_name in sys.argv[1:] or SERVING_VENVS:
+        create_serving_venv(venv_name)

@@ -45,7 +45,9 @@ def http_root(tmp_path: Path):
     server.shutdown()
 
 
-def test_http_source(client: Client, http_root, tmp_path: Path):
+def test_an_http_source_is_committed_reused_replaced_and_mirrored(
+    client: Client, http_root, tmp_path: Path
+):
     root, base = http_root
     (root / "mnist.npz").write_bytes(b"\x00" * 100_000)
     result = commit_data(client, f"{base}/mnist.npz", CommitRef("raw"), dest_path="/data/mnist.npz")

@@ -71,6 +71,7 @@ def load(name: str):
     return components.load_component_from_file(str(components_dir() / name / "component.yaml"))
 
 
+@pytest.mark.slow
 def test_commit_data_yaml_runs_locally_and_is_idempotent(kfp_local: Client, tmp_path: Path):
     data = tmp_path / "data"
     (data / "sub").mkdir(parents=True)
@@ -106,6 +107,7 @@ def test_commit_data_yaml_runs_locally_and_is_idempotent(kfp_local: Client, tmp_
     assert ingest(source=str(data)).output != first
 
 
+@pytest.mark.slow
 def test_commit_data_task_artifact(kfp_local: Client, tmp_path: Path):
     (tmp_path / "one.txt").write_text("hello")
     task = load("commit_data")(
@@ -118,6 +120,7 @@ def test_commit_data_task_artifact(kfp_local: Client, tmp_path: Path):
     assert int(artifact.metadata["files"]) == 1 and int(artifact.metadata["bytes"]) == 5
 
 
+@pytest.mark.slow
 def test_commit_data_yaml_adds_by_default_and_mirrors_on_request(kfp_local: Client, tmp_path: Path):
     commit_data = load("commit_data")
     (tmp_path / "v1").mkdir()
@@ -141,6 +144,7 @@ def test_commit_data_yaml_adds_by_default_and_mirrors_on_request(kfp_local: Clie
         assert f.read() == b"a, edited"
 
 
+@pytest.mark.slow
 def test_commit_data_bad_input_fails_without_side_effects(kfp_local: Client, tmp_path: Path):
     commit_data = load("commit_data")
     with pytest.raises(RuntimeError):
@@ -153,6 +157,7 @@ def test_commit_data_bad_input_fails_without_side_effects(kfp_local: Client, tmp
         commit_data(source=str(tmp_path), repo="bad name")
 
 
+@pytest.mark.slow
 def test_inspect_provenance_yaml_runs_locally(kfp_local: Client, tmp_path: Path):
     (tmp_path / "d.txt").write_text("data")
     commit_data, inspect = load("commit_data"), load("inspect_provenance")
@@ -175,6 +180,7 @@ def test_inspect_provenance_yaml_runs_locally(kfp_local: Client, tmp_path: Path)
     assert "# Provenance of" in Path(task.outputs["report_markdown"].path).read_text()
 
 
+@pytest.mark.slow
 def test_start_tfjob_yaml_trains_locally_and_traces_back_to_the_data(
     kfp_local: Client, tmp_path: Path, monkeypatch
 ):
@@ -213,6 +219,7 @@ def test_start_tfjob_yaml_trains_locally_and_traces_back_to_the_data(
     )
 
 
+@pytest.mark.slow
 def test_start_tfjob_yaml_gives_the_replicas_every_input_and_records_them_all(
     kfp_local: Client, tmp_path: Path, monkeypatch
 ):
@@ -247,6 +254,7 @@ def test_start_tfjob_yaml_gives_the_replicas_every_input_and_records_them_all(
         assert log.read().decode().split("\n")[: len(record.inputs)] == record.inputs
 
 
+@pytest.mark.slow
 def test_train_yaml_with_gpu_runs_locally_on_the_cpu(
     kfp_local: Client, tmp_path: Path, monkeypatch
 ):

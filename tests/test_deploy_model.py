@@ -67,6 +67,7 @@ def play_kserve(api: K8sApi, namespace: str, name: str) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_serve_on_kserve_deploys_the_model_commit_and_waits_until_ready(
     kfp_local: Client, tmp_path: Path, monkeypatch, capfd
@@ -110,6 +111,7 @@ def test_serve_on_kserve_deploys_the_model_commit_and_waits_until_ready(
     assert TOKEN not in capfd.readouterr().out
 
 
+@pytest.mark.slow
 def test_off_by_default_nothing_is_deployed(kfp_local: Client, tmp_path: Path, monkeypatch):
     commit_model(kfp_local, fake_saved_model(tmp_path / "model", seed=10))
     with K8sApi(crds=(ISVC,)) as api:

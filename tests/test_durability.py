@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import boto3
 import grpc
+import pytest
 from blake3 import blake3
 from botocore.config import Config
 from pachyderm_sdk import Client
@@ -24,6 +25,8 @@ from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.transfer import read_tree
 
 from .conftest import free_port, ready_client
+
+pytestmark = pytest.mark.slow
 
 
 def make_tree(root: Path, files: int = 50, size: int = 10_000) -> Path:

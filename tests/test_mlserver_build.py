@@ -55,6 +55,7 @@ def unpack_last_layer(plain, repository: str, tag: str, dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)  # the first run creates the MLServer virtualenv
 def test_build_trace_rebuild_and_serve_the_layer(
     client: Client, plain, tmp_path: Path, tmp_path_factory

@@ -45,14 +45,14 @@ from .serving_venv import MLServerProcess, serving_venv
 from .trained_models import reference_probabilities, trained_mnist, trained_summarizer
 
 IMAGE_DIR = REPO_ROOT / "images/mlserver"
-KSERVE_STORAGE = "kserve-storage==0.21.0"
 TOKEN = "mlserver-test-token-5f0c"
 COMMIT = "0123456789ab4def0123456789abcdef"
 
 
 def mlserver_venv() -> Path:
-    """The MLServer image's requirements plus KServe's storage initializer, in one venv."""
-    return serving_venv("mlserver", [*SERVING_REQUIREMENTS, KSERVE_STORAGE])
+    """The MLServer image's requirements plus KServe's storage initializer, in one venv (see
+    tests/serving_venv.py)."""
+    return serving_venv("mlserver")
 
 
 def provenance(commit: str, repo: str = "models") -> dict:
@@ -180,6 +180,7 @@ def check_digits(server: MLServerProcess, name: str, model_dir: Path, arrays: di
         np.testing.assert_allclose(np.array(output["data"]).reshape(1, 10), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)  # the first run creates the virtualenv
 def test_mlserver_serves_the_digit_model_over_v2(trained, tmp_path: Path):
     venv = mlserver_venv()
@@ -214,6 +215,7 @@ def test_mlserver_serves_the_digit_model_over_v2(trained, tmp_path: Path):
     assert files_of(served) == before, "serving writes nothing into the model directory"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_mlserver_answers_issue_text_with_the_titles_of_the_saved_model(tmp_path_factory):
     venv = mlserver_venv()
@@ -254,6 +256,7 @@ print(Storage.download(sys.argv[1], sys.argv[2]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_kserve_storage_fetches_the_committed_model_dir_through_s3_and_mlserver_serves_it(
     trained, tmp_path: Path

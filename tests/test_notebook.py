@@ -3,9 +3,12 @@
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from .conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def test_quickstart_notebook_executes(tmp_path: Path, monkeypatch):

@@ -148,6 +148,7 @@ def test_relative_paths_are_refused_on_write_and_cleaned_on_read_and_copy(client
     assert read(client, commit, "/copy (1)") == b"ab"
 
 
+@pytest.mark.slow
 def test_started_commit_stays_open_across_sigkill(server_process):
     """pachd keeps a started commit in PostgreSQL and, after a restart, finishes only commits
     a client asked to finish: the master's ``postProcessCommit``

@@ -110,6 +110,7 @@ def test_every_folder_of_modules_is_a_package():
             assert (module.parent / "__init__.py").is_file(), f"{module.parent} has no __init__.py"
 
 
+@pytest.mark.slow
 def test_wheel_holds_every_package_and_file_of_the_checkout(checkout_wheel: Path):
     names = set(zipfile.ZipFile(checkout_wheel).namelist())
     folders = package_folders()
@@ -169,6 +170,7 @@ def checkout_components() -> set[str]:
     return {p.parent.name for p in (REPO_ROOT / "components").glob("*/component.py")}
 
 
+@pytest.mark.slow
 def test_unpacked_wheel_imports_every_module(checkout_wheel: Path, tmp_path: Path):
     """Fast lane: every module of the wheel imports from the unpacked wheel (this environment's
     dependencies, no source tree on the path)."""

@@ -102,6 +102,7 @@ def test_address_is_taken_before_or_after_the_subcommand(
     assert "images" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_reader_that_goes_away_is_no_error(data, client: Client, server, tmp_path: Path):
     many = tmp_path / "many"
     many.mkdir()

@@ -26,7 +26,7 @@ ID = "0123456789ab4def0123456789abcdef"
         (f"pfs://default/images@{ID}:/x", CommitRef("images", commit=ID, path="/x")),
     ],
 )
-def test_parse(text, expected):
+def test_parse_reads_repo_branch_commit_path_and_project(text, expected):
     assert CommitRef.parse(text) == expected
 
 
@@ -42,7 +42,7 @@ segments = st.lists(st.from_regex(r"[a-zA-Z0-9_.-]{1,10}", fullmatch=True), max_
     commit=st.none() | ids,
     path=st.none() | segments.map(lambda parts: "/" + "/".join(parts)),
 )
-def test_round_trip(repo, project, branch, commit, path):
+def test_any_reference_round_trips_through_its_text_and_uri(repo, project, branch, commit, path):
     if branch is not None and len(branch) == 32:
         branch = None
     if path is not None and ".." in path.split("/"):
@@ -92,7 +92,7 @@ def test_uri_needs_a_commit():
         _ = CommitRef.parse("images@master").uri
 
 
-def test_sdk_messages():
+def test_a_reference_builds_the_sdk_file_and_commit_messages():
     ref = CommitRef.parse(f"p/images@{ID}:/a")
     assert ref.pfs_file().path == "/a"
     assert ref.pfs_commit().id == ID

@@ -473,6 +473,7 @@ def many_keys(s3, pach: Client) -> list[str]:
     return sorted(keys)
 
 
+@pytest.mark.slow
 def test_pagination_over_2500_keys_in_both_list_versions(s3, many_keys: list[str]):
     for operation in ("list_objects", "list_objects_v2"):
         pages = list(s3.get_paginator(operation).paginate(Bucket="many"))
@@ -509,7 +510,9 @@ def test_pagination_over_2500_keys_in_both_list_versions(s3, many_keys: list[str
 # --------------------------------------------------------------------------------- auth
 
 
-def test_token_auth(token_server: LocalPachyderm, tmp_path: Path):
+def test_token_auth_takes_the_token_and_refuses_wrong_or_missing_keys(
+    token_server: LocalPachyderm, tmp_path: Path
+):
     good = make_s3(token_server, TOKEN, TOKEN)
     good.create_bucket(Bucket="data")
     good.put_object(Bucket="data", Key="f", Body=b"secret data")
@@ -653,7 +656,7 @@ def test_unsigned_trailer_checksum_is_verified(server: LocalPachyderm, s3):
 # ------------------------------------------------------------------------------- errors
 
 
-def test_error_codes(s3, pach: Client):
+def test_s3_errors_carry_the_aws_error_codes_and_statuses(s3, pach: Client):
     s3.create_bucket(Bucket="data")
     s3.put_object(Bucket="data", Key="f", Body=b"x")
     assert error_of(lambda: s3.list_objects_v2(Bucket="ghost")) == ("NoSuchBucket", 404)
@@ -692,7 +695,10 @@ def test_error_codes(s3, pach: Client):
     )
 
 
-def test_aws_cli(tmp_path: Path, token_server: LocalPachyderm):
+@pytest.mark.slow
+def test_the_aws_cli_syncs_lists_and_copies_through_the_gateway(
+    tmp_path: Path, token_server: LocalPachyderm
+):
     aws_cli = Path(sys.executable).with_name("aws")
     assert aws_cli.exists(), "the AWS CLI is a dev dependency: pip install -e '.[dev]'"
     env = {

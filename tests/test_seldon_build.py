@@ -384,6 +384,7 @@ def test_a_failed_push_leaves_no_tag(client: Client, plain: Registry, tmp_path: 
                   check=False).returncode != 0  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_component_runs_under_kfp_local(tmp_path: Path, plain: Registry, monkeypatch):
     from kfp_pachyderm.components.build_seldon_image.component import build_seldon_image as comp
 

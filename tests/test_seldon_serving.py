@@ -31,18 +31,17 @@ from kfp_pachyderm.seldon.build import build_seldon_image
 from kfp_pachyderm.seldon.context import MODEL_CLASS
 from kfp_pachyderm.seldon.savedmodel_server import SavedModelServer, find_saved_model
 
-from .conftest import REPO_ROOT, free_port
-from .registry import Registry, ensure_tools, push_synthetic, synthetic_image
+from .conftest import free_port
+from .registry import Registry, push_synthetic, require_registry_tools, synthetic_image
 from .serving_venv import serving_venv
 from .trained_models import reference_probabilities, trained_mnist
 
-REQUIREMENTS = REPO_ROOT / "images/seldon/requirements.txt"
+pytestmark = pytest.mark.slow
 
 
 def seldon_venv() -> Path:
-    """The Seldon serving image's requirements' virtualenv (see :func:`serving_venv`)."""
-    pins = [line.strip() for line in REQUIREMENTS.read_text().splitlines()]
-    return serving_venv("seldon", [pin for pin in pins if pin and not pin.startswith("#")])
+    """The Seldon serving image's requirements' virtualenv (see tests/serving_venv.py)."""
+    return serving_venv("seldon")
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +146,7 @@ def test_seldon_core_microservice_serves_the_built_context(
 ):
     venv = seldon_venv()
     model_dir, arrays = trained
-    ensure_tools()
+    require_registry_tools()
     with Registry(tmp_path_factory.mktemp("registry")) as registry:
         push_synthetic(
             RegistryClient(registry.host, plain_http=True),

@@ -92,6 +92,7 @@ def run(client: Client, step, inputs: dict[str, CommitRef], **overrides):
     return run_step(client, definition, inputs, {}, ProvenanceRecord(), log_line=lambda _: None)
 
 
+@pytest.mark.slow
 def test_a_step_runs_under_kfp_local_and_records_its_provenance(kfp_local: Client, tmp_path):
     raw = put(kfp_local, tmp_path, "raw", {"a.txt": "hello", "b/c.txt": "world"})
     task = shout(raw=str(raw), suffix="?")
@@ -106,6 +107,7 @@ def test_a_step_runs_under_kfp_local_and_records_its_provenance(kfp_local: Clien
     assert record.code.startswith("sha256:")
 
 
+@pytest.mark.slow
 def test_a_pipeline_passes_an_earlier_steps_artifact_as_an_input(kfp_local: Client, tmp_path):
     put(kfp_local, tmp_path, "raw", {"a.txt": "x"})
 
@@ -220,6 +222,7 @@ def test_a_glob_that_matches_nothing_gives_an_empty_commit_and_says_so(
     assert any("matched nothing" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_the_compiled_yaml_loads_and_runs(kfp_local: Client, tmp_path: Path):
     target = tmp_path / "shout.yaml"
     compiler.Compiler().compile(shout, str(target))
@@ -271,6 +274,7 @@ def _plain(raw, out):
     pass
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs_and_reruns_only_the_changed_datum(kfp_local: Client, tmp_path):
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     [example] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "@pfs_step" in b]

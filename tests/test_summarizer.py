@@ -31,6 +31,7 @@ BODIES = [
 ]
 
 
+@pytest.mark.slow
 def test_demo_issues_are_repeatable_and_have_the_seed_layout(tmp_path: Path):
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     rows = write_demo_issues(first)
@@ -94,6 +95,7 @@ def test_clean_lowercases_replaces_urls_and_splits_punctuation():
     assert clean(BODIES[3]) == "tabs and new lines , a b and dashes"
 
 
+@pytest.mark.slow
 def test_the_model_cleans_text_in_its_graph_exactly_as_clean_does():
     from kfp_pachyderm.summarizer.model import clean_in_graph
 
@@ -123,6 +125,7 @@ def trained(tmp_path_factory) -> tuple[Path, dict]:
     return folder / "model", metrics
 
 
+@pytest.mark.slow
 def test_training_reports_its_metrics(trained: tuple[Path, dict]):
     _, metrics = trained
     assert metrics["examples"] >= 200 and metrics["epochs"] == 1
@@ -145,6 +148,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_the_saved_model_writes_titles_from_raw_text_in_a_fresh_process(
     trained: tuple[Path, dict],
 ):

@@ -27,6 +27,7 @@ def mnist(client: Client, tmp_path: Path) -> CommitRef:
     return out.ref
 
 
+@pytest.mark.slow
 def test_train_on_cpu_records_the_device(client: Client, mnist: CommitRef, monkeypatch):
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KFP_PACHYDERM_EXPECTED_GPUS", "1")  # requested, none here: a warning
@@ -43,6 +44,7 @@ def test_train_on_cpu_records_the_device(client: Client, mnist: CommitRef, monke
     assert client.pfs.path_exists(model.with_path("/model/saved_model.pb").pfs_file())
 
 
+@pytest.mark.slow
 def test_a_gpu_requested_in_a_cluster_but_missing_fails_fast(
     client: Client, mnist: CommitRef, monkeypatch
 ):
@@ -58,6 +60,7 @@ def test_bad_training_parameters_are_named(client: Client, mnist: CommitRef):
         train_in_pod(client, mnist, CommitRef("model", branch="master"), 0, 64, ProvenanceRecord())
 
 
+@pytest.mark.slow
 def test_gpu_check_writes_devices_and_the_input_listing(client: Client, mnist: CommitRef):
     out = gpu_check(client, mnist, CommitRef("gpu-check", branch="master"), ProvenanceRecord())
     with client.pfs.pfs_file(out.with_path("/devices.json").pfs_file()) as f:
@@ -67,6 +70,7 @@ def test_gpu_check_writes_devices_and_the_input_listing(client: Client, mnist: C
         assert "/mnist.npz" in f.read().decode()
 
 
+@pytest.mark.slow
 def test_the_gpu_settings_train_on_any_device(tmp_path: Path):
     """Mixed precision and XLA are chosen only on GPUs; their code path must still train
     correctly, which a CPU can check (slowly, so on a small slice)."""
