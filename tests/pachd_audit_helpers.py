@@ -1,6 +1,14 @@
 """The local server's PFS helpers for the audit against pachd 2.12's server tests
 (tests/test_pachd_*.py): pfs message builders and small read/write/error helpers over the real
-``pachyderm_sdk`` client."""
+``pachyderm_sdk`` client.
+
+Each test names the Go test it follows in ``src/server/pfs/server/testing/server_test.go``
+(github.com/pachyderm/pachyderm, branch 2.12.x), or, where no server test states the
+behaviour, the server code; the facts its assertions state are checked
+here through the real ``pachyderm_sdk`` client against the real local server. Where the local
+server differs, the test is an ``xfail(strict=True)`` whose reason says what pachd does and what
+the local server does; README.md's "Audit against pachd 2.12's server tests" lists them all.
+"""
 
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
 """An audit of the local server against behaviours pachd 2.12's own server tests state:
 commits (StartCommit, InspectCommit, ListCommit, SubscribeCommit, WaitCommitSet, ancestry).
 
-Each test names the Go test it follows in ``src/server/pfs/server/testing/server_test.go``
-(github.com/pachyderm/pachyderm, branch 2.12.x), or, where no server test states the
-behaviour, the server code; the facts its assertions state are checked
-here through the real ``pachyderm_sdk`` client against the real local server. Where the local
-server differs, the test is an ``xfail(strict=True)`` whose reason says what pachd does and what
-the local server does; README.md's "Audit against pachd 2.12's server tests" lists them all.
+How the audit works (the Go test each test follows, xfail for a difference): see
+``tests/pachd_audit_helpers.py``.
 """
 
 from __future__ import annotations
