@@ -46,15 +46,17 @@ def mlserver_requirements() -> list[str]:
 
 # The serving virtualenvs the tests use, by name: what each has installed.
 SERVING_VENVS = {"seldon": seldon_requirements, "mlserver": mlserver_requirements}
+# Read once, when the tests start: a test that points HOME at a scratch folder still finds the
+# virtualenvs scripts/dev.sh made.
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kfp-pachyderm"
 
 
 def venv_path(name: str) -> Path:
     """Where serving virtualenv ``name`` lives: named by a hash of its requirements and of this
     Python's version (so the tests' interpreter must be the one that creates it)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kfp-pachyderm"
     pins = "\n".join(SERVING_VENVS[name]())
     key = hashlib.sha256(f"{pins}\n{sys.version}".encode()).hexdigest()[:12]
-    return cache / f"{name}-venv-{key}"
+    return CACHE / f"{name}-venv-{key}"
 
 
 def serving_venv(name: str) -> Path:

@@ -285,3 +285,16 @@ def test_no_literal_default_branch_outside_its_constant():
             if node.value == "master" or reference.fullmatch(node.value):
                 found.append(f"{module}:{node.lineno}: {node.value!r}")
     assert found == []
+
+
+def test_the_exit_handler_does_not_load_the_oci_client():
+    """The exit handler runs on every run's end, also a failed one: it loads only what it
+    needs to finish commits, not the registry client the image builds use."""
+    script = (
+        "import sys, kfp_pachyderm.bodies.finish_open_commits\n"
+        "print(','.join(m for m in sys.modules if m.startswith('kfp_pachyderm.oci')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == ""

@@ -9,11 +9,10 @@ from kfp import dsl
 
 from kfp_pachyderm.bodies.common import (
     ComponentInputs,
-    model_to_build,
-    report_image_build,
     step_record,
     write_manifests,
 )
+from kfp_pachyderm.bodies.image_build import model_to_build, report_image_build
 from kfp_pachyderm.modelimage.metadata import resource_name_for
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.refs import CommitRef

@@ -16,9 +16,8 @@ import yaml
 from kfp import dsl
 
 from kfp_pachyderm.errors import UsageError
-from kfp_pachyderm.kfp.artifacts import commit_of, describe_commit
+from kfp_pachyderm.kfp.artifacts import commit_of
 from kfp_pachyderm.kfp.images import running_image
-from kfp_pachyderm.modelimage.build import ModelImageBuild
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids, local_run_extra
 from kfp_pachyderm.pfs.refs import CommitRef
 
@@ -71,44 +70,8 @@ def step_record(kfp_run_id: str, kfp_task_id: str, **fields: Any) -> ProvenanceR
     return record
 
 
-def report_image_build(build_commit: dsl.Artifact, result: ModelImageBuild) -> str:
-    """Describe the build-context commit in the ``build_commit`` output, print what the build
-    reused and pushed, and return the image reference with its digest ("" when none)."""
-    image = str(result.image) if result.image else ""
-    describe_commit(
-        build_commit,
-        result.build_commit,
-        model_commit=result.model.commit,
-        image=image,
-        base_image=str(result.base),
-        reused=result.reused_context,
-    )
-    print(f"build context {result.build_commit}{' (reused)' if result.reused_context else ''}")
-    if result.push is not None:
-        push = result.push
-        print(
-            f"pushed {image}: {len(push.uploaded)} blobs uploaded, {len(push.mounted)} mounted, "
-            f"{len(push.copied)} copied, {len(push.present)} already there, "
-            f"in {push.seconds:.1f} s"
-        )
-    return image
-
-
 def write_manifests(artifact, documents: list[dict], note: str = "") -> None:
     """Write ``documents`` to ``artifact`` as one multi-document YAML file (a comment when
     there are none)."""
     text = yaml.safe_dump_all(documents, sort_keys=False) if documents else f"# {note}\n"
     Path(artifact.path).write_text(text)
-
-
-def model_to_build(inputs: Any, component: str) -> CommitRef:
-    """The model commit an image-building component reads (its ``input_commit`` or
-    ``input_ref``, at ``model_path`` unless the reference names a path), once its ``image`` is
-    known to be set where ``build_image`` asks for a push."""
-    if inputs.build_image and not inputs.image:
-        raise UsageError(
-            f"{component} needs image (a repository such as registry.example.com/ml/mnist) "
-            "unless build_image is false"
-        )
-    model = input_commit(inputs.input_commit, inputs.input_ref, component)
-    return model if model.path is not None else model.with_path(inputs.model_path)
