@@ -64,7 +64,16 @@ def split_image_reference(text: str) -> ImageParts:
     registry, repository = (
         (first, rest) if rest and looks_like_registry_host(first) else (None, body)
     )
-    where = f" (in image reference {text!r})"
+    # an empty tag ("name:") is refused, as Kubernetes refuses it; an empty digest is ignored
+    check_image_parts(registry, repository, tag, digest or None, f" (in image reference {text!r})")
+    return ImageParts(registry, repository, tag or None, digest or None)
+
+
+def check_image_parts(
+    registry: str | None, repository: str, tag: str | None, digest: str | None, where: str = ""
+) -> None:
+    """Check each part of an image reference; :class:`InvalidImageReference` names the bad
+    one (``where`` says in which reference)."""
     if registry is not None and not HOST_RE.match(registry):
         raise InvalidImageReference(f"invalid registry host {registry!r}{where}")
     if not REPOSITORY_RE.match(repository) or len(repository) > 255:
@@ -77,11 +86,10 @@ def split_image_reference(text: str) -> ImageParts:
             f"invalid tag {tag!r}: up to 128 letters, digits, '_', '.' and '-', "
             f"not starting with '.' or '-'{where}"
         )
-    if digest and not DIGEST_RE.match(digest):
+    if digest is not None and not DIGEST_RE.match(digest):
         raise InvalidImageReference(
             f"invalid digest {digest!r}: expected sha256:<64 hex> or sha512:<128 hex>{where}"
         )
-    return ImageParts(registry, repository, tag or None, digest or None)
 
 
 def check_image(value: str, what: str = "image reference") -> str:

@@ -13,11 +13,7 @@ import hashlib
 from dataclasses import dataclass, replace
 
 from kfp_pachyderm.validation import (
-    DIGEST_RE,
-    HOST_RE,
-    REPOSITORY_RE,
-    TAG_RE,
-    InvalidImageReference,
+    check_image_parts,
     looks_like_registry_host,
     split_image_reference,
 )
@@ -46,16 +42,7 @@ class ImageRef:
     digest: str | None = None
 
     def __post_init__(self) -> None:
-        valid = (
-            HOST_RE.match(self.registry)
-            and REPOSITORY_RE.match(self.repository)
-            and len(self.repository) <= 255
-            and (self.tag is None or TAG_RE.match(self.tag))
-            and (self.digest is None or DIGEST_RE.match(self.digest))
-        )
-        if not valid:  # the parts did not come through parse(): let it name the bad one
-            split_image_reference(str(self))
-            raise InvalidImageReference(f"invalid registry host {self.registry!r}")
+        check_image_parts(self.registry, self.repository, self.tag, self.digest)
 
     @classmethod
     def parse(cls, text: str) -> ImageRef:
