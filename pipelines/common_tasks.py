@@ -1,10 +1,12 @@
 """The steps the pipelines here share: the exit handler, the pinned input, and the closing
 steps (trace, serving image, and serving on KServe)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from kfp import dsl
 
+from kfp_pachyderm.kfp.checks import ParameterError
 from kfp_pachyderm.kfp.cluster import use_pachyderm, use_registry_credentials
 from kfp_pachyderm.kfp.compile import load_component
 from kfp_pachyderm.kfp.pipeline_spec import OutputBranch, output_refs, written_by
@@ -68,7 +70,7 @@ def trace_and_build_image(
     model_commit = model.outputs["commit"]
     use_pachyderm(_inspect_provenance(commit=model_commit), token_secret=token_secret)
     build = _build_seldon_image(
-        input_commit=model_commit,
+        model=model_commit,
         image=serving_image,
         build_image=push_image,
         base_image=base_image,
@@ -77,6 +79,16 @@ def trace_and_build_image(
     return use_registry_credentials(
         use_pachyderm(build, token_secret=token_secret), registry_secret
     )
+
+
+def needs_serving_image(arguments: Mapping[str, Any]) -> None:
+    """The rule of :func:`trace_and_build_image` for the command line: an image is pushed only
+    to a repository that is named."""
+    if arguments.get("push_image") and not arguments.get("serving_image"):
+        raise ParameterError(
+            "parameter push_image=true needs serving_image (a repository such as "
+            "registry.example.com/ml/model) to push to"
+        )
 
 
 def serve_on_kserve(
@@ -93,7 +105,7 @@ def serve_on_kserve(
     with dsl.If(deploy_to_kserve == True, name="deploy-to-kserve"):  # noqa: E712 (a channel)
         build = use_pachyderm(
             _build_mlserver_image(
-                input_commit=model.outputs["commit"],
+                model=model.outputs["commit"],
                 build_image=False,
                 namespace=kserve_namespace,
                 **build_options,

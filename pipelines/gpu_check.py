@@ -35,7 +35,7 @@ def gpu_check(
         pinned = pinned_input(input_data, token_secret)
         with_gpu(
             use_pachyderm(
-                gpu_check_component(input_commit=pinned.outputs["commit"], output_repo=output_repo),
+                gpu_check_component(data=pinned.outputs["commit"], output_repo=output_repo),
                 token_secret=token_secret,
             ),
             count=1,

@@ -10,6 +10,7 @@ from kfp_pachyderm.pipelines.common_tasks import (
     DEFAULT_S3,
     MLSERVER_BUILDS,
     finish_on_exit,
+    needs_serving_image,
     pinned_input,
     seldon_builds,
     serve_on_kserve,
@@ -17,6 +18,7 @@ from kfp_pachyderm.pipelines.common_tasks import (
 )
 
 from kfp_pachyderm.codec.names import DEFAULT_BRANCH
+from kfp_pachyderm.kfp.checks import at_least, check_fraction
 from kfp_pachyderm.kfp.cluster import use_pachyderm
 from kfp_pachyderm.kfp.images import image
 from kfp_pachyderm.kfp.pipeline_spec import PipelineSpec, written_by
@@ -168,4 +170,6 @@ SPEC = PipelineSpec(
     result=MODEL,
     demo_data="issues",
     report=(partial(report_serving, builds=BUILD), partial(report_titles, split=SPLIT)),
+    checks={"epochs": at_least(1), "batch_size": at_least(1), "test_fraction": check_fraction},
+    rules=(needs_serving_image,),
 )

@@ -46,7 +46,7 @@ def mnist_gpu(
         model = with_gpu(
             use_pachyderm(
                 train(
-                    input_commit=pinned.outputs["commit"],
+                    data=pinned.outputs["commit"],
                     output_repo=model_repo,
                     epochs=epochs,
                     batch_size=batch_size,

@@ -8,12 +8,14 @@ from kfp_pachyderm.pipelines.common_tasks import (
     MLSERVER_BUILDS,
     SELDON_BUILDS,
     finish_on_exit,
+    needs_serving_image,
     pinned_input,
     serve_on_kserve,
     trace_and_build_image,
 )
 
 from kfp_pachyderm.codec.names import DEFAULT_BRANCH
+from kfp_pachyderm.kfp.checks import at_least
 from kfp_pachyderm.kfp.cluster import use_pachyderm
 from kfp_pachyderm.kfp.compile import load_component
 from kfp_pachyderm.kfp.images import image
@@ -85,7 +87,7 @@ def mnist_tfjob(
         pinned = pinned_input(data, token_secret, commit_source)
         model = use_pachyderm(
             start_tfjob(
-                input_commit=pinned.outputs["commit"],
+                data=pinned.outputs["commit"],
                 output_repo=model_repo,
                 trainer_image=trainer_image,
                 args=f"--epochs {epochs}",
@@ -113,4 +115,6 @@ SPEC = PipelineSpec(
     result=MODEL,
     demo_data="mnist",
     report=(partial(report_serving, builds=SELDON_BUILDS), report_predictions),
+    checks={"epochs": at_least(1)},
+    rules=(needs_serving_image,),
 )

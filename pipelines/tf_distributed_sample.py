@@ -42,7 +42,7 @@ def tf_distributed_sample(
         pinned = pinned_input(input_data, token_secret)
         use_pachyderm(
             start_tfjob(
-                input_commit=pinned.outputs["commit"],
+                data=pinned.outputs["commit"],
                 output_repo=output_repo,
                 trainer_image=trainer_image,
                 command="python -m kfp_pachyderm.tfjob.sample",

@@ -198,7 +198,7 @@ def test_start_tfjob_yaml_trains_locally_and_traces_back_to_the_data(
     def train(source: str) -> str:
         data = commit_data(source=source, repo="mnist")
         model = start_tfjob(
-            input_commit=data.outputs["commit"],
+            data=data.outputs["commit"],
             output_repo="model",
             workers=0,
             args="--epochs 1",
@@ -237,7 +237,7 @@ def test_start_tfjob_yaml_gives_the_replicas_every_input_and_records_them_all(
         first = commit_data(source=images, repo="images")
         second = commit_data(source=labels, repo="labels")
         return start_tfjob(
-            input_commit=first.outputs["commit"],
+            data=first.outputs["commit"],
             extra_input_refs=f"labels@master={second.outputs['Output']}",
             output_repo="joined",
             workers=0,
@@ -268,10 +268,8 @@ def test_train_yaml_with_gpu_runs_locally_on_the_cpu(
     @dsl.pipeline
     def gpu_training(source: str) -> str:
         data = commit_data(source=source, repo="mnist")
-        with_gpu(check(input_commit=data.outputs["commit"], output_repo="gpu-check"), count=1)
-        model = with_gpu(
-            train(input_commit=data.outputs["commit"], output_repo="model", epochs=1), count=1
-        )
+        with_gpu(check(data=data.outputs["commit"], output_repo="gpu-check"), count=1)
+        model = with_gpu(train(data=data.outputs["commit"], output_repo="model", epochs=1), count=1)
         return model.outputs["Output"]
 
     model = gpu_training(source=str(tmp_path / "data")).output

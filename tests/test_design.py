@@ -1,5 +1,5 @@
-"""The package's structure holds: imports go only down the layers, each component's inputs
-dataclass has exactly the component's parameters, and the public API imports."""
+"""The package's structure holds: imports go only down the layers, each component is generated
+from its one declared contract, and the public API imports."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ import importlib
 import inspect
 import subprocess
 import sys
-import typing
 from pathlib import Path
 
 import pytest
-from kfp import dsl
 
 import kfp_pachyderm
-from kfp_pachyderm.kfp.compile import component_names, load_component
+from kfp_pachyderm.kfp.compile import component_names, components_dir, load_component
+from kfp_pachyderm.kfp.contract import contract_in
 
 PACKAGE = Path(kfp_pachyderm.__file__).parent
 ROOT = PACKAGE.parent
@@ -173,46 +172,50 @@ def test_modules_stay_small_or_say_why():
     assert large == []
 
 
-def _inputs_class(component: str) -> type:
-    body = importlib.import_module(f"kfp_pachyderm.bodies.{component}")
-    classes = [
-        value
-        for value in vars(body).values()
-        if dataclasses.is_dataclass(value) and value.__module__ == body.__name__
-    ]
-    assert len(classes) == 1, f"bodies/{component}.py defines {len(classes)} inputs dataclasses"
-    return classes[0]
-
-
-def _plain(annotation) -> object:
-    """The type a body sees for a component parameter annotation."""
-    origin = typing.get_origin(annotation)
-    if origin is not None and getattr(origin, "__name__", "") in ("Annotated",):
-        annotation = typing.get_args(annotation)[0]
-    for wrapper in ("Input", "Output"):
-        wrapped = getattr(dsl, wrapper)
-        if typing.get_origin(annotation) is typing.get_origin(wrapped[dsl.Artifact]):
-            args = typing.get_args(annotation)
-            return args[0] if args else annotation
-    return annotation
+def _contract(component: str):
+    return importlib.import_module(f"kfp_pachyderm.bodies.{component}").CONTRACT
 
 
 @pytest.mark.parametrize("component", component_names())
-def test_inputs_dataclass_matches_the_component_signature(component: str):
-    signature = inspect.signature(load_component(component).python_func)
-    inputs = _inputs_class(component)
-    assert inputs.__dataclass_params__.frozen
-    hints = typing.get_type_hints(inputs)
-    fields = [f.name for f in dataclasses.fields(inputs)]
-    assert fields == list(signature.parameters), "same names, in the same order"
-    for name, parameter in signature.parameters.items():
-        expected = hints[name]
-        if typing.get_origin(expected) in (typing.Union, type(int | None)):
-            expected = next(a for a in typing.get_args(expected) if a is not type(None))
-        annotation = parameter.annotation
-        if isinstance(annotation, str):
-            annotation = eval(annotation, {"dsl": dsl})  # noqa: S307 - the component's own text
-        assert _plain(annotation) in (expected, typing.get_origin(expected)), name
+def test_every_component_is_generated_from_its_contract(component: str):
+    """``component.py`` declares nothing: the component KFP ships is the source its body's
+    contract generates, and that source runs the same contract."""
+    path = components_dir() / component / "component.py"
+    tree = ast.parse(path.read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    contract = _contract(component)
+    shipped = inspect.getsource(load_component(component).python_func)
+    assert shipped == contract.source() and contract.name == component
+    assert contract_in(shipped) is contract
+    assert dataclasses.fields(contract.inputs) and contract.inputs.__dataclass_params__.frozen
+
+
+def _declared_here(cls: type) -> dict[str, str]:
+    own = cls.__dict__.get("__annotations__", {})
+    return {
+        f.name: f"{f.metadata['declared'].role}: {f.default!r}: {f.metadata['declared'].doc}"
+        for f in dataclasses.fields(cls)
+        if f.name in own
+    }
+
+
+def test_no_component_parameter_is_declared_twice():
+    """Each parameter is declared in one inputs class, shared by inheritance where components
+    share it (the run identity, the output commit, the image-build options). A name declared
+    again must mean something else there (another role, default or meaning: each flavour's
+    builds repo, the namespace of a TFJob and of a served model)."""
+    classes = {c.inputs for c in map(_contract, component_names())}
+    classes |= {base for c in classes for base in c.__mro__ if dataclasses.is_dataclass(base)}
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for cls in classes:
+        for name, default in _declared_here(cls).items():
+            seen.setdefault(name, []).append((cls.__qualname__, default))
+    twice = {
+        name: where
+        for name, where in seen.items()
+        if len(where) > 1 and len({d for _, d in where}) < len(where)
+    }
+    assert twice == {}
 
 
 def test_public_api_imports_from_the_package_root():
@@ -252,22 +255,6 @@ def _defines_default_branch(tree: ast.AST) -> bool:
     )
 
 
-# A hand-written KFP component ships its own source, where DEFAULT_BRANCH is not defined, so
-# its signature spells the default out; generating every component from one declared
-# contract (as pfs_step already is) takes these off the list (issue 24, item 1).
-_HAND_WRITTEN_SIGNATURES = {
-    f"kfp_pachyderm.components.{name}.component"
-    for name in (
-        "build_mlserver_image",
-        "build_seldon_image",
-        "commit_data",
-        "gpu_check",
-        "start_tfjob",
-        "train",
-    )
-}
-
-
 def test_no_literal_default_branch_outside_its_constant():
     """The default branch is named once (``DEFAULT_BRANCH``): no other module spells it, as
     ``"master"`` or as a reference such as ``"repo@master"`` (prose in messages may)."""
@@ -277,7 +264,7 @@ def test_no_literal_default_branch_outside_its_constant():
     found = []
     for module, path in sources():
         tree = ast.parse(path.read_text())
-        if _defines_default_branch(tree) or module in _HAND_WRITTEN_SIGNATURES:
+        if _defines_default_branch(tree):
             continue
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):

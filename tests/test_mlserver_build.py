@@ -125,7 +125,7 @@ def test_the_component_writes_manifests_pinned_to_the_commit(tmp_path: Path, pla
         _, model = commit_model(client, fake_saved_model(tmp_path / "model", seed=7))
         local.init(local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
         task = component(
-            input_ref=f"models@{model.commit}",
+            model_ref=f"models@{model.commit}",
             image=f"{plain.host}/ml/digits",
             base_image=f"{plain.host}/{BASE_REPO}:1.0",
             plain_http=True,
@@ -134,7 +134,7 @@ def test_the_component_writes_manifests_pinned_to_the_commit(tmp_path: Path, pla
         )
         image = ImageRef.parse(task.outputs["Output"])
         assert image.tag == model.commit and image.digest
-        build = CommitRef.parse(task.outputs["build_commit"].uri)
+        build = CommitRef.parse(task.outputs["commit"].uri)
 
         def documents(output: str) -> list[dict]:
             return list(yaml.safe_load_all(Path(task.outputs[output].path).read_text()))

@@ -394,7 +394,7 @@ def test_the_component_runs_under_kfp_local(tmp_path: Path, plain: Registry, mon
         _, model = commit_model(client, fake_saved_model(tmp_path / "model", seed=6))
         local.init(local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
         task = comp(
-            input_ref=f"models@{model.commit}",
+            model_ref=f"models@{model.commit}",
             image=f"{plain.host}/models/component",
             base_image=f"{plain.host}/{BASE_REPO}:1.0",
             plain_http=True,
@@ -402,7 +402,7 @@ def test_the_component_runs_under_kfp_local(tmp_path: Path, plain: Registry, mon
         )
         image = ImageRef.parse(task.outputs["Output"])
         assert image.tag == model.commit and image.digest
-        build = task.outputs["build_commit"]
+        build = task.outputs["commit"]
         assert build.metadata["image"] == str(image) and build.uri.startswith("pfs://default/")
         served = Path(task.outputs["seldon_deployment"].path).read_text()
         assert f"image: {image}" in served and "machinelearning.seldon.io/v1" in served

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -185,17 +187,25 @@ def test_errors_are_value_errors() -> None:
         ReplicaSpec(image="")
 
 
-def test_only_minus_one_is_unset_so_another_negative_value_is_refused_by_name() -> None:
-    from kfp_pachyderm.bodies.common import unset_to_none
+def _start_tfjob_inputs(**given):
+    """The start_tfjob inputs KFP would hand its body: the signature's defaults, then
+    ``given``."""
+    from kfp_pachyderm.bodies.start_tfjob import CONTRACT
+    from kfp_pachyderm.kfp.compile import load_component
 
-    assert unset_to_none(-1) is None and unset_to_none("") is None
-    assert unset_to_none(0) == 0 and unset_to_none(False) is False
+    signature = inspect.signature(load_component("start_tfjob").python_func)
+    namespace = {n: p.default for n, p in signature.parameters.items()}
+    namespace |= {"commit": None, "output_repo": "model", "data_ref": "mnist@" + "a" * 32}
+    return CONTRACT.inputs.of(namespace | given, "start_tfjob")
+
+
+def test_only_minus_one_and_empty_are_unset_so_another_negative_value_is_refused_by_name():
+    unset = _start_tfjob_inputs()
+    assert (unset.backoff_limit, unset.ttl_seconds_after_finished, unset.cpu) == (None, None, None)
+    assert unset.gpus_per_replica == 0 and unset.delete_after is True
     worker = {"Worker": ReplicaSpec(image=IMAGE)}
-    assert (
-        TFJobSpec(
-            name="a", namespace="kubeflow", replicas=worker, backoff_limit=unset_to_none(-1)
-        ).backoff_limit
-        is None
-    )
+    negative = _start_tfjob_inputs(backoff_limit=-5)
     with pytest.raises(TFJobSpecError, match="invalid backoffLimit -5"):
-        TFJobSpec(name="a", namespace="kubeflow", replicas=worker, backoff_limit=unset_to_none(-5))
+        TFJobSpec(
+            name="a", namespace="kubeflow", replicas=worker, backoff_limit=negative.backoff_limit
+        )

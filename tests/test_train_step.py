@@ -9,6 +9,7 @@ import pytest
 from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
+from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -55,9 +56,15 @@ def test_a_gpu_requested_in_a_cluster_but_missing_fails_fast(
     assert not client.pfs.repo_exists(pfs.Repo(name="model"))
 
 
-def test_bad_training_parameters_are_named(client: Client, mnist: CommitRef):
-    with pytest.raises(ValueError, match="epochs \\(0\\)"):
-        train_in_pod(client, mnist, CommitRef("model", branch="master"), 0, 64, ProvenanceRecord())
+def test_bad_training_parameters_are_refused_before_any_write(client: Client, mnist: CommitRef):
+    from kfp_pachyderm.bodies.train import CONTRACT
+
+    namespace = {name: "" for name in ("output_branch", "kfp_run_id", "kfp_task_id")}
+    namespace |= {"commit": None, "metrics": None, "data": None, "data_ref": str(mnist)}
+    namespace |= {"output_repo": "model", "epochs": 0, "batch_size": 64}
+    with pytest.raises(UsageError, match="parameter epochs=0: must be at least 1"):
+        CONTRACT(namespace)
+    assert "model" not in {info.repo.name for info in client.pfs.list_repo()}
 
 
 @pytest.mark.slow

@@ -7,12 +7,9 @@ from dataclasses import dataclass
 
 from kfp import dsl
 
-from kfp_pachyderm.bodies.common import (
-    ComponentInputs,
-    step_record,
-    write_manifests,
-)
-from kfp_pachyderm.bodies.image_build import model_to_build, report_image_build
+from kfp_pachyderm.bodies.common import write_manifests
+from kfp_pachyderm.bodies.image_build import ImageBuildInputs, report_image_build
+from kfp_pachyderm.kfp.contract import Contract, output, parameter
 from kfp_pachyderm.kserve.manifests import (
     check_inference_service_name,
     image_inference_service,
@@ -21,64 +18,49 @@ from kfp_pachyderm.kserve.manifests import (
     storage_inference_service,
     storage_service_account,
 )
-from kfp_pachyderm.mlserver.build import build_mlserver_image
+from kfp_pachyderm.mlserver.build import DEFAULT_BUILDS_REPO, build_mlserver_image
 from kfp_pachyderm.modelimage.metadata import resource_name_for
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.connection import connect
-from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.seldon.core2 import core2_model, core2_server
 
 
-@dataclass(frozen=True)
-class BuildMLServerImageInputs(ComponentInputs):
+@dataclass(frozen=True, kw_only=True)
+class BuildMLServerImageInputs(ImageBuildInputs):
     """The parameters of the ``build_mlserver_image`` component."""
 
-    build_commit: dsl.Artifact
-    image_inference_service: dsl.Artifact
-    modelcar_inference_service: dsl.Artifact
-    storage_inference_service: dsl.Artifact
-    seldon_core2_model: dsl.Artifact
-    image: str
-    input_commit: dsl.Artifact | None
-    input_ref: str
-    model_path: str
-    model_name: str
-    base_image: str
-    builds_repo: str
-    builds_branch: str
-    build_image: bool
-    docker_config: str
-    plain_http: bool
-    namespace: str
-    kfp_run_id: str
-    kfp_task_id: str
+    image_inference_service: dsl.Artifact = output("a KServe InferenceService running the image")
+    modelcar_inference_service: dsl.Artifact = output(
+        "a KServe InferenceService serving the image as a modelcar, with its ServingRuntime"
+    )
+    storage_inference_service: dsl.Artifact = output(
+        "a KServe InferenceService reading the build commit through the S3 gateway"
+    )
+    seldon_core2_model: dsl.Artifact = output(
+        "a Seldon Core 2 Model reading the build commit through the S3 gateway"
+    )
+    builds_repo: str = parameter("where the build context is committed", DEFAULT_BUILDS_REPO)
+    model_name: str = parameter(
+        "the served model's name (`/v2/models/<name>/infer`) and the InferenceService's; empty: "
+        "the image's (else the model repo's) last path part",
+        "",
+    )
 
 
 def run(inputs: BuildMLServerImageInputs) -> str:
     """The component: build and push the image, describe the build commit, write the
     manifests; return the image reference with its digest ("" when ``build_image`` is
     false)."""
-    model = model_to_build(inputs, "build_mlserver_image")
+    model = inputs.model_to_build("build_mlserver_image")
     name = check_inference_service_name(
         inputs.model_name
         or resource_name_for(
             ImageRef.parse(inputs.image).repository if inputs.image else model.repo
         )
     )
-    client = connect()
-    result = build_mlserver_image(
-        client,
-        model,
-        inputs.image,
-        name,
-        base_image=inputs.base_image,
-        builds=CommitRef(inputs.builds_repo, branch=inputs.builds_branch),
-        record=step_record(inputs.kfp_run_id, inputs.kfp_task_id),
-        docker_config=inputs.docker_config or None,
-        plain_http=True if inputs.plain_http else None,
-        push=inputs.build_image,
-    )
-    image = report_image_build(inputs.build_commit, result)
+    keywords = inputs.build_keywords(inputs.builds_repo)
+    result = build_mlserver_image(connect(), model, inputs.image, name, **keywords)
+    image = report_image_build(inputs.commit, result)
     namespace = inputs.namespace
     served = [image_inference_service(name, result.image, result.model, namespace)] if image else []
     write_manifests(
@@ -120,3 +102,21 @@ def run(inputs: BuildMLServerImageInputs) -> str:
     inputs.image_inference_service.metadata["image"] = image
     inputs.modelcar_inference_service.metadata["image"] = image
     return image
+
+
+CONTRACT = Contract(
+    "build_mlserver_image",
+    BuildMLServerImageInputs,
+    run,
+    """Commit the model's MLServer model directory to ``builds_repo``, append it as one
+    reproducible layer onto the MLServer base image and push ``<image>:<model commit ID>``
+    through the registry API (no Docker daemon); return the image reference with its digest
+    ("" when ``build_image`` is false). Also writes the manifests that serve the model commit:
+    a KServe InferenceService running the image, one serving the image as a modelcar
+    (``storageUri: oci://<image>@<digest>``, with its ServingRuntime), one whose ``storageUri``
+    reads the commit through the S3 gateway (no image needed), and a Seldon Core 2 Model doing
+    the same.
+    ``model_name`` (default: from the image or model repo) names the served model and the
+    InferenceService.
+    """,
+)

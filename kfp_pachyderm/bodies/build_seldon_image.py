@@ -7,63 +7,46 @@ from dataclasses import dataclass
 
 from kfp import dsl
 
-from kfp_pachyderm.bodies.common import (
-    ComponentInputs,
-    step_record,
-    write_manifests,
-)
-from kfp_pachyderm.bodies.image_build import model_to_build, report_image_build
+from kfp_pachyderm.bodies.common import write_manifests
+from kfp_pachyderm.bodies.image_build import ImageBuildInputs, report_image_build
+from kfp_pachyderm.kfp.checks import check_kubernetes_object_name
+from kfp_pachyderm.kfp.contract import Contract, output, parameter
 from kfp_pachyderm.modelimage.metadata import resource_name_for
 from kfp_pachyderm.pfs.connection import connect
-from kfp_pachyderm.pfs.refs import CommitRef
-from kfp_pachyderm.seldon.build import build_seldon_image
+from kfp_pachyderm.seldon.build import DEFAULT_BUILDS_REPO, build_seldon_image
 from kfp_pachyderm.seldon.deploy import image_deployment, tfserving_deployment
 
 
-@dataclass(frozen=True)
-class BuildSeldonImageInputs(ComponentInputs):
+@dataclass(frozen=True, kw_only=True)
+class BuildSeldonImageInputs(ImageBuildInputs):
     """The parameters of the ``build_seldon_image`` component."""
 
-    build_commit: dsl.Artifact
-    seldon_deployment: dsl.Artifact
-    tfserving_deployment: dsl.Artifact
-    image: str
-    input_commit: dsl.Artifact | None
-    input_ref: str
-    model_path: str
-    base_image: str
-    builds_repo: str
-    builds_branch: str
-    build_image: bool
-    docker_config: str
-    plain_http: bool
-    deployment_name: str
-    namespace: str
-    s3_secret: str
-    kfp_run_id: str
-    kfp_task_id: str
+    seldon_deployment: dsl.Artifact = output("a SeldonDeployment running the image")
+    tfserving_deployment: dsl.Artifact = output(
+        "a SeldonDeployment of the prepackaged TENSORFLOW_SERVER reading the build commit "
+        "through the S3 gateway"
+    )
+    builds_repo: str = parameter("where the build context is committed", DEFAULT_BUILDS_REPO)
+    deployment_name: str = parameter(
+        "the SeldonDeployments' name; empty: the image's (else the model repo's) last path part",
+        "",
+        check=check_kubernetes_object_name,
+    )
+    s3_secret: str = parameter(
+        "the rclone Secret the `TENSORFLOW_SERVER` form reads the model with",
+        "pachyderm-s3",
+        check=check_kubernetes_object_name,
+    )
 
 
 def run(inputs: BuildSeldonImageInputs) -> str:
     """The component: build and push the image, describe the build commit, write the two
     SeldonDeployment manifests; return the image reference with its digest ("" when
     ``build_image`` is false)."""
-    model = model_to_build(inputs, "build_seldon_image")
-    builds = CommitRef(inputs.builds_repo, branch=inputs.builds_branch)
-    record = step_record(inputs.kfp_run_id, inputs.kfp_task_id)
-    client = connect()
-    result = build_seldon_image(
-        client,
-        model,
-        inputs.image,
-        base_image=inputs.base_image,
-        builds=builds,
-        record=record,
-        docker_config=inputs.docker_config or None,
-        plain_http=True if inputs.plain_http else None,
-        push=inputs.build_image,
-    )
-    image = report_image_build(inputs.build_commit, result)
+    model = inputs.model_to_build("build_seldon_image")
+    keywords = inputs.build_keywords(inputs.builds_repo)
+    result = build_seldon_image(connect(), model, inputs.image, **keywords)
+    image = report_image_build(inputs.commit, result)
     name = inputs.deployment_name or resource_name_for(
         result.image.repository if result.image else result.model.repo
     )
@@ -78,3 +61,16 @@ def run(inputs: BuildSeldonImageInputs) -> str:
         artifact.metadata.update({"name": name, "model_commit": result.model.commit})
     inputs.seldon_deployment.metadata["image"] = image
     return image
+
+
+CONTRACT = Contract(
+    "build_seldon_image",
+    BuildSeldonImageInputs,
+    run,
+    """Commit the model's build context to ``builds_repo``, append the SavedModel as one
+    reproducible layer onto the Seldon base image and push ``<image>:<model commit ID>``
+    through the registry API (no Docker daemon); return the image reference with its digest.
+    Also writes a SeldonDeployment for the image and one for the prepackaged
+    TENSORFLOW_SERVER reading the model through the S3 gateway.
+    """,
+)

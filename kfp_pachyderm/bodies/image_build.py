@@ -1,23 +1,96 @@
-"""What the two image-building component bodies share: the model commit they read and the
-report of a build. Kept apart from :mod:`~kfp_pachyderm.bodies.common` so that bodies which
-build no image (the exit handler among them) do not load the OCI client.
+"""What the two image-building components share: their build options, declared once, and the
+report of a build. Kept apart from the other bodies so that those (the exit handler among
+them) do not load the OCI client.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from kfp import dsl
 
-from kfp_pachyderm.bodies.common import input_commit
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.artifacts import describe_commit
+from kfp_pachyderm.kfp.checks import (
+    check_image_repository_name,
+    check_kubernetes_object_name,
+    check_optional_image,
+)
+from kfp_pachyderm.kfp.contract import CommitOutput, commit_input, parameter
 from kfp_pachyderm.modelimage.build import ModelImageBuild
 from kfp_pachyderm.pfs.refs import CommitRef
 
 
+@dataclass(frozen=True, kw_only=True)
+class ImageBuildInputs(CommitOutput):
+    """The options of both serving-image builds (Seldon Core 1 and MLServer): the model
+    commit, the image to push, the base it goes onto, where the build context is committed,
+    and how the registry is reached."""
+
+    model: CommitRef = commit_input("the model commit (a SavedModel at `model_path`)")
+    image: str = parameter(
+        "the repository to push to, e.g. `registry.example.com/ml/mnist` (no tag: the tag is the "
+        "model commit ID); needed unless `build_image=False`",
+        "",
+        check=check_image_repository_name,
+    )
+    model_path: str = parameter(
+        "the SavedModel's path in the model commit, unless the reference names one",
+        "/model",
+    )
+    base_image: str = parameter(
+        "the serving base image; empty: this version's `kfp-pachyderm-seldon` or "
+        "`kfp-pachyderm-mlserver`",
+        "",
+        check=check_optional_image,
+    )
+    builds_branch: str = parameter("the branch of `builds_repo`", DEFAULT_BRANCH)
+    build_image: bool = parameter(
+        "False: commit the context and write the manifests only (serve from the S3 gateway)", True
+    )
+    docker_config: str = parameter(
+        "a docker `config.json` (or a directory holding `config.json` or "
+        "`.dockerconfigjson`); empty reads `$DOCKER_CONFIG`, then `~/.docker/config.json`",
+        "",
+    )
+    plain_http: bool = parameter(
+        "talk plain HTTP to the registries (a local `docker-registry`); "
+        "`KFP_PACHYDERM_PLAIN_HTTP_REGISTRIES` lists such hosts too",
+        False,
+    )
+    namespace: str = parameter(
+        "the manifests' namespace; empty leaves it to `deploy_model`",
+        "",
+        check=check_kubernetes_object_name,
+    )
+
+    def model_to_build(self, component: str) -> CommitRef:
+        """The model commit at ``model_path`` (unless its reference names a path), once
+        ``image`` is known to be set where ``build_image`` asks for a push."""
+        if self.build_image and not self.image:
+            raise UsageError(
+                f"{component} needs image (a repository such as registry.example.com/ml/mnist) "
+                "unless build_image is false"
+            )
+        model = self.model
+        return model if model.path is not None else model.with_path(self.model_path)
+
+    def build_keywords(self, builds_repo: str) -> dict[str, Any]:
+        """The keyword arguments of the flavour's build function for these options."""
+        return {
+            "base_image": self.base_image,
+            "builds": CommitRef(builds_repo, branch=self.builds_branch),
+            "record": self.record(),
+            "docker_config": self.docker_config or None,
+            "plain_http": True if self.plain_http else None,
+            "push": self.build_image,
+        }
+
+
 def report_image_build(build_commit: dsl.Artifact, result: ModelImageBuild) -> str:
-    """Describe the build-context commit in the ``build_commit`` output, print what the build
+    """Describe the build-context commit in the ``commit`` output, print what the build
     reused and pushed, and return the image reference with its digest ("" when none)."""
     image = str(result.image) if result.image else ""
     describe_commit(
@@ -37,16 +110,3 @@ def report_image_build(build_commit: dsl.Artifact, result: ModelImageBuild) -> s
             f"in {push.seconds:.1f} s"
         )
     return image
-
-
-def model_to_build(inputs: Any, component: str) -> CommitRef:
-    """The model commit an image-building component reads (its ``input_commit`` or
-    ``input_ref``, at ``model_path`` unless the reference names a path), once its ``image`` is
-    known to be set where ``build_image`` asks for a push."""
-    if inputs.build_image and not inputs.image:
-        raise UsageError(
-            f"{component} needs image (a repository such as registry.example.com/ml/mnist) "
-            "unless build_image is false"
-        )
-    model = input_commit(inputs.input_commit, inputs.input_ref, component)
-    return model if model.path is not None else model.with_path(inputs.model_path)

@@ -5,51 +5,89 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from kfp import dsl
-
-from kfp_pachyderm.bodies.common import ComponentInputs, input_commit, step_record, unset_to_none
 from kfp_pachyderm.kfp.artifacts import describe_commit
+from kfp_pachyderm.kfp.checks import (
+    at_least,
+    check_endpoint_url,
+    check_kubernetes_object_name,
+    check_optional_image,
+    one_of,
+)
+from kfp_pachyderm.kfp.contract import Contract, OutputCommit, commit_input, optional, parameter
 from kfp_pachyderm.kfp.images import sibling_image
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.tfjob.run import start_tfjob, tfjob_name
 from kfp_pachyderm.tfjob.settings import DataAccess, Replicas, Resources, RunPolicy, TFJobSettings
+from kfp_pachyderm.tfjob.spec import CLEAN_POD_POLICIES
+from kfp_pachyderm.validation import DATA_MODES, RUNNERS
 
 
-@dataclass(frozen=True)
-class StartTFJobInputs(ComponentInputs):
+@dataclass(frozen=True, kw_only=True)
+class StartTFJobInputs(OutputCommit):
     """The parameters of the ``start_tfjob`` component."""
 
-    output_repo: str
-    commit: dsl.Artifact
-    input_commit: dsl.Artifact | None
-    input_ref: str
-    extra_input_refs: str
-    trainer_image: str
-    command: str
-    args: str
-    output_branch: str
-    chief: int
-    workers: int
-    ps: int
-    evaluators: int
-    gpus_per_replica: int
-    cpu: str
-    memory: str
-    namespace: str
-    timeout_seconds: int
-    clean_pod_policy: str
-    ttl_seconds_after_finished: int
-    backoff_limit: int
-    delete_after: bool
-    data_mode: str
-    s3_endpoint: str
-    version_logs: bool
-    runner: str
-    token_secret: str
-    service_account: str
-    kfp_run_id: str
-    kfp_task_id: str
+    data: CommitRef = commit_input("the input commit")
+    extra_input_refs: str = parameter(
+        "more input commits, comma-separated references; each is pinned and recorded in the "
+        "provenance",
+        "",
+    )
+    trainer_image: str | None = optional(
+        "the replicas' image; not set: this version's `kfp-pachyderm-trainer` from the registry of "
+        "the step's own image",
+        check=check_optional_image,
+    )
+    command: str = parameter(
+        "the replicas' command (shell-split)", "python -m kfp_pachyderm.trainer"
+    )
+    args: str = parameter("the replicas' arguments (shell-split)", "--epochs 2")
+    chief: int = parameter(
+        "Chief replicas (one typed replica spec is reused for all types)", 1, check=at_least(0)
+    )
+    workers: int = parameter("Worker replicas", 2, check=at_least(0))
+    ps: int = parameter("parameter-server replicas", 0, check=at_least(0))
+    evaluators: int = parameter("Evaluator replicas (0 or 1)", 0, check=at_least(0))
+    gpus_per_replica: int = parameter("`nvidia.com/gpu` per replica", 0, check=at_least(0))
+    cpu: str | None = optional("CPU request and limit per replica, e.g. `2`")
+    memory: str | None = optional("memory request and limit per replica, e.g. `4Gi`")
+    namespace: str = parameter(
+        "where the TFJob runs", "kubeflow", check=check_kubernetes_object_name
+    )
+    timeout_seconds: int = parameter(
+        "the job is deleted and the step fails after this", 3600, check=at_least(1)
+    )
+    clean_pod_policy: str = parameter(
+        "`spec.runPolicy.cleanPodPolicy`: `None`, `Running` or `All`",
+        "Running",
+        check=one_of(*CLEAN_POD_POLICIES),
+    )
+    ttl_seconds_after_finished: int | None = optional("`spec.runPolicy.ttlSecondsAfterFinished`")
+    backoff_limit: int | None = optional("`spec.runPolicy.backoffLimit`")
+    delete_after: bool = parameter("delete the TFJob when it ends", True)
+    data_mode: str = parameter(
+        "replicas read through the gRPC API (`pfs`) or the S3 gateway (`s3`)",
+        "pfs",
+        check=one_of(*DATA_MODES),
+    )
+    s3_endpoint: str = parameter(
+        "the S3 gateway for `s3` mode; empty: derived from pachd's address",
+        "",
+        check=check_endpoint_url,
+    )
+    version_logs: bool = parameter("write replica logs into the output commit under `/logs/`", True)
+    runner: str = parameter(
+        "`kubernetes`, `local`, or `auto` (Kubernetes when in a cluster)",
+        "auto",
+        check=one_of(*RUNNERS),
+    )
+    token_secret: str | None = optional(
+        "the pachd token Secret (key `pachd-token`) the replicas read",
+        check=check_kubernetes_object_name,
+    )
+    service_account: str | None = optional(
+        "the replicas' service account", check=check_kubernetes_object_name
+    )
 
     def settings(self) -> TFJobSettings:
         """The grouped TFJob settings these parameters describe."""
@@ -58,46 +96,52 @@ class StartTFJobInputs(ComponentInputs):
             command=shlex.split(self.command),
             args=shlex.split(self.args),
             replicas=Replicas(self.chief, self.workers, self.ps, self.evaluators),
-            resources=Resources(
-                self.gpus_per_replica, unset_to_none(self.cpu), unset_to_none(self.memory)
-            ),
+            resources=Resources(self.gpus_per_replica, self.cpu, self.memory),
             run_policy=RunPolicy(
                 timeout_s=self.timeout_seconds,
                 clean_pod_policy=self.clean_pod_policy,
-                ttl_seconds_after_finished=unset_to_none(self.ttl_seconds_after_finished),
-                backoff_limit=unset_to_none(self.backoff_limit),
+                ttl_seconds_after_finished=self.ttl_seconds_after_finished,
+                backoff_limit=self.backoff_limit,
                 delete_after=self.delete_after,
             ),
             data=DataAccess(
                 mode=self.data_mode,
                 s3_endpoint=self.s3_endpoint,
-                token_secret=unset_to_none(self.token_secret),
+                token_secret=self.token_secret,
             ),
             namespace=self.namespace,
-            service_account=unset_to_none(self.service_account),
+            service_account=self.service_account,
             version_logs=self.version_logs,
             runner=self.runner,
         )
 
     def inputs(self) -> list[CommitRef]:
         """The input commit, then each of ``extra_input_refs`` (comma-separated)."""
-        first = input_commit(self.input_commit, self.input_ref, "start_tfjob")
         listed = (ref.strip() for ref in self.extra_input_refs.split(","))
-        return [first, *(CommitRef.parse(ref) for ref in listed if ref)]
+        return [self.data, *(CommitRef.parse(ref) for ref in listed if ref)]
 
 
 def run(inputs: StartTFJobInputs) -> str:
     """Run the TFJob on the input commits; return the output commit ID."""
     settings = inputs.settings()
-    record = step_record(
-        inputs.kfp_run_id,
-        inputs.kfp_task_id,
-        parameters={"command": inputs.command, "args": inputs.args},
-    )
+    record = inputs.record(parameters={"command": inputs.command, "args": inputs.args})
     name = tfjob_name(record.kfp_run_id, record.kfp_task_id or "start_tfjob")
-    target = CommitRef(inputs.output_repo, branch=inputs.output_branch)
-    ref, outcome = start_tfjob(connect(), settings, inputs.inputs(), target, record, name)
+    ref, outcome = start_tfjob(connect(), settings, inputs.inputs(), inputs.target(), record, name)
     describe_commit(
         inputs.commit, ref, tfjob=name, tfjob_state=outcome.state, reused=outcome.reused
     )
     return ref.commit
+
+
+CONTRACT = Contract(
+    "start_tfjob",
+    StartTFJobInputs,
+    run,
+    """Run a TFJob whose replicas read the input commit (and any ``extra_input_refs``,
+    comma-separated commit references) and whose chief writes the output commit; return the
+    output commit ID. A failed, timed-out or cancelled job fails the step
+    after printing the master replica's logs and the job's events, and the output commit is
+    finished with the error. ``-1`` and ``""`` mean "not set"; an unset ``trainer_image`` is
+    this library version's trainer image from the registry this step's own image came from.
+    """,
+)

@@ -96,7 +96,9 @@ def _target_and_arguments(args: argparse.Namespace):
     from kfp_pachyderm.cli.targets import resolve_target
 
     target = resolve_target(args.pipeline)
-    arguments = pipeline_arguments(target.label, target.pipeline, parse_pairs(args.param))
+    arguments = pipeline_arguments(
+        target.label, target.pipeline, parse_pairs(args.param), target.declared
+    )
     return target, arguments
 
 

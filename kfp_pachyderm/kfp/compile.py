@@ -11,6 +11,8 @@ from pathlib import Path
 
 from kfp import compiler
 
+from kfp_pachyderm.errors import UsageError
+from kfp_pachyderm.kfp.contract import contract_in
 from kfp_pachyderm.kfp.images import image_registry
 
 COMPONENTS_PACKAGE = "kfp_pachyderm.components"
@@ -71,12 +73,36 @@ def compile_pipeline(pipeline, output: Path) -> Path:
 
 
 def compile_components(out_dir: Path | None = None, registry: str | None = None) -> list[Path]:
-    """Compile each component to ``<out_dir or its folder>/<name>/component.yaml``."""
+    """Compile each component to ``<out_dir or its folder>/<name>/component.yaml``, and write
+    its README (there, beside it) with the Inputs table of its contract."""
     written = []
     for name in component_names():
         target_dir = (out_dir / name) if out_dir else components_dir() / name
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / "component.yaml"
         compiler.Compiler().compile(load_component(name, registry), str(target))
+        readme = (components_dir() / name / "README.md").read_text()
+        (target_dir / "README.md").write_text(with_inputs_table(readme, inputs_table(name)))
         written.append(target)
     return written
+
+
+def inputs_table(name: str) -> str:
+    """The Inputs table of component ``name``, from its contract."""
+    component = load_component(name)
+    contract = contract_in(component.component_spec.implementation.container.command[-1])
+    if contract is None:
+        raise UsageError(f"component {name} was not generated from a contract")
+    return contract.inputs_table()
+
+
+def with_inputs_table(readme: str, table: str) -> str:
+    """``readme`` with the table under its ``## Inputs`` heading replaced by ``table`` (the
+    prose after the table is kept)."""
+    head, heading, rest = readme.partition("## Inputs\n")
+    if not heading:
+        raise UsageError("the component README has no '## Inputs' section to hold its table")
+    lines = rest.lstrip("\n").split("\n")
+    while lines and lines[0].startswith("|"):
+        lines.pop(0)
+    return f"{head}{heading}\n{table}" + "\n".join(lines)

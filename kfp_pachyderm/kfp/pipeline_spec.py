@@ -9,7 +9,10 @@ knows about a pipeline without running it.
   still open; ``result``, the one of them whose head is the pipeline's result;
 - ``demo_data``: the kind of demo data a local run seeds an empty input with;
 - ``report``: what prints the result of a local run (predictions, titles written, the serving
-  image), each called with the run's :class:`LocalResult`.
+  image), each called with the run's :class:`LocalResult`;
+- ``checks`` and ``rules``: what the command line checks of a parameter no step sees whole
+  (one formatted into a command line, or a step's own keyword) and of several parameters
+  together; a parameter passed to a component input is checked by that input's contract.
 
 A user's own pipeline declares none: the command line builds one for it (its data parameter
 found by the generic rule, no outputs known, no demo data, no reporter).
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +126,12 @@ class PipelineSpec:
     result: OutputBranch | None = None
     demo_data: str = ""
     report: tuple[Reporter, ...] = ()
+    checks: Mapping[str, Callable[[str, Any], None]] = field(default_factory=dict)
+    rules: tuple[Callable[[Mapping[str, Any]], None], ...] = ()
 
     def __post_init__(self) -> None:
         parameters = self.parameters
-        named = [self.data, *(o.parameter for o in self.outputs if o.parameter)]
+        named = [self.data, *(o.parameter for o in self.outputs if o.parameter), *self.checks]
         unknown = [name for name in named if name not in parameters]
         if unknown:
             raise UsageError(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import linecache
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -29,10 +28,11 @@ from kfp.dsl.pipeline_channel import PipelineArtifactChannel
 from kfp.dsl.python_component import PythonComponent
 
 from kfp_pachyderm.codec.names import DEFAULT_BRANCH
+from kfp_pachyderm.kfp.contract import REF_SUFFIX, commit_input_lines, define_function
 from kfp_pachyderm.kfp.images import runtime_image
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.steps.definition import StepDefinition, define_step
-from kfp_pachyderm.steps.signature import NATIVE_PARAMETER, REF_SUFFIX
+from kfp_pachyderm.steps.signature import NATIVE_PARAMETER
 
 BODY_MODULE = "kfp_pachyderm.bodies.pfs_step"
 
@@ -69,8 +69,7 @@ def _component_source(definition: StepDefinition, parameters, doc: str) -> str:
     lines = ["    commit: dsl.Output[dsl.Artifact],"]
     lines += [f"    {p.name}: {p.type.__name__}," for p in required]
     for name in definition.inputs:
-        lines.append(f"    {name}: dsl.Input[dsl.Artifact] = None,")
-        lines.append(f'    {name}{REF_SUFFIX}: str = "",')
+        lines += commit_input_lines(name)
     lines += [f"    {p.name}: {p.type.__name__} = {p.default!r}," for p in optional]
     lines.append(f"    {NATIVE_PARAMETER}: bool = False,")
     payload = json.dumps(asdict(definition), sort_keys=True)
@@ -82,16 +81,6 @@ def _component_source(definition: StepDefinition, parameters, doc: str) -> str:
         + f"    from {BODY_MODULE} import run\n\n"
         + f"    return run({payload!r}, locals())\n"
     )
-
-
-def _define(source: str, name: str) -> Callable:
-    """Define the generated component function so that ``inspect.getsource`` finds its text
-    (KFP reads the source of the function it is given)."""
-    filename = f"<kfp-pachyderm step {name} {hash(source) & 0xFFFFFFFF:08x}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"dsl": dsl}
-    exec(compile(source, filename, "exec", dont_inherit=True), namespace)
-    return namespace[name]
 
 
 def pfs_step(
@@ -122,7 +111,7 @@ def pfs_step(
         doc = inspect.getdoc(function) or f"The {function.__name__} step."
         source = _component_source(definition, signature.parameters, doc)
         component = dsl.component(
-            _define(source, function.__name__),
+            define_function(source, function.__name__),
             base_image=image or runtime_image(),
             install_kfp_package=False,
         )

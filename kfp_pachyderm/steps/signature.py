@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from kfp_pachyderm.errors import UsageError
+from kfp_pachyderm.kfp.contract import REF_SUFFIX
 
 PARAMETER_TYPES = (str, int, float, bool, list, dict)
-REF_SUFFIX = "_ref"
 # Every step's KFP parameter that asks for Pachyderm-native provenance (pfs.native).
 NATIVE_PARAMETER = "native_provenance"
 RESERVED = ("commit", "kfp_run_id", "kfp_task_id", NATIVE_PARAMETER)

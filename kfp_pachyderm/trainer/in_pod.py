@@ -15,7 +15,6 @@ import json
 from pachyderm_sdk import Client
 
 from kfp_pachyderm.codec.names import DEFAULT_BRANCH
-from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.pod import in_kubernetes_pod
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -35,8 +34,6 @@ def train_in_pod(
 ) -> tuple[StepResult, dict]:
     """Train on ``source`` in this process; return the step's result (the model commit, and
     whether it was reused) and the model's metrics."""
-    if epochs < 1 or batch_size < 1:
-        raise UsageError(f"epochs ({epochs}) and batch size ({batch_size}) must be at least 1")
     report = prepare(in_kubernetes_pod())  # a GPU requested but missing fails before any write
     gpus = ", ".join(g["name"] for g in report.gpus) or "CPU"
     record.extra = {
