@@ -27,7 +27,7 @@ from kfp_pachyderm.summarizer.report import report_titles
 from kfp_pachyderm.trainer.report import report_serving
 
 
-@pfs_step(output_repo="split", glob="/*")
+@pfs_step(output_repo="split", glob="/*", checks={"test_fraction": check_fraction})
 def split(raw, out, seed: int = 42, test_fraction: float = 0.1):
     """Split each CSV of issues into train/ and test/ rows, the same way for the same seed."""
     from pathlib import Path
@@ -47,7 +47,11 @@ def pre_process(split, out):
     pre_process_issues(Path(split), Path(out))
 
 
-@pfs_step(output_repo="train", image=image("kfp-pachyderm-trainer-gpu"))
+@pfs_step(
+    output_repo="train",
+    image=image("kfp-pachyderm-trainer-gpu"),
+    checks={"epochs": at_least(1), "batch_size": at_least(1)},
+)
 def train(pre_process, out, epochs: int = 2, batch_size: int = 64):
     """Fit the vocabularies on the training split and train the title writer; on a GPU with
     mixed precision and XLA, as the train component does."""
@@ -170,6 +174,5 @@ SPEC = PipelineSpec(
     result=MODEL,
     demo_data="issues",
     report=(partial(report_serving, builds=BUILD), partial(report_titles, split=SPLIT)),
-    checks={"epochs": at_least(1), "batch_size": at_least(1), "test_fraction": check_fraction},
     rules=(needs_serving_image,),
 )

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from kfp import compiler, dsl
 
+from kfp_pachyderm.cli.parameter_flow import parameter_destinations
 from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.checks import at_least, check_repo
 from kfp_pachyderm.kfp.cluster import use_pachyderm
@@ -25,7 +26,6 @@ from kfp_pachyderm.kfp.contract import (
     optional,
     parameter,
 )
-from kfp_pachyderm.kfp.parameter_flow import parameter_destinations
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.steps.component import pfs_step
 

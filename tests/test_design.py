@@ -16,6 +16,7 @@ import pytest
 import kfp_pachyderm
 from kfp_pachyderm.kfp.compile import component_names, components_dir, load_component
 from kfp_pachyderm.kfp.contract import contract_in
+from kfp_pachyderm.steps.component import PfsStep, definition_in
 
 PACKAGE = Path(kfp_pachyderm.__file__).parent
 ROOT = PACKAGE.parent
@@ -172,21 +173,29 @@ def test_modules_stay_small_or_say_why():
     assert large == []
 
 
-def _contract(component: str):
-    return importlib.import_module(f"kfp_pachyderm.bodies.{component}").CONTRACT
+def _contracts() -> list:
+    found = [
+        contract_in(inspect.getsource(load_component(n).python_func)) for n in component_names()
+    ]
+    return [contract for contract in found if contract is not None]
 
 
 @pytest.mark.parametrize("component", component_names())
-def test_every_component_is_generated_from_its_contract(component: str):
-    """``component.py`` declares nothing: the component KFP ships is the source its body's
-    contract generates, and that source runs the same contract."""
+def test_every_component_is_generated_from_one_declaration(component: str):
+    """``component.py`` declares no function or class: the component KFP ships is generated,
+    from its body's contract (and runs that contract) or by ``pfs_step`` from a step
+    function (and runs that function)."""
     path = components_dir() / component / "component.py"
     tree = ast.parse(path.read_text())
     assert not [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
-    contract = _contract(component)
-    shipped = inspect.getsource(load_component(component).python_func)
+    made = load_component(component)
+    shipped = inspect.getsource(made.python_func)
+    if isinstance(made, PfsStep):
+        assert definition_in(shipped) == made.definition and made.definition.name == component
+        return
+    contract = contract_in(shipped)
+    assert contract is not None, f"{component} is neither a pfs_step nor made from a contract"
     assert shipped == contract.source() and contract.name == component
-    assert contract_in(shipped) is contract
     assert dataclasses.fields(contract.inputs) and contract.inputs.__dataclass_params__.frozen
 
 
@@ -204,7 +213,7 @@ def test_no_component_parameter_is_declared_twice():
     share it (the run identity, the output commit, the image-build options). A name declared
     again must mean something else there (another role, default or meaning: each flavour's
     builds repo, the namespace of a TFJob and of a served model)."""
-    classes = {c.inputs for c in map(_contract, component_names())}
+    classes = {c.inputs for c in _contracts()}
     classes |= {base for c in classes for base in c.__mro__ if dataclasses.is_dataclass(base)}
     seen: dict[str, list[tuple[str, str]]] = {}
     for cls in classes:

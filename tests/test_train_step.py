@@ -1,4 +1,5 @@
-"""The in-pod train step and gpu_check: the same trainer, device checks, provenance."""
+"""The train and gpu_check steps (pfs_steps run in the pipeline's pod): the same trainer,
+device checks, provenance."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ from pathlib import Path
 
 import pytest
 from pachyderm_sdk import Client
-from pachyderm_sdk.api import pfs
 
-from kfp_pachyderm.errors import UsageError
+from kfp_pachyderm.codec.names import DEFAULT_BRANCH
+from kfp_pachyderm.errors import OperationError, UsageError
+from kfp_pachyderm.kfp.compile import load_component
+from kfp_pachyderm.kfp.contract import step_record
 from kfp_pachyderm.pfs.commits import ensure_repo, inspect_commit, output_commit
-from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
+from kfp_pachyderm.pfs.provenance import read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.transfer import put_tree
+from kfp_pachyderm.steps.run import run_step
 from kfp_pachyderm.trainer.data import write_mnist_npz
-from kfp_pachyderm.trainer.device import NoGpuError
-from kfp_pachyderm.trainer.in_pod import gpu_check, train_in_pod
 
 
 @pytest.fixture
@@ -28,20 +30,27 @@ def mnist(client: Client, tmp_path: Path) -> CommitRef:
     return out.ref
 
 
+def _run(step: str, client: Client, **parameters) -> CommitRef:
+    """Run the built-in ``step`` (a pfs_step component) as its component body would."""
+    component = load_component(step)
+    result = run_step(
+        client, component.definition, parameters.pop("inputs"), parameters, step_record()
+    )
+    return result.ref
+
+
 @pytest.mark.slow
 def test_train_on_cpu_records_the_device(client: Client, mnist: CommitRef, monkeypatch):
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KFP_PACHYDERM_EXPECTED_GPUS", "1")  # requested, none here: a warning
-    result, metrics = train_in_pod(
-        client, mnist, CommitRef("model", branch="master"), 1, 64, ProvenanceRecord()
-    )
-    model = result.ref
-    assert metrics["device"]["gpu_count"] == 0 and metrics["device"]["mixed_precision"] is False
+    model = _run("train", client, inputs={"data": mnist}, epochs=1, batch_size=64)
     with client.pfs.pfs_file(model.with_path("/metrics.json").pfs_file()) as f:
-        assert json.loads(f.read())["test_accuracy"] == metrics["test_accuracy"]
+        metrics = json.loads(f.read())
+    assert metrics["device"]["gpu_count"] == 0 and metrics["device"]["mixed_precision"] is False
+    assert metrics["gpus"] == 0 and 0 <= metrics["test_accuracy"] <= 1
     record = read_provenance(inspect_commit(client, model))
-    assert record.inputs == [str(mnist)] and record.step == "train"
-    assert record.extra["device"].startswith("0 x CPU") and record.parameters["epochs"] == "1"
+    assert record.inputs == [str(mnist)] and record.step == "train" and model.repo == "model"
+    assert record.parameters["epochs"] == "1"
     assert client.pfs.path_exists(model.with_path("/model/saved_model.pb").pfs_file())
 
 
@@ -49,27 +58,31 @@ def test_train_on_cpu_records_the_device(client: Client, mnist: CommitRef, monke
 def test_a_gpu_requested_in_a_cluster_but_missing_fails_fast(
     client: Client, mnist: CommitRef, monkeypatch
 ):
+    """It fails before training: the output commit is finished with the error and holds
+    nothing."""
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     monkeypatch.setenv("KFP_PACHYDERM_EXPECTED_GPUS", "2")
-    with pytest.raises(NoGpuError, match="2 GPU\\(s\\) requested but TensorFlow sees 0"):
-        train_in_pod(client, mnist, CommitRef("model", branch="master"), 1, 64, ProvenanceRecord())
-    assert not client.pfs.repo_exists(pfs.Repo(name="model"))
+    with pytest.raises(OperationError, match="2 GPU\\(s\\) requested but TensorFlow sees 0"):
+        _run("train", client, inputs={"data": mnist}, epochs=1, batch_size=64)
+    head = inspect_commit(client, CommitRef("model", branch=DEFAULT_BRANCH))
+    assert head.finished and "NoGpuError" in head.error
+    assert (
+        list(client.pfs.walk_file(file=CommitRef("model", commit=head.commit.id).pfs_file())) == []
+    )
 
 
 def test_bad_training_parameters_are_refused_before_any_write(client: Client, mnist: CommitRef):
-    from kfp_pachyderm.bodies.train import CONTRACT
-
-    namespace = {name: "" for name in ("output_branch", "kfp_run_id", "kfp_task_id")}
-    namespace |= {"commit": None, "metrics": None, "data": None, "data_ref": str(mnist)}
-    namespace |= {"output_repo": "model", "epochs": 0, "batch_size": 64}
+    """The train component's checks run in its body before anything is written."""
+    component = load_component("train")
     with pytest.raises(UsageError, match="parameter epochs=0: must be at least 1"):
-        CONTRACT(namespace)
+        component.python_func(commit=None, metrics=None, data_ref=str(mnist), epochs=0)
     assert "model" not in {info.repo.name for info in client.pfs.list_repo()}
 
 
 @pytest.mark.slow
 def test_gpu_check_writes_devices_and_the_input_listing(client: Client, mnist: CommitRef):
-    out = gpu_check(client, mnist, CommitRef("gpu-check", branch="master"), ProvenanceRecord())
+    out = _run("gpu_check", client, inputs={"data": mnist})
+    assert out.repo == "gpu-check"
     with client.pfs.pfs_file(out.with_path("/devices.json").pfs_file()) as f:
         devices = json.loads(f.read())
     assert devices["gpu_count"] == 0 and devices["tensorflow"]

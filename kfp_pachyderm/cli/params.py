@@ -2,7 +2,7 @@
 declared types and checked the way its steps would check them, before anything starts. One
 validation, shared by ``run --local``, ``run --host`` and ``watch``.
 
-A value is checked by every place it flows to (:mod:`kfp_pachyderm.kfp.parameter_flow`): the
+A value is checked by every place it flows to (:mod:`kfp_pachyderm.cli.parameter_flow`): the
 contract of each component input it is passed to, a Kubernetes name where it names a Secret,
 and the checks the pipeline's own spec declares for parameters no step sees whole (one that
 goes into a command line, say).
@@ -13,8 +13,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from kfp_pachyderm.cli.parameter_flow import parameter_destinations
 from kfp_pachyderm.kfp.checks import ParameterError
-from kfp_pachyderm.kfp.parameter_flow import parameter_destinations
 from kfp_pachyderm.kfp.pipeline_spec import PipelineSpec
 
 TRUE, FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")

@@ -1,20 +1,23 @@
-"""The checks a component's contract attaches to its parameters (``check(name, value)``).
+"""The checks a component's contract, or a ``pfs_step``, attaches to its parameters.
 
-The component runs them on its inputs before any side effect, and the CLI runs the same ones
-on ``--param`` values that flow into those inputs, before anything starts. Each refuses with a
-:class:`ParameterError` naming the parameter, its value and what is valid; an empty string is
-"not set" and passes.
+A check is data (:class:`Check`: a kind and its arguments), so a step's payload can carry it
+into the container and the command line can read it back from a compiled pipeline. The step
+runs its checks on its inputs before any side effect, and the CLI runs the same ones on
+``--param`` values that flow into those inputs, before anything starts. Each refuses with a
+:class:`ParameterError` naming the parameter, its value and what is valid. Where a value may be
+unset, an empty string passes.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kfp_pachyderm.errors import UsageError
-from kfp_pachyderm.pfs.refs import check_pfs_name
+from kfp_pachyderm.pfs.refs import CommitRef, check_pfs_name
 from kfp_pachyderm.validation import (
     check_endpoint,
     check_image,
@@ -24,83 +27,63 @@ from kfp_pachyderm.validation import (
 
 _URL_RE = re.compile(r"^(https?|s3)://[^\s/]+")
 
-Check = Callable[[str, Any], None]
-
 
 class ParameterError(UsageError):
     """A parameter that is unknown, of the wrong type, or a value a step refuses."""
 
 
-def _checked(check: Callable[[str, Any], Any]) -> Check:
-    """A :mod:`kfp_pachyderm.validation` check as a parameter check (empty means unset)."""
-
-    def run(name: str, value: Any) -> None:
-        if value == "":
-            return
-        try:
-            check(name, value)
-        except UsageError as err:
-            raise ParameterError(f"parameter {name}: {err}") from None
-
-    return run
-
-
-def at_least(low: int) -> Check:
-    """A whole number of at least ``low``."""
-
-    def check(name: str, value: int) -> None:
-        if value < low:
-            raise ParameterError(f"parameter {name}={value!r}: must be at least {low}")
-
-    return check
-
-
-def one_of(*choices: str) -> Check:
-    """One of ``choices``."""
-
-    def check(name: str, value: str) -> None:
-        if value not in choices:
-            raise ParameterError(f"parameter {name}={value!r}: one of {', '.join(choices)}")
-
-    return check
-
-
-def check_fraction(name: str, value: float) -> None:
-    """A number strictly between 0 and 1."""
-    if not 0 < value < 1:
-        raise ParameterError(f"parameter {name}={value!r}: a number between 0 and 1, e.g. 0.1")
-
-
-def check_commit_reference(name: str, value: str) -> None:
-    """``repo@<commit id>`` or ``repo@branch``, optionally with ``:/path``."""
-    from kfp_pachyderm.pfs.refs import CommitRef
-
-    _checked(lambda _, v: CommitRef.parse(v))(name, value)
-
-
-def check_repo(name: str, value: str) -> None:
-    """A Pachyderm repo name, which must be given."""
+def _refusing(name: str, check: Callable[[], Any]) -> None:
     try:
-        check_pfs_name("repo", value)
+        check()
     except UsageError as err:
         raise ParameterError(f"parameter {name}: {err}") from None
 
 
-check_kubernetes_object_name = _checked(check_kubernetes_name)
-check_optional_image = _checked(lambda name, value: check_image(value))
-check_image_repository_name = _checked(lambda name, value: check_image_repository(value, name))
-check_endpoint_url = _checked(check_endpoint)
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise ParameterError(f"parameter {name}={value!r}: must be at least {low}")
 
 
-def check_required_image(name: str, value: str) -> None:
-    """An image reference, which must be given."""
-    if not value:
-        raise ParameterError(f"parameter {name}='': an image reference, e.g. registry/ml/x:1.0")
-    check_optional_image(name, value)
+def _one_of(name: str, value: str, *choices: str) -> None:
+    if value not in choices:
+        raise ParameterError(f"parameter {name}={value!r}: one of {', '.join(choices)}")
 
 
-def check_source(name: str, value: str) -> None:
-    """A local path that exists, an http(s):// URL, an s3:// URL or a commit reference."""
+def _fraction(name: str, value: float) -> None:
+    if not 0 < value < 1:
+        raise ParameterError(f"parameter {name}={value!r}: a number between 0 and 1, e.g. 0.1")
+
+
+def _commit_reference(name: str, value: str) -> None:
+    if value:
+        _refusing(name, lambda: CommitRef.parse(value))
+
+
+def _repo(name: str, value: str) -> None:
+    _refusing(name, lambda: check_pfs_name("repo", value))
+
+
+def _kubernetes_name(name: str, value: str) -> None:
+    if value:
+        _refusing(name, lambda: check_kubernetes_name(name, value))
+
+
+def _image(name: str, value: str) -> None:
+    if value:
+        _refusing(name, lambda: check_image(value))
+
+
+def _image_repository(name: str, value: str) -> None:
+    if value:
+        _refusing(name, lambda: check_image_repository(value, name))
+
+
+def _endpoint(name: str, value: str) -> None:
+    if value:
+        _refusing(name, lambda: check_endpoint(name, value))
+
+
+def _source(name: str, value: str) -> None:
     if not value or _URL_RE.match(value):
         return
     if "://" in value:
@@ -108,7 +91,66 @@ def check_source(name: str, value: str) -> None:
             f"parameter {name}={value!r}: a local path, an http(s):// URL or an s3:// URL"
         )
     if "@" in value and not Path(value).expanduser().exists():
-        check_commit_reference(name, value)
+        _commit_reference(name, value)
         return
     if not Path(value).expanduser().exists():
         raise ParameterError(f"parameter {name}={value!r}: no such file or directory")
+
+
+_KINDS: dict[str, Callable[..., None]] = {
+    "at_least": _at_least,
+    "one_of": _one_of,
+    "fraction": _fraction,
+    "commit_reference": _commit_reference,
+    "repo": _repo,
+    "kubernetes_name": _kubernetes_name,
+    "image": _image,
+    "image_repository": _image_repository,
+    "endpoint": _endpoint,
+    "source": _source,
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """A parameter check as data: its kind and arguments; ``check(name, value)`` runs it."""
+
+    kind: str
+    args: tuple = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise UsageError(f"unknown check {self.kind!r}: one of {', '.join(_KINDS)}")
+
+    def __call__(self, name: str, value: Any) -> None:
+        _KINDS[self.kind](name, value, *self.args)
+
+    def to_json(self) -> list:
+        """The check as JSON (``[kind, [args...]]``), for a step's payload."""
+        return [self.kind, list(self.args)]
+
+    @classmethod
+    def from_json(cls, data: list) -> Check:
+        """The check :meth:`to_json` wrote."""
+        kind, args = data
+        return cls(kind, tuple(args))
+
+
+def at_least(low: int) -> Check:
+    """A whole number of at least ``low``."""
+    return Check("at_least", (low,))
+
+
+def one_of(*choices: str) -> Check:
+    """One of ``choices``."""
+    return Check("one_of", choices)
+
+
+check_fraction = Check("fraction")  # a number strictly between 0 and 1
+check_commit_reference = Check("commit_reference")  # repo@<commit id> or repo@branch[:/path]
+check_repo = Check("repo")  # a Pachyderm repo name, which must be given
+check_kubernetes_object_name = Check("kubernetes_name")  # an RFC 1123 label, or unset
+check_optional_image = Check("image")  # an image reference, or unset
+check_image_repository_name = Check("image_repository")  # a repository without tag, or unset
+check_endpoint_url = Check("endpoint")  # an http(s) endpoint, or unset
+check_source = Check("source")  # an existing local path, an http(s) or s3 URL, a commit ref

@@ -88,11 +88,14 @@ def compile_components(out_dir: Path | None = None, registry: str | None = None)
 
 
 def inputs_table(name: str) -> str:
-    """The Inputs table of component ``name``, from its contract."""
+    """The Inputs table of component ``name``: from its contract, or for a ``pfs_step`` from
+    its function."""
     component = load_component(name)
+    if hasattr(component, "inputs_table"):
+        return component.inputs_table()
     contract = contract_in(component.component_spec.implementation.container.command[-1])
     if contract is None:
-        raise UsageError(f"component {name} was not generated from a contract")
+        raise UsageError(f"component {name} is neither a pfs_step nor made from a contract")
     return contract.inputs_table()
 
 

@@ -36,7 +36,7 @@ from kfp import dsl
 from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.artifacts import commit_of
-from kfp_pachyderm.kfp.checks import check_commit_reference, check_repo
+from kfp_pachyderm.kfp.checks import Check, check_commit_reference, check_repo
 from kfp_pachyderm.kfp.images import image as image_named
 from kfp_pachyderm.kfp.images import running_image
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids, local_run_extra
@@ -51,14 +51,12 @@ UNSET_VALUES: dict[type, Any] = {str: "", int: -1}
 KFP_TYPES = (str, int, float, bool)
 ARTIFACT_TYPES = {t.__name__: t for t in (dsl.Artifact, dsl.Metrics, dsl.Markdown, dsl.HTML)}
 
-Check = Callable[[str, Any], Any]
-
 
 @dataclass(frozen=True)
 class Declared:
     """What a field of a component's inputs is: a parameter, an output artifact or a commit
     input; its meaning for the README; for a parameter, whether it may be unset and the check
-    its value must pass (``check(name, value)``, raising a usage error)."""
+    its value must pass."""
 
     role: str
     doc: str
@@ -267,7 +265,27 @@ def define_function(source: str, name: str) -> Callable:
     return namespace[name]
 
 
-def _docstring(doc: str) -> str:
+def commit_row(name: str, doc: str) -> str:
+    """The Inputs-table row of the commit input ``name``."""
+    return (
+        f"| `{name}` / `{name}{REF_SUFFIX}` | commit artifact / reference | | "
+        f"{doc}; give exactly one |"
+    )
+
+
+def parameter_row(name: str, kind: type, default: Any, doc: str, unset: bool = False) -> str:
+    """The Inputs-table row of a parameter (``default`` MISSING: required)."""
+    shown = "" if default is dataclasses.MISSING else f"`{default!r}`"
+    return f"| `{name}` | {kind.__name__} | {shown}{' (not set)' if unset else ''} | {doc} |"
+
+
+def inputs_table(rows: list[str]) -> str:
+    """A README's Inputs table of ``rows``."""
+    return "\n".join(["| Name | Type | Default | Meaning |", "|---|---|---|---|", *rows]) + "\n"
+
+
+def docstring_lines(doc: str) -> str:
+    """``doc`` as the indented docstring of a generated function."""
     text = inspect.cleandoc(doc).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     body = "\n".join(f"    {line}" if line else "" for line in text.splitlines())
     return f'    """{body.lstrip()}\n    """\n'
@@ -301,7 +319,7 @@ class Contract:
             f"def {self.name}(\n"
             + "\n".join(lines)
             + f"\n) -> {self.returns.__name__}:\n"
-            + _docstring(self.doc)
+            + docstring_lines(self.doc)
             + f"    from {self.body.__module__} import CONTRACT\n\n"
             + "    return CONTRACT(locals())\n"
         )
@@ -326,21 +344,17 @@ class Contract:
 
     def inputs_table(self) -> str:
         """The README's Inputs table."""
-        rows = ["| Name | Type | Default | Meaning |", "|---|---|---|---|"]
+        rows = []
         for f in self.inputs.declared_fields():
             role, doc = f.declared.role, f.declared.doc
             if role == "commit":
-                rows.append(
-                    f"| `{f.name}` / `{f.name}{REF_SUFFIX}` | commit artifact / reference | | "
-                    f"{doc}; give exactly one |"
-                )
+                rows.append(commit_row(f.name, doc))
             elif role == "input":
                 rows.append(f"| `{f.name}` | artifact | | {doc} |")
             elif role == "parameter":
-                default = "" if f.required else f"`{f.wire_default!r}`"
-                unset = " (not set)" if f.declared.optional else ""
-                rows.append(f"| `{f.name}` | {f.kind.__name__} | {default}{unset} | {doc} |")
-        return "\n".join(rows) + "\n"
+                default = dataclasses.MISSING if f.required else f.wire_default
+                rows.append(parameter_row(f.name, f.kind, default, doc, f.declared.optional))
+        return inputs_table(rows)
 
 
 _CONTRACT_IMPORT = re.compile(r"from ([\w.]+) import CONTRACT\b")

@@ -11,8 +11,8 @@ knows about a pipeline without running it.
 - ``report``: what prints the result of a local run (predictions, titles written, the serving
   image), each called with the run's :class:`LocalResult`;
 - ``checks`` and ``rules``: what the command line checks of a parameter no step sees whole
-  (one formatted into a command line, or a step's own keyword) and of several parameters
-  together; a parameter passed to a component input is checked by that input's contract.
+  (one formatted into a command line) and of several parameters together; a parameter passed
+  to a component input is checked by that input's declaration.
 
 A user's own pipeline declares none: the command line builds one for it (its data parameter
 found by the generic rule, no outputs known, no demo data, no reporter).
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kfp_pachyderm.errors import UsageError
+from kfp_pachyderm.kfp.checks import Check
 from kfp_pachyderm.pfs.refs import CommitRef
 
 # The demo data a local run can seed: the digits in the mnist.npz layout, CSVs of issues in
@@ -81,8 +82,10 @@ def written_by(
     of its ``branch_input``; the repo is ``repo``, the pipeline parameter ``parameter``, or
     the default of ``repo_input``."""
     definition = getattr(step, "definition", None)
-    if definition is not None:  # a pfs_step: its output is fixed at decoration
-        return OutputBranch(repo=definition.output_repo, branch=definition.output_branch)
+    if definition is not None:  # a pfs_step: its declared output, unless a task passes a repo
+        if parameter:
+            return OutputBranch(parameter=parameter, branch=definition.output_branch)
+        return OutputBranch(repo=repo or definition.output_repo, branch=definition.output_branch)
     inputs = step.component_spec.inputs
     branch = inputs[branch_input].default
     if parameter:
@@ -126,7 +129,7 @@ class PipelineSpec:
     result: OutputBranch | None = None
     demo_data: str = ""
     report: tuple[Reporter, ...] = ()
-    checks: Mapping[str, Callable[[str, Any], None]] = field(default_factory=dict)
+    checks: Mapping[str, Check] = field(default_factory=dict)
     rules: tuple[Callable[[Mapping[str, Any]], None], ...] = ()
 
     def __post_init__(self) -> None:

@@ -17,9 +17,11 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -28,11 +30,20 @@ from kfp.dsl.pipeline_channel import PipelineArtifactChannel
 from kfp.dsl.python_component import PythonComponent
 
 from kfp_pachyderm.codec.names import DEFAULT_BRANCH
-from kfp_pachyderm.kfp.contract import REF_SUFFIX, commit_input_lines, define_function
+from kfp_pachyderm.kfp.checks import Check
+from kfp_pachyderm.kfp.contract import (
+    REF_SUFFIX,
+    commit_input_lines,
+    commit_row,
+    define_function,
+    docstring_lines,
+    inputs_table,
+    parameter_row,
+)
 from kfp_pachyderm.kfp.images import runtime_image
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.steps.definition import StepDefinition, define_step
-from kfp_pachyderm.steps.signature import NATIVE_PARAMETER
+from kfp_pachyderm.steps.signature import NATIVE_PARAMETER, read_signature
 
 BODY_MODULE = "kfp_pachyderm.bodies.pfs_step"
 
@@ -45,6 +56,25 @@ class PfsStep(PythonComponent):
         super().__init__(component.component_spec, component.python_func)
         self.function = function
         self.definition = definition
+
+    def inputs_table(self) -> str:
+        """The Inputs table of a README for this step: its input commits, its parameters
+        (their meaning from the function's ``Args:`` docstring section), where it writes."""
+        definition = self.definition
+        docs = _argument_docs(inspect.getdoc(self.function) or "")
+        rows = [commit_row(n, docs.get(n, "an input commit")) for n in definition.inputs]
+        for p in read_signature(self.function, definition.output).parameters:
+            rows.append(parameter_row(p.name, p.type, p.default, docs.get(p.name, "")))
+        rows.append(
+            parameter_row("output_repo", str, definition.output_repo, "where the output goes")
+        )
+        rows.append(parameter_row("output_branch", str, definition.output_branch, "its branch"))
+        rows.append(
+            parameter_row(
+                NATIVE_PARAMETER, bool, False, "give the output Pachyderm-native provenance"
+            )
+        )
+        return inputs_table(rows)
 
     def __call__(self, *args: Any, **kwargs: Any) -> dsl.PipelineTask:
         """A task of this step; an input given as a commit reference (a string, a pipeline
@@ -67,20 +97,54 @@ def _component_source(definition: StepDefinition, parameters, doc: str) -> str:
     required = [p for p in parameters if p.default is inspect.Parameter.empty]
     optional = [p for p in parameters if p.default is not inspect.Parameter.empty]
     lines = ["    commit: dsl.Output[dsl.Artifact],"]
+    if definition.metrics:
+        lines.append("    metrics: dsl.Output[dsl.Metrics],")
     lines += [f"    {p.name}: {p.type.__name__}," for p in required]
     for name in definition.inputs:
         lines += commit_input_lines(name)
     lines += [f"    {p.name}: {p.type.__name__} = {p.default!r}," for p in optional]
+    lines.append(f"    output_repo: str = {definition.output_repo!r},")
+    lines.append(f"    output_branch: str = {definition.output_branch!r},")
     lines.append(f"    {NATIVE_PARAMETER}: bool = False,")
     payload = json.dumps(asdict(definition), sort_keys=True)
     return (
         f"def {definition.name}(\n"
         + "\n".join(lines)
         + "\n) -> str:\n"
-        + f"    {doc!r}\n"
+        + docstring_lines(doc)
         + f"    from {BODY_MODULE} import run\n\n"
         + f"    return run({payload!r}, locals())\n"
     )
+
+
+_PAYLOAD_RE = re.compile(r"return run\(('(?:[^'\\]|\\.)*'), locals\(\)\)")
+
+
+def definition_in(source: str) -> StepDefinition | None:
+    """The step a ``pfs_step`` component's source (as a compiled YAML ships it) runs."""
+    if f"from {BODY_MODULE} import run" not in source:
+        return None
+    found = _PAYLOAD_RE.search(source)
+    return StepDefinition.from_payload(ast.literal_eval(found.group(1))) if found else None
+
+
+def _argument_docs(doc: str) -> dict[str, str]:
+    """The ``Args:`` section of a Google-style docstring, by name."""
+    found: dict[str, str] = {}
+    lines = inspect.cleandoc(doc).splitlines()
+    if "Args:" not in lines:
+        return found
+    name = ""
+    for line in lines[lines.index("Args:") + 1 :]:
+        entry = re.match(r"^    (\w+)(?: \(.*?\))?: (.*)$", line)
+        if entry:
+            name = entry.group(1)
+            found[name] = entry.group(2)
+        elif line.startswith("        ") and name:
+            found[name] += " " + line.strip()
+        elif line.strip():
+            break
+    return found
 
 
 def pfs_step(
@@ -92,6 +156,8 @@ def pfs_step(
     parallelism: int = 1,
     incremental: bool = True,
     image: str | None = None,
+    checks: Mapping[str, Check] | None = None,
+    metrics: str = "",
 ) -> Callable[[Callable], PfsStep]:
     """Turn a function over directories into a Pachyderm-native KFP component.
 
@@ -102,11 +168,27 @@ def pfs_step(
     function runs once per datum, in ``parallelism`` worker processes, and with
     ``incremental`` only datums whose content changed since the last output run again. The
     component runs on ``image`` (default: the runtime image of this library version).
+
+    ``output_repo`` and ``output_branch`` are the component's defaults; a task may write
+    elsewhere (``step(..., output_repo="other")``). ``checks`` (name to a check of
+    :mod:`kfp_pachyderm.kfp.checks`, such as ``at_least(1)``) are run on the parameters before
+    anything is written, and by the command line on the pipeline parameters passed to them.
+    With ``metrics`` (a JSON file the function writes in its output, such as
+    ``metrics.json``), its top-level numbers are logged to the component's ``metrics`` output,
+    which the KFP UI shows, and to the commit artifact's metadata.
     """
 
     def decorate(function: Callable) -> PfsStep:
         definition, signature = define_step(
-            function, output_repo, glob, output_branch, output, parallelism, incremental
+            function,
+            output_repo,
+            glob,
+            output_branch,
+            output,
+            parallelism,
+            incremental,
+            checks,
+            metrics,
         )
         doc = inspect.getdoc(function) or f"The {function.__name__} step."
         source = _component_source(definition, signature.parameters, doc)

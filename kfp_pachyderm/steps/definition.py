@@ -7,21 +7,28 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kfp_pachyderm.codec.names import DEFAULT_BRANCH
+from kfp_pachyderm.kfp.checks import Check, check_commit_reference, check_repo
+from kfp_pachyderm.kfp.contract import REF_SUFFIX
 from kfp_pachyderm.pfs.refs import check_pfs_name
 from kfp_pachyderm.steps.checks import check_body
 from kfp_pachyderm.steps.datums import check_glob
 from kfp_pachyderm.steps.signature import StepDefinitionError, StepSignature, read_signature
 
+_METRICS_RE = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[\w./-]+$")
+
 
 @dataclass(frozen=True)
 class StepDefinition:
     """A step as declared: the function's source and name, its directories, the output, how
-    inputs split into datums, and how datums run."""
+    inputs split into datums, how datums run, its parameters' checks (as
+    :meth:`Check.to_json` writes them) and the file of its output holding its metrics."""
 
     name: str
     source: str
@@ -32,6 +39,30 @@ class StepDefinition:
     globs: dict[str, str] = field(default_factory=dict)
     parallelism: int = 1
     incremental: bool = True
+    checks: dict[str, list] = field(default_factory=dict)
+    metrics: str = ""
+
+    @classmethod
+    def from_payload(cls, payload: str) -> StepDefinition:
+        """The definition a component's payload (its fields as JSON) carries."""
+        fields = json.loads(payload)
+        return cls(**{**fields, "inputs": tuple(fields["inputs"])})
+
+    def parameter_check(self, name: str) -> Check | None:
+        """The check of the component input ``name`` of this step, or None."""
+        if name in self.checks:
+            return Check.from_json(self.checks[name])
+        if name == "output_repo":
+            return check_repo
+        if name.endswith(REF_SUFFIX) and name.removesuffix(REF_SUFFIX) in self.inputs:
+            return check_commit_reference
+        return None
+
+    def check_parameters(self, parameters: Mapping[str, Any]) -> None:
+        """Run the declared checks on ``parameters`` (refusing with a usage error)."""
+        for name, check in self.checks.items():
+            if name in parameters:
+                Check.from_json(check)(name, parameters[name])
 
     def glob_of(self, input_name: str) -> str:
         """The glob of one input (``/`` when none was given for it)."""
@@ -65,10 +96,12 @@ def define_step(
     output: str = "out",
     parallelism: int = 1,
     incremental: bool = True,
+    checks: Mapping[str, Check] | None = None,
+    metrics: str = "",
 ) -> tuple[StepDefinition, StepSignature]:
     """The definition of a step running ``function``, and its signature; every argument is
-    checked here, and so is the function's body (:func:`check_body`), so a bad one fails
-    before anything runs."""
+    checked here, and so is the function's body (:func:`check_body`) and each parameter's
+    default against its check, so a bad one fails before anything runs."""
     check_pfs_name("output repo", output_repo)
     check_pfs_name("output branch", output_branch)
     if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
@@ -85,6 +118,26 @@ def define_step(
         )
     for name, pattern in globs.items():
         check_glob(name, pattern)
+    checks = dict(checks or {})
+    defaults = {p.name: p.default for p in signature.parameters}
+    unchecked = sorted(set(checks) - set(defaults))
+    if unchecked:
+        raise StepDefinitionError(
+            f"checks name {', '.join(unchecked)}, which {function.__name__} does not take as a "
+            f"parameter (its parameters: {', '.join(defaults) or '(none)'})"
+        )
+    for name, check in checks.items():
+        if not isinstance(check, Check):
+            raise StepDefinitionError(
+                f"the check of {name} is {check!r}: use one of kfp_pachyderm.kfp.checks "
+                "(at_least(1), one_of(...), check_fraction, ...), which a step can carry"
+            )
+        if defaults[name] is not inspect.Parameter.empty:
+            check(name, defaults[name])
+    if metrics and not _METRICS_RE.match(metrics):
+        raise StepDefinitionError(
+            f"invalid metrics file {metrics!r}: a path in the output such as metrics.json"
+        )
     definition = StepDefinition(
         name=function.__name__,
         source=source,
@@ -95,5 +148,7 @@ def define_step(
         globs=globs,
         parallelism=parallelism,
         incremental=incremental,
+        checks={name: check.to_json() for name, check in checks.items()},
+        metrics=metrics,
     )
     return definition, signature

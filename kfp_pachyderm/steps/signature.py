@@ -18,7 +18,16 @@ from kfp_pachyderm.kfp.contract import REF_SUFFIX
 PARAMETER_TYPES = (str, int, float, bool, list, dict)
 # Every step's KFP parameter that asks for Pachyderm-native provenance (pfs.native).
 NATIVE_PARAMETER = "native_provenance"
-RESERVED = ("commit", "kfp_run_id", "kfp_task_id", NATIVE_PARAMETER)
+# What a step's component also takes or gives: where it writes, its metrics, its run identity.
+RESERVED = (
+    "commit",
+    "metrics",
+    "output_repo",
+    "output_branch",
+    "kfp_run_id",
+    "kfp_task_id",
+    NATIVE_PARAMETER,
+)
 DIRECTORY_ANNOTATIONS = (inspect.Parameter.empty, str, Path, "str", "Path")
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 

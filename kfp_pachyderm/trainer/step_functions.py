@@ -3,9 +3,21 @@
 and reuse live in that one place. As in any step, imports are inside the bodies, since the
 function's source is what runs."""
 
+TRAINER_GPU_IMAGE = "kfp-pachyderm-trainer-gpu"
+
 
 def train(data, out, epochs: int = 2, batch_size: int = 64):
-    """Train on the input's mnist.npz; write ``/model`` (SavedModel) and ``/metrics.json``."""
+    """Train on the input commit (mnist.npz layout); write ``/model`` (SavedModel) and
+    ``/metrics.json`` (test accuracy and loss, throughput, the device) into the output commit.
+    Ask for GPUs with ``kfp_pachyderm.with_gpu(task)``: on a GPU it uses mixed precision and
+    XLA, on a CPU the same code runs unchanged; a GPU requested in a cluster but not visible
+    fails the step before it trains.
+
+    Args:
+        data: the training data commit (mnist.npz layout)
+        epochs: training length, in passes over the data
+        batch_size: examples per batch
+    """
     from pathlib import Path
 
     from kfp_pachyderm.kfp.pod import in_kubernetes_pod
@@ -21,12 +33,17 @@ def train(data, out, epochs: int = 2, batch_size: int = 64):
     model = Path(out) / "model"
     metrics = fit(load_mnist_npz(found[0]), model, epochs, batch_size, xla=report.xla)
     metrics["device"] = report.as_dict()
+    metrics["gpus"] = report.gpu_count
     write_metrics(Path(out) / "metrics.json", metrics)
 
 
 def gpu_check(data, out):
-    """Write ``devices.json`` (what TensorFlow sees) and ``input-listing.txt`` (the input
-    commit's files with their sizes)."""
+    """Write ``devices.json`` (the GPUs TensorFlow sees, the driver, the TensorFlow build) and
+    ``input-listing.txt`` (the input commit's files with their sizes) into the output commit.
+
+    Args:
+        data: any commit; its files are listed
+    """
     import json
     from pathlib import Path
 

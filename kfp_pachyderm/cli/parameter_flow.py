@@ -4,8 +4,8 @@ Kubernetes objects it names, read from the compiled pipeline (its IR and platfor
 This is how a pipeline parameter gets the checks of the steps it feeds: ``data`` passed to
 ``resolve_commit``'s ``ref`` is checked as a commit reference, ``workers`` passed to
 ``start_tfjob`` as a replica count, ``token_secret`` mounted as a Secret as a Kubernetes
-name, each by the contract that declares it (:mod:`kfp_pachyderm.kfp.contract`), never by
-the parameter's name.
+name, each by the contract (:mod:`kfp_pachyderm.kfp.contract`) or the ``pfs_step`` that
+declares it, never by the parameter's name.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from google.protobuf import json_format
 
 from kfp_pachyderm.kfp.checks import Check, check_kubernetes_object_name
 from kfp_pachyderm.kfp.contract import Contract, contract_in
+from kfp_pachyderm.steps.component import definition_in
+from kfp_pachyderm.steps.definition import StepDefinition
 
 # The platform-spec fields whose value is the name of a Kubernetes object.
 _OBJECT_NAME_FIELDS = ("secretNameParameter", "configMapNameParameter", "pvcNameParameter")
@@ -36,16 +38,19 @@ def _as_dict(message: Any) -> dict:
     return json_format.MessageToDict(message) if message is not None else {}
 
 
-def _contract_of(spec: dict, component: dict) -> Contract | None:
-    """The contract a task's component was generated from (its source imports it)."""
+def _declared_by(spec: dict, component: dict) -> Contract | StepDefinition | None:
+    """The contract, or the ``pfs_step`` definition, a task's component was generated from
+    (its shipped source names it)."""
     executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
-    return contract_in("\n".join(executor.get("container", {}).get("command", [])))
+    source = "\n".join(executor.get("container", {}).get("command", []))
+    return contract_in(source) or definition_in(source)
 
 
 def _task_inputs(
     spec: dict, dag: dict, bindings: dict[str, str]
-) -> Iterator[tuple[str, Contract | None, str]]:
-    """(pipeline parameter, contract, input) for every leaf task input fed by a parameter."""
+) -> Iterator[tuple[str, Contract | StepDefinition | None, str]]:
+    """(pipeline parameter, declaration, input) for every leaf task input fed by a
+    parameter."""
     for task in dag.get("tasks", {}).values():
         component = spec["components"][task["componentRef"]["name"]]
         inner: dict[str, str] = {}
@@ -56,7 +61,7 @@ def _task_inputs(
             if "dag" in component:
                 inner[name] = source
             else:
-                yield source, _contract_of(spec, component), name
+                yield source, _declared_by(spec, component), name
         if "dag" in component:
             yield from _task_inputs(spec, component["dag"], inner)
 
@@ -84,10 +89,10 @@ def parameter_destinations(pipeline: Any) -> dict[str, list[Destination]]:
     found: dict[str, list[Destination]] = {name: [] for name in parameters}
     root = {name: name for name in parameters}
     channels = root | {f"pipelinechannel--{name}": name for name in parameters}
-    for source, contract, name in _task_inputs(spec, spec["root"]["dag"], root):
-        check = contract.parameter_check(name) if contract else None
+    for source, declared, name in _task_inputs(spec, spec["root"]["dag"], root):
+        check = declared.parameter_check(name) if declared else None
         if check is not None:
-            found[source].append(Destination(f"{contract.name}.{name}", check))
+            found[source].append(Destination(f"{declared.name}.{name}", check))
     for source in _object_names(_as_dict(getattr(pipeline, "platform_spec", None)), channels):
         found[source].append(Destination("a Kubernetes object name", check_kubernetes_object_name))
     return found
