@@ -61,6 +61,7 @@ def main() -> None:
     from pachyderm_sdk import Client
 
     from kfp_pachyderm.local.server import LocalPachyderm
+    from kfp_pachyderm.modelimage.build import BuildOptions
     from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
     from kfp_pachyderm.pfs.provenance import ProvenanceRecord
     from kfp_pachyderm.pfs.refs import CommitRef
@@ -95,8 +96,7 @@ def main() -> None:
                 client,
                 out.ref,
                 f"{dest.host}/models/mnist",
-                f"{source.host}/base/seldon:1",
-                plain_http=True,
+                BuildOptions(base_image=f"{source.host}/base/seldon:1", plain_http=True),
             )
             step_s = time.perf_counter() - started
     print(

@@ -46,6 +46,7 @@ _EXPORTS = {
     "LocalPachyderm": "kfp_pachyderm.local.server",
     "pfs_step": "kfp_pachyderm.steps.component",
     "PfsStep": "kfp_pachyderm.steps.component",
+    "BuildOptions": "kfp_pachyderm.modelimage.build",
     "build_seldon_image": "kfp_pachyderm.seldon.build",
     "build_mlserver_image": "kfp_pachyderm.mlserver.build",
     "ModelDeployer": "kfp_pachyderm.kserve.deploy",

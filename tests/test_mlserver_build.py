@@ -22,6 +22,7 @@ from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
 from kfp_pachyderm.mlserver.build import build_mlserver_image
 from kfp_pachyderm.mlserver.settings import MODEL_SETTINGS_FILE, SERVING_REQUIREMENTS
+from kfp_pachyderm.modelimage.build import BuildOptions
 from kfp_pachyderm.oci.labels import commit_of_image
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.pfs.commits import inspect_commit
@@ -64,8 +65,12 @@ def test_build_trace_rebuild_and_serve_the_layer(
     data, model = commit_model(client, model_dir)
     base = f"{plain.host}/{BASE_REPO}:1.0"
     target = f"{plain.host}/models/mnist-v2"
-    seldon = build_seldon_image(client, model, f"{plain.host}/models/mnist", base, plain_http=True)
-    result = build_mlserver_image(client, model, target, "mnist", base, plain_http=True)
+    seldon = build_seldon_image(
+        client, model, f"{plain.host}/models/mnist", BuildOptions(base_image=base, plain_http=True)
+    )
+    result = build_mlserver_image(
+        client, model, target, "mnist", BuildOptions(base_image=base, plain_http=True)
+    )
 
     assert str(result.image) == f"{target}:{model.commit}@{result.push.digest}"
     context = tmp_path / "context"
@@ -95,7 +100,9 @@ def test_build_trace_rebuild_and_serve_the_layer(
     assert f"default/mnist@{data.commit}" in trace(client, found).nodes
 
     offset = plain.log_offset()
-    again = build_mlserver_image(client, model, target, "mnist", base, plain_http=True)
+    again = build_mlserver_image(
+        client, model, target, "mnist", BuildOptions(base_image=base, plain_http=True)
+    )
     assert again.push.digest == result.push.digest and again.reused_context
     assert again.push.sent_nothing and plain.writes_since(offset) == []
 
@@ -108,7 +115,9 @@ def test_a_bad_model_name_fails_before_anything_is_written(client: Client, plain
     _, model = commit_model(client, fake_saved_model(tmp_path / "model"))
     offset = plain.log_offset()
     with pytest.raises(KfpPachydermError, match="invalid model name 'MNIST'"):
-        build_mlserver_image(client, model, f"{plain.host}/m/x", "MNIST", plain_http=True)
+        build_mlserver_image(
+            client, model, f"{plain.host}/m/x", "MNIST", BuildOptions(plain_http=True)
+        )
     assert plain.writes_since(offset) == []
     assert "mlserver-builds" not in {r.repo.name for r in client.pfs.list_repo()}
 

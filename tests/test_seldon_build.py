@@ -19,6 +19,7 @@ from pachyderm_sdk import Client
 from kfp_pachyderm.errors import KfpPachydermError
 from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.local.server import LocalPachyderm
+from kfp_pachyderm.modelimage.build import BuildOptions
 from kfp_pachyderm.oci.errors import BlobUnknownError, ImageNotFoundError, RegistryAuthError
 from kfp_pachyderm.oci.labels import commit_of_image, commit_or_image
 from kfp_pachyderm.oci.layer import build_layer
@@ -195,7 +196,9 @@ def test_build_push_inspect_unpack_and_rebuild(
     data, model = commit_model(client, model_dir)
     base = f"{plain.host}/{BASE_REPO}:1.0"
     target = f"{plain.host}/models/mnist"
-    result = build_seldon_image(client, model, target, base_image=base, plain_http=True)
+    result = build_seldon_image(
+        client, model, target, BuildOptions(base_image=base, plain_http=True)
+    )
 
     commit = model.commit
     assert str(result.image) == f"{target}:{commit}@{result.push.digest}"
@@ -266,7 +269,9 @@ def test_build_push_inspect_unpack_and_rebuild(
     assert f"default/mnist@{data.commit}" in trace(client, result.build_commit).nodes
 
     offset = plain.log_offset()
-    again = build_seldon_image(client, model, target, base_image=base, plain_http=True)
+    again = build_seldon_image(
+        client, model, target, BuildOptions(base_image=base, plain_http=True)
+    )
     assert again.push.digest == result.push.digest and again.image == result.image
     assert again.push.sent_nothing and again.reused_context
     assert again.build_commit == result.build_commit
@@ -276,7 +281,9 @@ def test_build_push_inspect_unpack_and_rebuild(
 def test_an_oci_index_base_gives_an_oci_image(client: Client, plain: Registry, tmp_path: Path):
     _, model = commit_model(client, fake_saved_model(tmp_path / "model", seed=2))
     base = f"{plain.host}/base/multi:1.0"
-    result = build_seldon_image(client, model, f"{plain.host}/models/oci", base, plain_http=True)
+    result = build_seldon_image(
+        client, model, f"{plain.host}/models/oci", BuildOptions(base_image=base, plain_http=True)
+    )
     pinned = f"{result.image.name}@{result.push.digest}"  # skopeo 1.9 takes no tag with a digest
     raw = skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{pinned}").stdout
     manifest = json.loads(raw)
@@ -303,8 +310,7 @@ def test_a_base_in_another_registry_is_copied_with_its_credentials(
         client,
         model,
         f"{plain.host}/models/copied",
-        f"{basic.host}/private/base:2",
-        plain_http=True,
+        BuildOptions(base_image=f"{basic.host}/private/base:2", plain_http=True),
     )
     assert sorted(result.push.copied) == sorted(digest_of(gz) for gz, _ in base_image.layers)
     assert skopeo_inspect(f"{result.image.name}:{model.commit}")["Digest"] == result.push.digest
@@ -318,22 +324,31 @@ def test_bad_input_fails_before_anything_is_written(
     builds = CommitRef("seldon-builds").pfs_repo()
 
     with pytest.raises(KfpPachydermError, match="must name a repository only"):
-        build_seldon_image(client, model, f"{plain.host}/models/m:v1", base, plain_http=True)
+        build_seldon_image(
+            client,
+            model,
+            f"{plain.host}/models/m:v1",
+            BuildOptions(base_image=base, plain_http=True),
+        )
     with pytest.raises(ImageNotFoundError) as err:
         build_seldon_image(
-            client, model, f"{plain.host}/models/m", f"{plain.host}/base/none:9", plain_http=True
+            client,
+            model,
+            f"{plain.host}/models/m",
+            BuildOptions(base_image=f"{plain.host}/base/none:9", plain_http=True),
         )
     assert f"{plain.host}/base/none:9" in str(err.value)
     with pytest.raises(RegistryAuthError) as err:
-        build_seldon_image(client, model, f"{basic.host}/models/m", base, plain_http=True)
+        build_seldon_image(
+            client, model, f"{basic.host}/models/m", BuildOptions(base_image=base, plain_http=True)
+        )
     assert err.value.status == 401 and f"{basic.host}/models/m" in str(err.value)
     with pytest.raises(KfpPachydermError, match="no saved_model.pb"):
         build_seldon_image(
             client,
             model.with_path("/model/variables"),
             f"{plain.host}/models/m",
-            base,
-            plain_http=True,
+            BuildOptions(base_image=base, plain_http=True),
         )
     ensure_repo(client, CommitRef("open"))
     opened = client.pfs.start_commit(branch=CommitRef("open").pfs_branch())
@@ -342,8 +357,7 @@ def test_bad_input_fails_before_anything_is_written(
             client,
             CommitRef("open", commit=opened.id),
             f"{plain.host}/models/m",
-            base,
-            plain_http=True,
+            BuildOptions(base_image=base, plain_http=True),
         )
     assert not client.pfs.repo_exists(builds), "the first four failed before committing"
 
@@ -361,8 +375,7 @@ def test_pull_only_credentials_fail_before_the_build_context_is_committed(
             client,
             model,
             f"{bearer.host}/models/m",
-            f"{plain.host}/{BASE_REPO}:1.0",
-            plain_http=True,
+            BuildOptions(base_image=f"{plain.host}/{BASE_REPO}:1.0", plain_http=True),
         )
     assert f"{bearer.host}/models/m" in str(err.value)
     assert not client.pfs.repo_exists(CommitRef("seldon-builds").pfs_repo())
@@ -377,7 +390,12 @@ def test_a_failed_push_leaves_no_tag(client: Client, plain: Registry, tmp_path: 
     _, model = commit_model(client, fake_saved_model(tmp_path / "model", seed=5))
     target = f"{plain.host}/models/broken"
     with pytest.raises(BlobUnknownError) as err:
-        build_seldon_image(client, model, target, f"{plain.host}/base/broken:1", plain_http=True)
+        build_seldon_image(
+            client,
+            model,
+            target,
+            BuildOptions(base_image=f"{plain.host}/base/broken:1", plain_http=True),
+        )
     assert missing in str(err.value) and f"{plain.host}/base/broken" in str(err.value)
     assert registry.manifest_digest("models/broken", model.commit) is None
     assert skopeo("inspect", "--tls-verify=false", f"docker://{target}:{model.commit}",

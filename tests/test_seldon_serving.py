@@ -21,6 +21,7 @@ import pytest
 import requests
 from pachyderm_sdk import Client
 
+from kfp_pachyderm.modelimage.build import BuildOptions
 from kfp_pachyderm.oci.media import DOCKER
 from kfp_pachyderm.oci.registry import RegistryClient
 from kfp_pachyderm.pfs.commits import ensure_repo, output_commit
@@ -162,8 +163,7 @@ def test_seldon_core_microservice_serves_the_built_context(
             client,
             out.ref,
             f"{registry.host}/models/mnist",
-            f"{registry.host}/base/seldon:1",
-            plain_http=True,
+            BuildOptions(base_image=f"{registry.host}/base/seldon:1", plain_http=True),
         )
     context = tmp_path / "context"
     read_tree(client, result.build_commit, context)

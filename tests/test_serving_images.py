@@ -37,7 +37,7 @@ from pachyderm_sdk import Client
 from kfp_pachyderm import __version__
 from kfp_pachyderm.kserve.manifests import modelcar_inference_service, serving_runtime
 from kfp_pachyderm.mlserver.build import build_mlserver_image
-from kfp_pachyderm.modelimage.build import IMAGE_MODEL_DIR, MODELCAR_MODEL_DIR
+from kfp_pachyderm.modelimage.build import IMAGE_MODEL_DIR, MODELCAR_MODEL_DIR, BuildOptions
 from kfp_pachyderm.oci.reference import ImageRef
 from kfp_pachyderm.oci.registry import RegistryClient
 from kfp_pachyderm.pfs.transfer import read_tree
@@ -261,7 +261,10 @@ def test_the_pushed_seldon_image_serves_the_digit_model(
     model_dir, arrays = trained_mnist(tmp_path_factory)
     _, model = commit_model(client, model_dir)
     result = build_seldon_image(
-        client, model, f"{plain.host}/models/mnist", seldon_base, plain_http=True
+        client,
+        model,
+        f"{plain.host}/models/mnist",
+        BuildOptions(base_image=seldon_base, plain_http=True),
     )
     print(f"model layer {last_layer_size(plain, result.image) / 1e3:.0f} kB")
     http, env = seldon_env()
@@ -297,7 +300,10 @@ def test_the_pushed_seldon_image_serves_the_issue_summarizer(
     assert all(expected), "the model writes titles"
     _, model = commit_model(client, model_dir)
     result = build_seldon_image(
-        client, model, f"{plain.host}/models/titles", seldon_base, plain_http=True
+        client,
+        model,
+        f"{plain.host}/models/titles",
+        BuildOptions(base_image=seldon_base, plain_http=True),
     )
     http, env = seldon_env()
     with pulled(result.image) as tag, containers("seldon-titles") as (server,):
@@ -318,7 +324,11 @@ def test_the_pushed_mlserver_image_serves_v2_and_holds_the_model_at_models_too(
     model_dir, arrays = trained_mnist(tmp_path_factory)
     _, model = commit_model(client, model_dir)
     result = build_mlserver_image(
-        client, model, f"{plain.host}/models/mnist-v2", "mnist", mlserver_base, plain_http=True
+        client,
+        model,
+        f"{plain.host}/models/mnist-v2",
+        "mnist",
+        BuildOptions(base_image=mlserver_base, plain_http=True),
     )
     context = tmp_path / "context"
     read_tree(client, result.build_commit, context)
@@ -351,7 +361,11 @@ def test_the_mlserver_image_serves_the_summarizer_as_a_kserve_modelcar(
     expected = summarize(model_dir, TEXTS)
     _, model = commit_model(client, model_dir)
     result = build_mlserver_image(
-        client, model, f"{plain.host}/models/titles-v2", "titles", mlserver_base, plain_http=True
+        client,
+        model,
+        f"{plain.host}/models/titles-v2",
+        "titles",
+        BuildOptions(base_image=mlserver_base, plain_http=True),
     )
     service = modelcar_inference_service("titles", result.image, result.model)
     runtime = serving_runtime(str(result.base))

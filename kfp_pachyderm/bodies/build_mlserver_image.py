@@ -58,8 +58,8 @@ def run(inputs: BuildMLServerImageInputs) -> str:
             ImageRef.parse(inputs.image).repository if inputs.image else model.repo
         )
     )
-    keywords = inputs.build_keywords(inputs.builds_repo)
-    result = build_mlserver_image(connect(), model, inputs.image, name, **keywords)
+    options = inputs.build_options(inputs.builds_repo)
+    result = build_mlserver_image(connect(), model, inputs.image, name, options)
     image = report_image_build(inputs.commit, result)
     namespace = inputs.namespace
     served = [image_inference_service(name, result.image, result.model, namespace)] if image else []

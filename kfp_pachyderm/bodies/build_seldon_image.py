@@ -44,8 +44,8 @@ def run(inputs: BuildSeldonImageInputs) -> str:
     SeldonDeployment manifests; return the image reference with its digest ("" when
     ``build_image`` is false)."""
     model = inputs.model_to_build("build_seldon_image")
-    keywords = inputs.build_keywords(inputs.builds_repo)
-    result = build_seldon_image(connect(), model, inputs.image, **keywords)
+    options = inputs.build_options(inputs.builds_repo)
+    result = build_seldon_image(connect(), model, inputs.image, options)
     image = report_image_build(inputs.commit, result)
     name = inputs.deployment_name or resource_name_for(
         result.image.repository if result.image else result.model.repo

@@ -6,7 +6,6 @@ them) do not load the OCI client.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from kfp import dsl
 
@@ -19,7 +18,7 @@ from kfp_pachyderm.kfp.checks import (
     check_optional_image,
 )
 from kfp_pachyderm.kfp.contract import CommitOutput, commit_input, parameter
-from kfp_pachyderm.modelimage.build import ModelImageBuild
+from kfp_pachyderm.modelimage.build import BuildOptions, ModelImageBuild
 from kfp_pachyderm.pfs.refs import CommitRef
 
 
@@ -77,16 +76,17 @@ class ImageBuildInputs(CommitOutput):
         model = self.model
         return model if model.path is not None else model.with_path(self.model_path)
 
-    def build_keywords(self, builds_repo: str) -> dict[str, Any]:
-        """The keyword arguments of the flavour's build function for these options."""
-        return {
-            "base_image": self.base_image,
-            "builds": CommitRef(builds_repo, branch=self.builds_branch),
-            "record": self.record(),
-            "docker_config": self.docker_config or None,
-            "plain_http": True if self.plain_http else None,
-            "push": self.build_image,
-        }
+    def build_options(self, builds_repo: str) -> BuildOptions:
+        """These options as the image build takes them, the context going to
+        ``builds_repo`` (the flavour's)."""
+        return BuildOptions(
+            base_image=self.base_image,
+            builds=CommitRef(builds_repo, branch=self.builds_branch),
+            record=self.record(),
+            docker_config=self.docker_config or None,
+            plain_http=True if self.plain_http else None,
+            push=self.build_image,
+        )
 
 
 def report_image_build(build_commit: dsl.Artifact, result: ModelImageBuild) -> str:

@@ -13,14 +13,18 @@ model at ``/models`` as hard links (no bytes twice), so the image is a KServe mo
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from pachyderm_sdk import Client
 
 from kfp_pachyderm.kfp.images import image as image_name
 from kfp_pachyderm.mlserver.context import MLSERVER_LINKED_MODEL_DIRS, write_mlserver_context
-from kfp_pachyderm.modelimage.build import ImageFlavor, ModelImageBuild, build_model_image
-from kfp_pachyderm.pfs.provenance import ProvenanceRecord
+from kfp_pachyderm.modelimage.build import (
+    DEFAULT_BUILD,
+    BuildOptions,
+    ImageFlavor,
+    ModelImageBuild,
+    build_model_image,
+)
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.validation import check_kubernetes_name
 
@@ -39,21 +43,14 @@ def build_mlserver_image(
     model: CommitRef,
     image: str,
     model_name: str,
-    base_image: str = "",
-    *,
-    builds: CommitRef | None = None,
-    record: ProvenanceRecord | None = None,
-    docker_config: str | Path | None = None,
-    plain_http: bool | None = None,
-    push: bool = True,
-    gzip_level: int = 6,
+    options: BuildOptions = DEFAULT_BUILD,
 ) -> ModelImageBuild:
     """Build and push the MLServer image of the SavedModel at ``model`` (default path
     ``/model``) as ``<image>:<model commit ID>``, serving it as ``model_name``
     (``/v2/models/<model_name>/infer``).
 
-    ``base_image`` defaults to :func:`mlserver_base_image`; ``builds`` to
-    ``mlserver-builds@master``. With ``push`` false, only the context is committed (for
+    The base image defaults to :func:`mlserver_base_image`, the builds branch to
+    ``mlserver-builds@master``; with ``options.push`` false, only the context is committed (for
     serving from the S3 gateway). The rest is as for
     :func:`kfp_pachyderm.modelimage.build.build_model_image`.
     """
@@ -66,16 +63,4 @@ def build_mlserver_image(
         write_context=functools.partial(write_mlserver_context, name=model_name),
         linked_model_dirs=MLSERVER_LINKED_MODEL_DIRS,
     )
-    return build_model_image(
-        client,
-        flavor,
-        model,
-        image,
-        base_image,
-        builds=builds,
-        record=record,
-        docker_config=docker_config,
-        plain_http=plain_http,
-        push=push,
-        gzip_level=gzip_level,
-    )
+    return build_model_image(client, flavor, model, image, options)

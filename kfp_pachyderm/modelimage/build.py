@@ -209,37 +209,46 @@ def _commit_context(
     return out.ref, record, False
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a serving image is built, the same for every flavour: the base it goes onto (empty:
+    the flavour's), the branch its build context is committed to (None: the flavour's builds
+    repo on the default branch), the step's provenance record, the registry credentials
+    (``docker_config``) and plain HTTP, as for :func:`kfp_pachyderm.oci.registry.client_for`,
+    whether to push (false: only the context is committed, for serving straight from the S3
+    gateway), and the layer's gzip level."""
+
+    base_image: str = ""
+    builds: CommitRef | None = None
+    record: ProvenanceRecord | None = None
+    docker_config: str | Path | None = None
+    plain_http: bool | None = None
+    push: bool = True
+    gzip_level: int = 6
+
+
+DEFAULT_BUILD = BuildOptions()
+
+
 def build_model_image(
     client: Client,
     flavor: ImageFlavor,
     model: CommitRef,
     image: str,
-    base_image: str = "",
-    *,
-    builds: CommitRef | None = None,
-    record: ProvenanceRecord | None = None,
-    docker_config: str | Path | None = None,
-    plain_http: bool | None = None,
-    push: bool = True,
-    gzip_level: int = 6,
+    options: BuildOptions = DEFAULT_BUILD,
 ) -> ModelImageBuild:
     """Build and push the ``flavor`` image of the model at ``model`` (default path ``/model``)
-    as ``<image>:<model commit ID>``; see the module docstring.
-
-    ``image`` is a repository (``registry/path``, no tag); ``base_image`` defaults to the
-    flavour's; ``builds`` (default the flavour's builds repo, branch ``master``) receives the
-    build context. ``docker_config`` and ``plain_http`` are as for
-    :func:`kfp_pachyderm.oci.registry.client_for`. With ``push`` false, only the context is
-    committed (for serving straight from the S3 gateway).
+    as ``<image>:<model commit ID>``, with ``options``; see the module docstring. ``image`` is
+    a repository (``registry/path``, no tag).
     """
-    target = check_target(image) if push else None
-    base_ref = ImageRef.parse(base_image or flavor.default_base())
-    builds = builds or CommitRef(flavor.builds_repo)
+    target = check_target(image) if options.push else None
+    base_ref = ImageRef.parse(options.base_image or flavor.default_base())
+    builds = options.builds or CommitRef(flavor.builds_repo)
     if builds.commit or builds.path:
         raise UsageError(f"builds {builds} must name a repo and branch, not a commit")
     builds = builds.on(builds.branch or DEFAULT_BRANCH)
-    if not 1 <= gzip_level <= 9:
-        raise UsageError(f"gzip_level {gzip_level} is out of range 1..9")
+    if not 1 <= options.gzip_level <= 9:
+        raise UsageError(f"gzip_level {options.gzip_level} is out of range 1..9")
     info = inspect_commit(client, model)
     created = _created(info)
     stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -252,18 +261,18 @@ def build_model_image(
     model_record = read_provenance(info) or ProvenanceRecord()
 
     base = base_client = target_client = None
-    if push:
-        base_client = client_for(base_ref.registry, docker_config, plain_http)
+    if options.push:
+        base_client = client_for(base_ref.registry, options.docker_config, options.plain_http)
         base = resolve_base(base_client, base_ref)
         target_client = (
             base_client
             if target.registry == base_ref.registry
-            else client_for(target.registry, docker_config, plain_http)
+            else client_for(target.registry, options.docker_config, options.plain_http)
         )
         if target_client.manifest_digest(target.repository, model.commit) is None:
             target_client.check_push(target.repository)  # before the context is committed
     pinned_base = base.pinned if base else base_ref
-    record = record or ProvenanceRecord()
+    record = options.record or ProvenanceRecord()
     record.step = flavor.step
     record.inputs = [str(model)]
     record.parameters = {
@@ -287,7 +296,7 @@ def build_model_image(
                 client, builds, context, record, flavor.step
             )
             result = None
-            if push:
+            if options.push:
                 result = push_model_image(
                     context,
                     model,
@@ -297,7 +306,7 @@ def build_model_image(
                     target_client,
                     created,
                     work,
-                    gzip_level,
+                    options.gzip_level,
                     flavor.linked_model_dirs,
                 )
     finally:

@@ -8,13 +8,16 @@ The model must be a TensorFlow SavedModel; that is checked before anything is wr
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pachyderm_sdk import Client
 
 from kfp_pachyderm.kfp.images import image as image_name
-from kfp_pachyderm.modelimage.build import ImageFlavor, ModelImageBuild, build_model_image
-from kfp_pachyderm.pfs.provenance import ProvenanceRecord
+from kfp_pachyderm.modelimage.build import (
+    DEFAULT_BUILD,
+    BuildOptions,
+    ImageFlavor,
+    ModelImageBuild,
+    build_model_image,
+)
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.seldon.context import write_build_context
 
@@ -37,35 +40,14 @@ SELDON = ImageFlavor(
 
 
 def build_seldon_image(
-    client: Client,
-    model: CommitRef,
-    image: str,
-    base_image: str = "",
-    *,
-    builds: CommitRef | None = None,
-    record: ProvenanceRecord | None = None,
-    docker_config: str | Path | None = None,
-    plain_http: bool | None = None,
-    push: bool = True,
-    gzip_level: int = 6,
+    client: Client, model: CommitRef, image: str, options: BuildOptions = DEFAULT_BUILD
 ) -> ModelImageBuild:
     """Build and push the Seldon image of the SavedModel at ``model`` (default path
     ``/model``) as ``<image>:<model commit ID>``.
 
-    ``base_image`` defaults to :func:`seldon_base_image`; ``builds`` to ``seldon-builds@master``.
-    With ``push`` false, only the context is committed (for the ``TENSORFLOW_SERVER`` form).
-    The rest is as for :func:`kfp_pachyderm.modelimage.build.build_model_image`.
+    The base image defaults to :func:`seldon_base_image`, the builds branch to
+    ``seldon-builds@master``; with ``options.push`` false, only the context is committed (for
+    the ``TENSORFLOW_SERVER`` form). The rest is as for
+    :func:`kfp_pachyderm.modelimage.build.build_model_image`.
     """
-    return build_model_image(
-        client,
-        SELDON,
-        model,
-        image,
-        base_image,
-        builds=builds,
-        record=record,
-        docker_config=docker_config,
-        plain_http=plain_http,
-        push=push,
-        gzip_level=gzip_level,
-    )
+    return build_model_image(client, SELDON, model, image, options)
