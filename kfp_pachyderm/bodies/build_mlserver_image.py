@@ -9,7 +9,7 @@ from kfp import dsl
 
 from kfp_pachyderm.bodies.common import write_manifests
 from kfp_pachyderm.bodies.image_build import ImageBuildInputs, report_image_build
-from kfp_pachyderm.kfp.contract import Contract, output, parameter
+from kfp_pachyderm.kfp.contract import Contract, optional, output, parameter
 from kfp_pachyderm.kserve.manifests import (
     check_inference_service_name,
     image_inference_service,
@@ -40,10 +40,9 @@ class BuildMLServerImageInputs(ImageBuildInputs):
         "a Seldon Core 2 Model reading the build commit through the S3 gateway"
     )
     builds_repo: str = parameter("where the build context is committed", DEFAULT_BUILDS_REPO)
-    model_name: str = parameter(
-        "the served model's name (`/v2/models/<name>/infer`) and the InferenceService's; empty: "
+    model_name: str | None = optional(
+        "the served model's name (`/v2/models/<name>/infer`) and the InferenceService's; not set: "
         "the image's (else the model repo's) last path part",
-        "",
     )
 
 

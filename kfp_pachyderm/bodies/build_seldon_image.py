@@ -10,7 +10,7 @@ from kfp import dsl
 from kfp_pachyderm.bodies.common import write_manifests
 from kfp_pachyderm.bodies.image_build import ImageBuildInputs, report_image_build
 from kfp_pachyderm.kfp.checks import check_kubernetes_object_name
-from kfp_pachyderm.kfp.contract import Contract, output, parameter
+from kfp_pachyderm.kfp.contract import Contract, optional, output, parameter
 from kfp_pachyderm.modelimage.metadata import resource_name_for
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.seldon.build import DEFAULT_BUILDS_REPO, build_seldon_image
@@ -27,9 +27,8 @@ class BuildSeldonImageInputs(ImageBuildInputs):
         "through the S3 gateway"
     )
     builds_repo: str = parameter("where the build context is committed", DEFAULT_BUILDS_REPO)
-    deployment_name: str = parameter(
-        "the SeldonDeployments' name; empty: the image's (else the model repo's) last path part",
-        "",
+    deployment_name: str | None = optional(
+        "the SeldonDeployments' name; not set: the image's (else the model repo's) last path part",
         check=check_kubernetes_object_name,
     )
     s3_secret: str = parameter(

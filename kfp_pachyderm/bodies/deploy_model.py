@@ -16,6 +16,7 @@ from kfp_pachyderm.kfp.contract import (
     ComponentInputs,
     Contract,
     artifact_input,
+    optional,
     output,
     parameter,
 )
@@ -38,15 +39,13 @@ class DeployModelInputs(ComponentInputs):
         "`storage_inference_service`, `image_inference_service` or `seldon_core2_model`"
     )
     deployment: dsl.Artifact = output("the applied manifests, with the service's URL")
-    namespace: str = parameter(
-        "where to deploy; empty: the manifests' own, else the step pod's namespace",
-        "",
+    namespace: str | None = optional(
+        "where to deploy; not set: the manifests' own, else the step pod's namespace",
         check=check_kubernetes_object_name,
     )
-    s3_endpoint: str = parameter(
+    s3_endpoint: str | None = optional(
         "pachd's S3 gateway as the serving pods reach it, e.g. "
         "`http://pachd.pachyderm.svc.cluster.local:30600` (needed by the `storageUri` forms)",
-        "",
         check=check_endpoint_url,
     )
     timeout_seconds: int = parameter(

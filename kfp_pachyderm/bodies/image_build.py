@@ -17,7 +17,7 @@ from kfp_pachyderm.kfp.checks import (
     check_kubernetes_object_name,
     check_optional_image,
 )
-from kfp_pachyderm.kfp.contract import CommitOutput, commit_input, parameter
+from kfp_pachyderm.kfp.contract import CommitOutput, commit_input, optional, parameter
 from kfp_pachyderm.modelimage.build import BuildOptions, ModelImageBuild
 from kfp_pachyderm.pfs.refs import CommitRef
 
@@ -39,29 +39,26 @@ class ImageBuildInputs(CommitOutput):
         "the SavedModel's path in the model commit, unless the reference names one",
         "/model",
     )
-    base_image: str = parameter(
-        "the serving base image; empty: this version's `kfp-pachyderm-seldon` or "
+    base_image: str | None = optional(
+        "the serving base image; not set: this version's `kfp-pachyderm-seldon` or "
         "`kfp-pachyderm-mlserver`",
-        "",
         check=check_optional_image,
     )
     builds_branch: str = parameter("the branch of `builds_repo`", DEFAULT_BRANCH)
     build_image: bool = parameter(
         "False: commit the context and write the manifests only (serve from the S3 gateway)", True
     )
-    docker_config: str = parameter(
+    docker_config: str | None = optional(
         "a docker `config.json` (or a directory holding `config.json` or "
-        "`.dockerconfigjson`); empty reads `$DOCKER_CONFIG`, then `~/.docker/config.json`",
-        "",
+        "`.dockerconfigjson`); not set: read `$DOCKER_CONFIG`, then `~/.docker/config.json`",
     )
     plain_http: bool = parameter(
         "talk plain HTTP to the registries (a local `docker-registry`); "
         "`KFP_PACHYDERM_PLAIN_HTTP_REGISTRIES` lists such hosts too",
         False,
     )
-    namespace: str = parameter(
-        "the manifests' namespace; empty leaves it to `deploy_model`",
-        "",
+    namespace: str | None = optional(
+        "the manifests' namespace; not set leaves it to `deploy_model`",
         check=check_kubernetes_object_name,
     )
 

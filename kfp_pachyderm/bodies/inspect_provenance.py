@@ -8,7 +8,13 @@ from pathlib import Path
 
 from kfp import dsl
 
-from kfp_pachyderm.kfp.contract import ComponentInputs, Contract, commit_input, output, parameter
+from kfp_pachyderm.kfp.contract import (
+    ComponentInputs,
+    Contract,
+    commit_input,
+    optional,
+    output,
+)
 from kfp_pachyderm.lineage.openlineage import emit, run_events
 from kfp_pachyderm.lineage.trace import trace
 from kfp_pachyderm.pfs.connection import connect
@@ -27,12 +33,11 @@ class InspectProvenanceInputs(ComponentInputs):
         "`model@<commit id>` (a branch is resolved once), or an image a build step pushed",
         or_image=True,
     )
-    openlineage_target: str = parameter(
+    openlineage_target: str | None = optional(
         "also emit OpenLineage RunEvents: a JSON Lines file path, or an http(s) endpoint such as "
         "`http://marquez:5000/api/v1/lineage` (`OPENLINEAGE_API_KEY` is sent as a bearer token)",
-        "",
     )
-    kfp_host: str = parameter("the OpenLineage job namespace: your KFP host; empty: `kfp`", "")
+    kfp_host: str | None = optional("the OpenLineage job namespace: your KFP host; not set: `kfp`")
 
 
 def run(inputs: InspectProvenanceInputs) -> str:

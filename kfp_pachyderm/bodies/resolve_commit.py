@@ -8,7 +8,7 @@ from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.artifacts import describe_commit
 from kfp_pachyderm.kfp.checks import check_commit_reference, check_source
-from kfp_pachyderm.kfp.contract import CommitOutput, Contract, parameter
+from kfp_pachyderm.kfp.contract import CommitOutput, Contract, optional, parameter
 from kfp_pachyderm.pfs.commits import resolve_input
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.ingest import commit_data
@@ -25,9 +25,8 @@ class ResolveCommitInputs(CommitOutput):
         "through",
         check=check_commit_reference,
     )
-    commit_source: str = parameter(
+    commit_source: str | None = optional(
         "a path, URL or commit reference to commit to the branch first",
-        "",
         check=check_source,
     )
 

@@ -70,9 +70,8 @@ class StartTFJobInputs(OutputCommit):
         "pfs",
         check=one_of(*DATA_MODES),
     )
-    s3_endpoint: str = parameter(
-        "the S3 gateway for `s3` mode; empty: derived from pachd's address",
-        "",
+    s3_endpoint: str | None = optional(
+        "pachd's S3 gateway as the replicas reach it; needed with `data_mode=s3`",
         check=check_endpoint_url,
     )
     version_logs: bool = parameter("write replica logs into the output commit under `/logs/`", True)

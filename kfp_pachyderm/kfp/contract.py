@@ -175,9 +175,11 @@ class ComponentInputs:
 class RunIdentity(ComponentInputs):
     """The KFP run and task a step records in its provenance (by default those of the pod)."""
 
-    kfp_run_id: str = parameter("the KFP run recorded; empty: the pod's (see `use_pachyderm`)", "")
-    kfp_task_id: str = parameter(
-        "the KFP task recorded; empty: the pod's (see `use_pachyderm`)", ""
+    kfp_run_id: str | None = optional(
+        "the KFP run recorded; not set: the pod's (see `use_pachyderm`)"
+    )
+    kfp_task_id: str | None = optional(
+        "the KFP task recorded; not set: the pod's (see `use_pachyderm`)"
     )
 
     def record(self, **fields: Any) -> ProvenanceRecord:
@@ -205,7 +207,9 @@ class OutputCommit(CommitOutput):
         return CommitRef(self.output_repo, branch=self.output_branch)
 
 
-def step_record(kfp_run_id: str = "", kfp_task_id: str = "", **fields: Any) -> ProvenanceRecord:
+def step_record(
+    kfp_run_id: str | None = None, kfp_task_id: str | None = None, **fields: Any
+) -> ProvenanceRecord:
     """The provenance record of a step: its KFP run and task (by default the pod's), the
     image it runs in, and for a local run the process that runs it. The one builder of it."""
     run_id, task_id = kfp_ids(kfp_run_id, kfp_task_id)

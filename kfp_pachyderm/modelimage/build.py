@@ -218,7 +218,7 @@ class BuildOptions:
     whether to push (false: only the context is committed, for serving straight from the S3
     gateway), and the layer's gzip level."""
 
-    base_image: str = ""
+    base_image: str | None = None
     builds: CommitRef | None = None
     record: ProvenanceRecord | None = None
     docker_config: str | Path | None = None

@@ -88,7 +88,7 @@ def local_run_extra() -> dict[str, str]:
     return {"local_run_host": socket.gethostname(), "local_run_pid": pid} if pid else {}
 
 
-def kfp_ids(run_id: str = "", task_id: str = "") -> tuple[str, str]:
+def kfp_ids(run_id: str | None = None, task_id: str | None = None) -> tuple[str, str]:
     """The KFP run and task of this step: the given IDs, else ``KFP_RUN_ID`` and
     ``KFP_TASK_ID`` from the environment. ``use_pachyderm`` sets those from the pod's metadata
     (not as component inputs, which would make every run's cache key different); a retry
