@@ -25,6 +25,7 @@ from kfp_pachyderm.kfp.pipeline_spec import PipelineSpec, written_by
 from kfp_pachyderm.steps.component import pfs_step
 from kfp_pachyderm.summarizer.report import report_titles
 from kfp_pachyderm.trainer.report import report_serving
+from kfp_pachyderm.trainer.step_functions import TRAINER_GPU_IMAGE
 
 
 @pfs_step(output_repo="split", glob="/*", checks={"test_fraction": check_fraction})
@@ -49,7 +50,7 @@ def pre_process(split, out):
 
 @pfs_step(
     output_repo="train",
-    image=image("kfp-pachyderm-trainer-gpu"),
+    image=image(TRAINER_GPU_IMAGE),
     checks={"epochs": at_least(1), "batch_size": at_least(1)},
 )
 def train(pre_process, out, epochs: int = 2, batch_size: int = 64):

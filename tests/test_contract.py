@@ -1,6 +1,8 @@
 """A component's declared contract: the inputs its body sees, the signature KFP compiles, and
 the checks the command line derives from where a pipeline passes its parameters."""
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,3 +145,44 @@ def test_a_pipeline_parameter_gets_the_checks_of_the_inputs_it_is_passed_to():
     assert found["source"] == ["commit_data.source", "commit_data.source"]
     assert found["token_secret"] == ["a Kubernetes object name"]
     assert found["upper"] == [] and found["note"] == []  # a step's own keyword; formatted text
+
+
+def test_a_component_loaded_from_its_yaml_brings_its_checks(tmp_path: Path):
+    """A pipeline built from a component's YAML alone (no body module imported yet) still has
+    its parameters checked by that component's contract."""
+    yaml_path = str(components_dir() / "commit_data" / "component.yaml")
+    script = f"""
+import sys
+from kfp import components, dsl
+from kfp_pachyderm.cli.parameter_flow import parameter_destinations
+commit_data = components.load_component_from_file({yaml_path!r})
+assert "kfp_pachyderm.bodies.commit_data" not in sys.modules
+
+@dsl.pipeline
+def own(repo: str):
+    commit_data(source="/data", repo=repo)
+
+found = parameter_destinations(own)
+print(sorted(d.where for d in found["repo"]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "['commit_data.repo']"
+
+
+def test_an_unset_value_passes_only_where_the_input_may_be_unset():
+    resolve = load_component("resolve_commit")
+
+    @dsl.pipeline
+    def own(data: str, source: str):
+        resolve(ref=data, commit_source=source)
+
+    found = parameter_destinations(own)
+    (ref,) = found["data"]
+    (source,) = found["source"]
+    with pytest.raises(UsageError, match="parameter data"):
+        ref.check("data", "")
+    source.check("source", "")  # commit_source is optional
+    with pytest.raises(UsageError, match="parameter source='/no/such'"):
+        source.check("source", "/no/such")

@@ -40,7 +40,9 @@ def _run(step: str, client: Client, **parameters) -> CommitRef:
 
 
 @pytest.mark.slow
-def test_train_on_cpu_records_the_device(client: Client, mnist: CommitRef, monkeypatch):
+def test_train_on_cpu_reports_the_device_in_its_metrics(
+    client: Client, mnist: CommitRef, monkeypatch
+):
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("KFP_PACHYDERM_EXPECTED_GPUS", "1")  # requested, none here: a warning
     model = _run("train", client, inputs={"data": mnist}, epochs=1, batch_size=64)

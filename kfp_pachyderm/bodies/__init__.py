@@ -1,5 +1,7 @@
 """Component bodies: what each component runs inside its container, one module per component.
 
-A component's Python function builds the module's frozen inputs dataclass from its parameters
-in one line and calls the module's ``run``; everything else lives in the library layers below.
+Each module declares the component's contract (its inputs dataclass and ``CONTRACT``,
+:mod:`kfp_pachyderm.kfp.contract`), from which the component is generated, and ``run``, which
+the generated component calls with those inputs; the work lives in the library layers below.
+``pfs_step`` holds the one body of every ``pfs_step`` component.
 """

@@ -53,7 +53,7 @@ class DeployModelInputs(ComponentInputs):
     )
 
 
-def _namespace(requested: str, documents: list[dict]) -> str:
+def _namespace(requested: str | None, documents: list[dict]) -> str:
     """The namespace to deploy into: ``requested``, else the manifests' own, else this pod's,
     else ``default``."""
     if requested:

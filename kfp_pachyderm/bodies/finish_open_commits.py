@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kfp_pachyderm.kfp.contract import Contract, RunIdentity, parameter
+from kfp_pachyderm.kfp.contract import ComponentInputs, Contract, optional, parameter
 from kfp_pachyderm.pfs.commits import finish_abandoned
 from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.provenance import kfp_ids
@@ -12,10 +12,13 @@ from kfp_pachyderm.pfs.refs import CommitRef
 
 
 @dataclass(frozen=True, kw_only=True)
-class FinishOpenCommitsInputs(RunIdentity):
+class FinishOpenCommitsInputs(ComponentInputs):
     """The parameters of the ``finish_open_commits`` component."""
 
     branches: str = parameter("comma-separated `repo@branch` list (the pipeline's outputs)")
+    kfp_run_id: str | None = optional(
+        "the run whose open commits to finish; not set: the run this step belongs to"
+    )
 
 
 def run(inputs: FinishOpenCommitsInputs) -> int:

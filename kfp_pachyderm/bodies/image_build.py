@@ -13,9 +13,9 @@ from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.artifacts import describe_commit
 from kfp_pachyderm.kfp.checks import (
+    check_image_reference,
     check_image_repository_name,
     check_kubernetes_object_name,
-    check_optional_image,
 )
 from kfp_pachyderm.kfp.contract import CommitOutput, commit_input, optional, parameter
 from kfp_pachyderm.modelimage.build import BuildOptions, ModelImageBuild
@@ -29,10 +29,9 @@ class ImageBuildInputs(CommitOutput):
     and how the registry is reached."""
 
     model: CommitRef = commit_input("the model commit (a SavedModel at `model_path`)")
-    image: str = parameter(
+    image: str | None = optional(
         "the repository to push to, e.g. `registry.example.com/ml/mnist` (no tag: the tag is the "
         "model commit ID); needed unless `build_image=False`",
-        "",
         check=check_image_repository_name,
     )
     model_path: str = parameter(
@@ -42,7 +41,7 @@ class ImageBuildInputs(CommitOutput):
     base_image: str | None = optional(
         "the serving base image; not set: this version's `kfp-pachyderm-seldon` or "
         "`kfp-pachyderm-mlserver`",
-        check=check_optional_image,
+        check=check_image_reference,
     )
     builds_branch: str = parameter("the branch of `builds_repo`", DEFAULT_BRANCH)
     build_image: bool = parameter(
@@ -80,7 +79,7 @@ class ImageBuildInputs(CommitOutput):
             base_image=self.base_image,
             builds=CommitRef(builds_repo, branch=self.builds_branch),
             record=self.record(),
-            docker_config=self.docker_config or None,
+            docker_config=self.docker_config,
             plain_http=True if self.plain_http else None,
             push=self.build_image,
         )

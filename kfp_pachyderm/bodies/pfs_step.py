@@ -40,14 +40,12 @@ def run(payload: str, namespace: dict[str, Any]) -> str:
     metrics = _metrics(client, result.ref, step.metrics) if step.metrics else {}
     for key, value in metrics.items():
         namespace["metrics"].log_metric(key, value)
-    describe_commit(
-        namespace["commit"],
-        result.ref,
-        datums_ran=len(result.ran),
-        datums_carried=len(result.carried),
-        reused=result.reused,
-        **metrics,
-    )
+    counts = {
+        "datums_ran": len(result.ran),
+        "datums_carried": len(result.carried),
+        "reused": result.reused,
+    }
+    describe_commit(namespace["commit"], result.ref, **{**metrics, **counts})
     return result.ref.commit
 
 

@@ -9,8 +9,8 @@ from kfp_pachyderm.kfp.artifacts import describe_commit
 from kfp_pachyderm.kfp.checks import (
     at_least,
     check_endpoint_url,
+    check_image_reference,
     check_kubernetes_object_name,
-    check_optional_image,
     one_of,
 )
 from kfp_pachyderm.kfp.contract import Contract, OutputCommit, commit_input, optional, parameter
@@ -36,7 +36,7 @@ class StartTFJobInputs(OutputCommit):
     trainer_image: str | None = optional(
         "the replicas' image; not set: this version's `kfp-pachyderm-trainer` from the registry of "
         "the step's own image",
-        check=check_optional_image,
+        check=check_image_reference,
     )
     command: str = parameter(
         "the replicas' command (shell-split)", "python -m kfp_pachyderm.trainer"

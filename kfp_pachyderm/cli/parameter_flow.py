@@ -10,6 +10,7 @@ declares it, never by the parameter's name.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +18,11 @@ from typing import Any
 from google.protobuf import json_format
 
 from kfp_pachyderm.kfp.checks import Check, check_kubernetes_object_name
-from kfp_pachyderm.kfp.contract import Contract, contract_in
+from kfp_pachyderm.kfp.contract import Contract, contract_in, contract_module
 from kfp_pachyderm.steps.component import definition_in
 from kfp_pachyderm.steps.definition import StepDefinition
 
+BODIES_PACKAGE = "kfp_pachyderm.bodies."
 # The platform-spec fields whose value is the name of a Kubernetes object.
 _OBJECT_NAME_FIELDS = ("secretNameParameter", "configMapNameParameter", "pvcNameParameter")
 
@@ -43,6 +45,9 @@ def _declared_by(spec: dict, component: dict) -> Contract | StepDefinition | Non
     (its shipped source names it)."""
     executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
     source = "\n".join(executor.get("container", {}).get("command", []))
+    module = contract_module(source)
+    if module and module.startswith(BODIES_PACKAGE) and module not in Contract.REGISTRY:
+        importlib.import_module(module)  # a component loaded from its YAML: read its contract
     return contract_in(source) or definition_in(source)
 
 

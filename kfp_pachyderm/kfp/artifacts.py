@@ -22,18 +22,19 @@ ARTIFACT_TYPE = "pachyderm.Commit"
 
 
 def describe_commit(artifact: dsl.Artifact, ref: CommitRef, **measured: Any) -> None:
-    """Point ``artifact`` at ``ref`` (which must name a commit ID), record ``measured``, and
-    print the step's outcome line (:mod:`~kfp_pachyderm.kfp.outcome`) into its log."""
+    """Point ``artifact`` at ``ref`` (which must name a commit ID), record ``measured`` (a
+    measurement never replaces what names the commit), and print the step's outcome line
+    (:mod:`~kfp_pachyderm.kfp.outcome`) into its log."""
     artifact.uri = ref.uri
     artifact.metadata.update(
         {
+            **measured,
             "artifact_type": ARTIFACT_TYPE,
             "commit": ref.commit,
             "repo": ref.repo,
             "branch": ref.branch or "",
             "project": ref.project,
             "path": ref.path or "/",
-            **measured,
         }
     )
     print(outcome_line(ref.uri, measured), flush=True)

@@ -5,14 +5,14 @@ into the container and the command line can read it back from a compiled pipelin
 runs its checks on its inputs before any side effect, and the CLI runs the same ones on
 ``--param`` values that flow into those inputs, before anything starts. Each refuses with a
 :class:`ParameterError` naming the parameter, its value and what is valid. Where a value may be
-unset, an empty string passes.
+unset (:meth:`Check.or_unset`), an empty string passes.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +55,7 @@ def _fraction(name: str, value: float) -> None:
 
 
 def _commit_reference(name: str, value: str) -> None:
-    if value:
-        _refusing(name, lambda: CommitRef.parse(value))
+    _refusing(name, lambda: CommitRef.parse(value))
 
 
 def _repo(name: str, value: str) -> None:
@@ -64,27 +63,27 @@ def _repo(name: str, value: str) -> None:
 
 
 def _kubernetes_name(name: str, value: str) -> None:
-    if value:
-        _refusing(name, lambda: check_kubernetes_name(name, value))
+    _refusing(name, lambda: check_kubernetes_name(name, value))
 
 
 def _image(name: str, value: str) -> None:
-    if value:
-        _refusing(name, lambda: check_image(value))
+    _refusing(name, lambda: check_image(value))
 
 
 def _image_repository(name: str, value: str) -> None:
-    if value:
-        _refusing(name, lambda: check_image_repository(value, name))
+    _refusing(name, lambda: check_image_repository(value, name))
 
 
 def _endpoint(name: str, value: str) -> None:
-    if value:
-        _refusing(name, lambda: check_endpoint(name, value))
+    _refusing(name, lambda: check_endpoint(name, value))
 
 
 def _source(name: str, value: str) -> None:
-    if not value or _URL_RE.match(value):
+    if not value:
+        raise ParameterError(
+            f"parameter {name}='': a local path, an http(s):// or s3:// URL, or a commit reference"
+        )
+    if _URL_RE.match(value):
         return
     if "://" in value:
         raise ParameterError(
@@ -113,27 +112,34 @@ _KINDS: dict[str, Callable[..., None]] = {
 
 @dataclass(frozen=True)
 class Check:
-    """A parameter check as data: its kind and arguments; ``check(name, value)`` runs it."""
+    """A parameter check as data: its kind and arguments; ``check(name, value)`` runs it.
+    With ``unset_ok`` (the check of a parameter that may be left unset) ``""`` passes."""
 
     kind: str
     args: tuple = ()
+    unset_ok: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise UsageError(f"unknown check {self.kind!r}: one of {', '.join(_KINDS)}")
 
     def __call__(self, name: str, value: Any) -> None:
-        _KINDS[self.kind](name, value, *self.args)
+        if not (self.unset_ok and value == ""):
+            _KINDS[self.kind](name, value, *self.args)
+
+    def or_unset(self) -> Check:
+        """This check for a parameter that may be left unset."""
+        return replace(self, unset_ok=True)
 
     def to_json(self) -> list:
-        """The check as JSON (``[kind, [args...]]``), for a step's payload."""
-        return [self.kind, list(self.args)]
+        """The check as JSON (``[kind, [args...], unset_ok]``), for a step's payload."""
+        return [self.kind, list(self.args), self.unset_ok]
 
     @classmethod
     def from_json(cls, data: list) -> Check:
         """The check :meth:`to_json` wrote."""
-        kind, args = data
-        return cls(kind, tuple(args))
+        kind, args, unset_ok = data
+        return cls(kind, tuple(args), unset_ok)
 
 
 def at_least(low: int) -> Check:
@@ -149,8 +155,8 @@ def one_of(*choices: str) -> Check:
 check_fraction = Check("fraction")  # a number strictly between 0 and 1
 check_commit_reference = Check("commit_reference")  # repo@<commit id> or repo@branch[:/path]
 check_repo = Check("repo")  # a Pachyderm repo name, which must be given
-check_kubernetes_object_name = Check("kubernetes_name")  # an RFC 1123 label, or unset
-check_optional_image = Check("image")  # an image reference, or unset
-check_image_repository_name = Check("image_repository")  # a repository without tag, or unset
-check_endpoint_url = Check("endpoint")  # an http(s) endpoint, or unset
+check_kubernetes_object_name = Check("kubernetes_name")  # an RFC 1123 label
+check_image_reference = Check("image")  # an image reference
+check_image_repository_name = Check("image_repository")  # a repository without a tag
+check_endpoint_url = Check("endpoint")  # an http(s) endpoint
 check_source = Check("source")  # an existing local path, an http(s) or s3 URL, a commit ref

@@ -3,8 +3,11 @@ written, and the component's signature, its README's Inputs table and the CLI's 
 checks are generated from it.
 
 A component body declares a frozen, keyword-only dataclass deriving from
-:class:`ComponentInputs` whose fields are made with :func:`parameter`, :func:`output` and
-:func:`commit_input`, and a :class:`Contract` naming it and the function that runs it.
+:class:`ComponentInputs` whose fields are made with :func:`parameter`, :func:`optional` (a
+parameter that may be left unset), :func:`output`, :func:`artifact_input` and
+:func:`commit_input`, and a :class:`Contract` naming it and the function that runs it. Groups
+of fields several components share are declared once and inherited: :class:`RunIdentity`,
+:class:`CommitOutput`, :class:`OutputCommit`.
 ``components/<name>/component.py`` is then one line, ``name = CONTRACT.component()``: the
 generated source, shipped in the compiled YAML as KFP ships any lightweight component, calls
 the body with its ``locals()``.
@@ -37,8 +40,8 @@ from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.errors import UsageError
 from kfp_pachyderm.kfp.artifacts import commit_of
 from kfp_pachyderm.kfp.checks import Check, check_commit_reference, check_repo
+from kfp_pachyderm.kfp.images import RUNTIME_IMAGE, running_image
 from kfp_pachyderm.kfp.images import image as image_named
-from kfp_pachyderm.kfp.images import running_image
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, kfp_ids, local_run_extra
 from kfp_pachyderm.pfs.refs import CommitRef
 
@@ -46,10 +49,7 @@ if TYPE_CHECKING:  # the KFP compiler, which a component's runtime cannot import
     from kfp.dsl.python_component import PythonComponent
 
 REF_SUFFIX = "_ref"
-RUNTIME_IMAGE = "kfp-pachyderm-runtime"
 UNSET_VALUES: dict[type, Any] = {str: "", int: -1}
-KFP_TYPES = (str, int, float, bool)
-ARTIFACT_TYPES = {t.__name__: t for t in (dsl.Artifact, dsl.Metrics, dsl.Markdown, dsl.HTML)}
 
 
 @dataclass(frozen=True)
@@ -341,9 +341,10 @@ class Contract:
         as one), or None."""
         for f in self.inputs.declared_fields():
             if f.declared.role == "commit" and name == f.name + REF_SUFFIX:
-                return None if f.declared.or_image else check_commit_reference
-            if f.name == name and f.declared.role == "parameter":
-                return f.declared.check
+                return None if f.declared.or_image else check_commit_reference.or_unset()
+            if f.name == name and f.declared.role == "parameter" and f.declared.check:
+                check = f.declared.check
+                return check.or_unset() if f.declared.optional else check
         return None
 
     def inputs_table(self) -> str:
@@ -364,7 +365,13 @@ class Contract:
 _CONTRACT_IMPORT = re.compile(r"from ([\w.]+) import CONTRACT\b")
 
 
-def contract_in(source: str) -> Contract | None:
-    """The contract a generated component's source (as a compiled YAML ships it) runs."""
+def contract_module(source: str) -> str | None:
+    """The module whose contract a generated component's source (as a compiled YAML ships
+    it) runs."""
     found = _CONTRACT_IMPORT.search(source)
-    return Contract.REGISTRY.get(found.group(1)) if found else None
+    return found.group(1) if found else None
+
+
+def contract_in(source: str) -> Contract | None:
+    """The contract a generated component's source runs, once its module is imported."""
+    return Contract.REGISTRY.get(contract_module(source) or "")

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 from kfp_pachyderm import __version__
 
+RUNTIME_IMAGE = "kfp-pachyderm-runtime"  # the image every component runs on by default
+
 REGISTRY_ENV = "KFP_PACHYDERM_IMAGE_REGISTRY"
 DEFAULT_REGISTRY = "ghcr.io/kfp-pachyderm"
 # Not "python3...": kfp.local rewrites every "python3" in a command line, image arguments included.
@@ -50,7 +52,7 @@ def image_registry(registry: str | None) -> Iterator[None]:
 
 def runtime_image(registry: str | None = None) -> str:
     """The image every lightweight component of this library runs in (images/runtime)."""
-    return image("kfp-pachyderm-runtime", registry)
+    return image(RUNTIME_IMAGE, registry)
 
 
 RUNNING_IMAGE_ENV = "KFP_PACHYDERM_IMAGE"

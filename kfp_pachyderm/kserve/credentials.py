@@ -26,7 +26,9 @@ def _service_account_secret(documents: list[dict], account: str) -> str:
     )
 
 
-def storage_secret_for(documents: list[dict], s3_endpoint: str, token: str | None) -> dict | None:
+def storage_secret_for(
+    documents: list[dict], s3_endpoint: str | None, token: str | None
+) -> dict | None:
     """The Secret the serving resource (the last of ``documents``) reads the model with, for
     pachd's S3 gateway at ``s3_endpoint`` and the pachd ``token``; None when it needs none."""
     serving = documents[-1] if documents else {}

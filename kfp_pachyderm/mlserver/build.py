@@ -41,7 +41,7 @@ def mlserver_base_image(registry: str | None = None) -> str:
 def build_mlserver_image(
     client: Client,
     model: CommitRef,
-    image: str,
+    image: str | None,
     model_name: str,
     options: BuildOptions = DEFAULT_BUILD,
 ) -> ModelImageBuild:

@@ -211,7 +211,7 @@ def _commit_context(
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """How a serving image is built, the same for every flavour: the base it goes onto (empty:
+    """How a serving image is built, the same for every flavour: the base it goes onto (None:
     the flavour's), the branch its build context is committed to (None: the flavour's builds
     repo on the default branch), the step's provenance record, the registry credentials
     (``docker_config``) and plain HTTP, as for :func:`kfp_pachyderm.oci.registry.client_for`,
@@ -234,13 +234,15 @@ def build_model_image(
     client: Client,
     flavor: ImageFlavor,
     model: CommitRef,
-    image: str,
+    image: str | None,
     options: BuildOptions = DEFAULT_BUILD,
 ) -> ModelImageBuild:
     """Build and push the ``flavor`` image of the model at ``model`` (default path ``/model``)
     as ``<image>:<model commit ID>``, with ``options``; see the module docstring. ``image`` is
-    a repository (``registry/path``, no tag).
+    a repository (``registry/path``, no tag), needed unless ``options.push`` is false.
     """
+    if options.push and not image:
+        raise UsageError("pushing a serving image needs image, a repository to push to")
     target = check_target(image) if options.push else None
     base_ref = ImageRef.parse(options.base_image or flavor.default_base())
     builds = options.builds or CommitRef(flavor.builds_repo)

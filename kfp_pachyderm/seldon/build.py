@@ -40,7 +40,7 @@ SELDON = ImageFlavor(
 
 
 def build_seldon_image(
-    client: Client, model: CommitRef, image: str, options: BuildOptions = DEFAULT_BUILD
+    client: Client, model: CommitRef, image: str | None, options: BuildOptions = DEFAULT_BUILD
 ) -> ModelImageBuild:
     """Build and push the Seldon image of the SavedModel at ``model`` (default path
     ``/model``) as ``<image>:<model commit ID>``.

@@ -22,7 +22,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from kfp import dsl
@@ -33,12 +33,15 @@ from kfp_pachyderm.codec.names import DEFAULT_BRANCH
 from kfp_pachyderm.kfp.checks import Check
 from kfp_pachyderm.kfp.contract import (
     REF_SUFFIX,
+    ComponentField,
+    OutputCommit,
     commit_input_lines,
     commit_row,
     define_function,
     docstring_lines,
     inputs_table,
     parameter_row,
+    signature_lines,
 )
 from kfp_pachyderm.kfp.images import runtime_image
 from kfp_pachyderm.pfs.refs import CommitRef
@@ -46,6 +49,7 @@ from kfp_pachyderm.steps.definition import StepDefinition, define_step
 from kfp_pachyderm.steps.signature import NATIVE_PARAMETER, read_signature
 
 BODY_MODULE = "kfp_pachyderm.bodies.pfs_step"
+NATIVE_DOC = "give the output Pachyderm-native provenance (see the README)"
 
 
 class PfsStep(PythonComponent):
@@ -65,15 +69,9 @@ class PfsStep(PythonComponent):
         rows = [commit_row(n, docs.get(n, "an input commit")) for n in definition.inputs]
         for p in read_signature(self.function, definition.output).parameters:
             rows.append(parameter_row(p.name, p.type, p.default, docs.get(p.name, "")))
-        rows.append(
-            parameter_row("output_repo", str, definition.output_repo, "where the output goes")
-        )
-        rows.append(parameter_row("output_branch", str, definition.output_branch, "its branch"))
-        rows.append(
-            parameter_row(
-                NATIVE_PARAMETER, bool, False, "give the output Pachyderm-native provenance"
-            )
-        )
+        for f in _where_it_writes(definition):
+            rows.append(parameter_row(f.name, f.kind, f.wire_default, f.declared.doc))
+        rows.append(parameter_row(NATIVE_PARAMETER, bool, False, NATIVE_DOC))
         return inputs_table(rows)
 
     def __call__(self, *args: Any, **kwargs: Any) -> dsl.PipelineTask:
@@ -103,8 +101,7 @@ def _component_source(definition: StepDefinition, parameters, doc: str) -> str:
     for name in definition.inputs:
         lines += commit_input_lines(name)
     lines += [f"    {p.name}: {p.type.__name__} = {p.default!r}," for p in optional]
-    lines.append(f"    output_repo: str = {definition.output_repo!r},")
-    lines.append(f"    output_branch: str = {definition.output_branch!r},")
+    lines += signature_lines(_where_it_writes(definition))
     lines.append(f"    {NATIVE_PARAMETER}: bool = False,")
     payload = json.dumps(asdict(definition), sort_keys=True)
     return (
@@ -126,6 +123,16 @@ def definition_in(source: str) -> StepDefinition | None:
         return None
     found = _PAYLOAD_RE.search(source)
     return StepDefinition.from_payload(ast.literal_eval(found.group(1))) if found else None
+
+
+def _where_it_writes(definition: StepDefinition) -> list[ComponentField]:
+    """The component's ``output_repo`` and ``output_branch``, as every step that writes one
+    commit declares them (:class:`OutputCommit`), on this step's declared defaults."""
+    declared = {f.name: f for f in OutputCommit.declared_fields()}
+    return [
+        replace(declared["output_repo"], default=definition.output_repo),
+        replace(declared["output_branch"], default=definition.output_branch),
+    ]
 
 
 def _argument_docs(doc: str) -> dict[str, str]:

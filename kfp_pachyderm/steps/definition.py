@@ -55,7 +55,7 @@ class StepDefinition:
         if name == "output_repo":
             return check_repo
         if name.endswith(REF_SUFFIX) and name.removesuffix(REF_SUFFIX) in self.inputs:
-            return check_commit_reference
+            return check_commit_reference.or_unset()
         return None
 
     def check_parameters(self, parameters: Mapping[str, Any]) -> None:

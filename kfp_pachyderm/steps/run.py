@@ -112,6 +112,21 @@ def _check_disjoint(outputs: dict[str, tuple[str, ...]]) -> None:
             owner[path] = datum_id
 
 
+def _check_metrics_written(
+    step: StepDefinition, carried: list[DatumOutputs], new: dict[str, tuple[str, ...]]
+) -> None:
+    """A step that declares a metrics file must write it (before its commit is finished, so
+    that a rerun does not reuse a result without it)."""
+    if not step.metrics:
+        return
+    written = {path for outputs in carried for path in outputs.files}
+    written |= {path for files in new.values() for path in files}
+    if "/" + step.metrics not in written:
+        raise OperationError(
+            f"{step.name} declares its metrics in {step.metrics}, but no datum wrote it"
+        )
+
+
 def _drop(client: Client, out: pfs.Commit, files: list[str]) -> None:
     """Delete the inherited outputs of datums that changed or went away."""
     if not files:
@@ -195,6 +210,7 @@ def run_step(
         run_datums(step.source, step.name, works, step.parallelism)
         new_outputs = {w.datum_id: tuple(written_files(Path(w.output))) for w in works}
         _check_disjoint({**{k: v.files for k, v in carried.items()}, **new_outputs})
+        _check_metrics_written(step, [*carried.values()], new_outputs)
         _drop(
             client,
             out.pfs_commit(),

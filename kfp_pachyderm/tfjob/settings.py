@@ -63,7 +63,7 @@ class DataAccess:
     (``s3``, at ``s3_endpoint``), with the token from the Secret ``token_secret``."""
 
     mode: str = "pfs"
-    s3_endpoint: str = ""
+    s3_endpoint: str | None = None
     token_secret: str | None = None
     token_key: str = "pachd-token"
 
