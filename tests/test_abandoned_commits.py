@@ -14,7 +14,7 @@ from pachyderm_sdk import Client
 
 from kfp_pachyderm import CommitRef, LocalPachyderm, inspect_commit
 from kfp_pachyderm.cli.main import main
-from kfp_pachyderm.pfs.commits import ensure_repo
+from kfp_pachyderm.pfs.commits import WAIT_ENV, ensure_repo
 
 from .conftest import CLI, one_error_line
 
@@ -50,6 +50,7 @@ def test_an_open_commit_of_a_live_run_names_the_command_that_finishes_it(
     from kfp_pachyderm.pfs.commits import output_commit
     from kfp_pachyderm.pfs.provenance import ProvenanceRecord, record_provenance
 
+    monkeypatch.setenv(WAIT_ENV, "0.3")  # how long a writer waits for the live run's commit
     ensure_repo(client, CommitRef("model"))
     stuck = client.pfs.start_commit(branch=CommitRef("model", branch="master").pfs_branch())
     record_provenance(
@@ -59,7 +60,9 @@ def test_an_open_commit_of_a_live_run_names_the_command_that_finishes_it(
     )
     with (
         pytest.raises(
-            KfpPachydermError, match="kfp-pachyderm finish-open model@master --run run-7"
+            KfpPachydermError,
+            match="still open after waiting 0 s .*kfp-pachyderm finish-open model@master --run "
+            "run-7",
         ),
         output_commit(client, CommitRef("model", branch="master")),
     ):
@@ -69,6 +72,77 @@ def test_an_open_commit_of_a_live_run_names_the_command_that_finishes_it(
     assert "opened by run run-7" in one_error_line(capsys)
     assert main(["finish-open", "model@master", "--run", "run-7"]) == 0
     assert "run-7" in inspect_commit(client, CommitRef("model", commit=stuck.id)).error
+
+
+def test_a_second_writer_waits_for_a_live_runs_commit_and_writes_after_it(
+    client: Client, caplog, tmp_path: Path
+):
+    """Two runs of one step at once: the second waits its turn, as Pachyderm queues jobs."""
+    import threading
+
+    from kfp_pachyderm.pfs.commits import output_commit
+    from kfp_pachyderm.pfs.provenance import ProvenanceRecord
+    from kfp_pachyderm.pfs.transfer import put_tree
+
+    ensure_repo(client, CommitRef("model"))
+    branch = CommitRef("model", branch="master")
+    opened, release = threading.Event(), threading.Event()
+
+    def first_run(folder: Path) -> None:
+        record = ProvenanceRecord(step="train", kfp_run_id="run-1")
+        with output_commit(client, branch, provenance=record) as out:
+            put_tree(client, out.pfs_commit(), folder)
+            opened.set()
+            release.wait(30)
+
+    (tmp_path / "first.txt").write_text("first")
+    writer = threading.Thread(target=first_run, args=(tmp_path,))
+    writer.start()
+    assert opened.wait(30)
+    threading.Timer(1.5, release.set).start()
+    started = time.monotonic()
+    with output_commit(client, branch, provenance=ProvenanceRecord(kfp_run_id="run-2")) as out:
+        pass
+    writer.join(30)
+    assert time.monotonic() - started >= 1.0  # it waited for the first run to finish
+    assert "waiting for model@" in caplog.text and "run-1" in caplog.text
+    second = inspect_commit(client, out.ref)
+    parent = inspect_commit(client, CommitRef("model", commit=second.parent_commit.id))
+    assert parent.finished and not parent.error  # the first run's commit, finished by it
+    assert not second.error and second.finished
+
+
+def test_an_open_commit_whose_writer_process_is_gone_is_recovered_at_once(client: Client):
+    """A kfp.local script killed with kill -9 left its commit open; its process is gone on
+    this host, so the next writer finishes it without waiting."""
+    from kfp_pachyderm.pfs.commits import WRITER_KEY, output_commit
+    from kfp_pachyderm.pfs.provenance import ProvenanceRecord, edit_metadata, record_provenance
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    ensure_repo(client, CommitRef("scores"))
+    stuck = client.pfs.start_commit(branch=CommitRef("scores", branch="master").pfs_branch())
+    ref = CommitRef("scores", commit=stuck.id)
+    record_provenance(client, ref, ProvenanceRecord(step="score", kfp_run_id="run-9"))
+    edit_metadata(client, ref, {WRITER_KEY: f"{os.uname().nodename}:{gone.pid}"})
+    started = time.monotonic()
+    with output_commit(client, CommitRef("scores", branch="master")):
+        pass
+    assert time.monotonic() - started < 5
+    assert "abandoned by a local run that is gone" in inspect_commit(client, ref).error
+
+
+def test_the_wait_is_refused_when_it_is_no_number(client: Client, monkeypatch):
+    from kfp_pachyderm.errors import UsageError
+    from kfp_pachyderm.pfs.commits import output_commit
+
+    monkeypatch.setenv(WAIT_ENV, "soon")
+    ensure_repo(client, CommitRef("model"))
+    with (
+        pytest.raises(UsageError, match=f"{WAIT_ENV}='soon': a number of seconds"),
+        output_commit(client, CommitRef("model", branch="master")),
+    ):
+        pass
 
 
 @pytest.mark.slow

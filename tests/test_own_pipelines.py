@@ -4,6 +4,7 @@ KFP API test server, ``watch --local``, ``compile``, and the one-line errors of 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,8 +16,9 @@ from pachyderm_sdk import Client
 
 from kfp_pachyderm.cli.main import main
 from kfp_pachyderm.local.server import LocalPachyderm
-from kfp_pachyderm.pfs.commits import inspect_commit
+from kfp_pachyderm.pfs.commits import inspect_commit, is_finished
 from kfp_pachyderm.pfs.ingest import commit_data
+from kfp_pachyderm.pfs.provenance import read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.transfer import read_tree
 
@@ -228,15 +230,12 @@ hold(started=sys.argv[2], seconds=float(sys.argv[3]))
 """
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_finish_open_clears_what_a_killed_kfp_local_script_left(tmp_path: Path, server_process):
+def _user_runs(tmp_path: Path, server) -> tuple:
+    """The user's kfp.local script of :data:`USER_SCRIPT`, started with a hold in seconds and
+    a file the step writes once it runs; and a client of ``server``."""
     import os
-    import signal
     import sys
-    import time
 
-    server = server_process()
     env = {**os.environ, "PACHD_ADDRESS": server.address}
     client = Client.from_pachd_address(server.address)
     (tmp_path / "in").mkdir()
@@ -244,44 +243,88 @@ def test_finish_open_clears_what_a_killed_kfp_local_script_left(tmp_path: Path, 
     commit_data(client, str(tmp_path / "in"), CommitRef.parse("raw@master"))
     script = tmp_path / "user_script.py"
     script.write_text(USER_SCRIPT)
-    started = tmp_path / "started"
 
-    def user_run(seconds: str) -> subprocess.Popen:
-        args = [sys.executable, str(script), str(tmp_path / "root"), str(started), seconds]
+    def user_run(seconds: str, started: Path, root: str = "root") -> subprocess.Popen:
+        args = [sys.executable, str(script), str(tmp_path / root), str(started), seconds]
         return subprocess.Popen(
             args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, start_new_session=True,
         )  # fmt: skip
 
-    killed = user_run("600")
+    return user_run, client
+
+
+def _wait_for(path: Path, process: subprocess.Popen) -> None:
+    import time
+
     deadline = time.monotonic() + 120
-    while not started.exists() and time.monotonic() < deadline:
+    while not path.exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.2)
-    assert started.exists(), killed.stdout.read() if killed.poll() is not None else "not started"
+    assert path.exists(), process.stdout.read() if process.poll() is not None else "not started"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_next_run_recovers_what_a_killed_kfp_local_script_left(tmp_path: Path, server_process):
+    """kill -9 of a kfp.local script (and its step) leaves its output commit open; the step's
+    process is gone on this host, so the next run finishes that commit with the error and
+    writes its own, without waiting and without a command to type."""
+    import os
+    import signal
+
+    server = server_process()
+    user_run, client = _user_runs(tmp_path, server)
+    started = tmp_path / "started"
+    killed = user_run("600", started)
+    _wait_for(started, killed)
     os.killpg(killed.pid, signal.SIGKILL)  # the script and its step, as a terminal's kill -9
     killed.wait()
+    stuck = client.pfs.inspect_commit(commit=CommitRef.parse("m15@master").pfs_commit())
+    assert not is_finished(stuck)
 
-    blocked = user_run("0")
-    output, _ = blocked.communicate(timeout=300)
-    assert blocked.returncode != 0
-    [command] = re.findall(
-        r"finish it with: kfp-pachyderm (finish-open m15@master --\S+ \w+)", output
-    )
-    assert command.split()[2] == "--commit"
-    open_id = command.split()[3]
+    again = user_run("0", tmp_path / "started-again")
+    output, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, output[-3000:]
+    left = client.pfs.inspect_commit(commit=CommitRef("m15", commit=stuck.commit.id).pfs_commit())
+    assert is_finished(left) and "abandoned by a local run that is gone" in left.error
+    head = inspect_commit(client, CommitRef.parse("m15@master"))
+    assert is_finished(head) and not head.error and head.commit.id != stuck.commit.id
 
     empty = cli(tmp_path, "finish-open", "m15@master", "--run", "", "--address", server.address)
     assert empty.returncode == 2 and "--run '' is empty" in empty.stderr
-    done = cli(tmp_path, *command.split(), "--address", server.address)
-    assert done.returncode == 0, done.stderr
-    assert f"finished m15@{open_id} with an error" in done.stdout
-    info = client.pfs.inspect_commit(commit=CommitRef("m15", commit=open_id).pfs_commit())
-    assert info.finished and info.finished.year > 1970 and info.error
 
-    started.unlink()
-    again = user_run("0")
-    output, _ = again.communicate(timeout=300)
-    assert again.returncode == 0, output[-3000:]
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_two_runs_of_one_step_at_once_both_succeed_one_after_the_other(
+    tmp_path: Path, server_process
+):
+    """Two kfp.local runs of one pipeline against one server, the second started while the
+    first writes: it waits for the first's commit, then writes its own on top; both succeed
+    and nothing is left open."""
+    server = server_process()
+    user_run, client = _user_runs(tmp_path, server)
+    first_started, second_started = tmp_path / "first", tmp_path / "second"
+    first = user_run("4", first_started, root="root-1")
+    _wait_for(first_started, first)
+    second = user_run("0", second_started, root="root-2")
+    first_out, _ = first.communicate(timeout=300)
+    second_out, _ = second.communicate(timeout=300)
+    assert first.returncode == 0, first_out[-3000:]
+    assert second.returncode == 0, second_out[-3000:]
+    assert "waiting for m15@" in second_out
+    commits = list(client.pfs.list_commit(repo=CommitRef("m15").pfs_repo()))  # newest first
+    assert all(is_finished(c) and not c.error for c in commits)
+    newest, older = (read_provenance(c) for c in commits[:2])
+    assert (newest.step, older.step) == ("slow", "slow")
+    assert (newest.parameters["started"], older.parameters["started"]) == (
+        json.dumps(str(second_started)),
+        json.dumps(str(first_started)),
+    )
+    assert commits[0].parent_commit.id == commits[1].commit.id
+    head = CommitRef("m15", commit=commits[0].commit.id).with_path("/done.txt")
+    with client.pfs.pfs_file(head.pfs_file()) as f:
+        assert f.read() == b"done"  # what a serial run writes
 
 
 def test_every_builtin_pipeline_reads_the_data_input_its_spec_names():

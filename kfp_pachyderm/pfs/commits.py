@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import grpc
@@ -23,11 +24,21 @@ from pachyderm_sdk import Client
 from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.errors import KfpPachydermError, NotFoundError, UsageError
-from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance, record_provenance
+from kfp_pachyderm.pfs.provenance import (
+    ProvenanceRecord,
+    edit_metadata,
+    read_provenance,
+    record_provenance,
+)
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
 
 log = logging.getLogger(__name__)
+
+WAIT_ENV = "KFP_PACHYDERM_WAIT_FOR_WRITER"  # seconds a write waits for another run's open head
+DEFAULT_WAIT_S = 3600.0
+# The process writing an open commit (host:pid), so that a later writer can tell it is gone.
+WRITER_KEY = "kfp_pachyderm.writer"
 
 
 def ensure_repo(client: Client, ref: CommitRef, create: bool = True, description: str = "") -> None:
@@ -242,16 +253,22 @@ def _open_commit(
                     "output commit once (rerun on a new input commit)"
                 )
             return OutputCommit(ref.at(same_id_as), native=True)
-    _clear_abandoned_head(client, ref, record)
-    with rpc_errors(f"starting a commit on {ref.with_path(None)}"):
-        commit = client.pfs.start_commit(branch=ref.pfs_branch())
-    return OutputCommit(ref.at(commit.id), native=False)
+    attempts = 3
+    while True:
+        attempts -= 1
+        _clear_abandoned_head(client, ref, record)
+        try:
+            with rpc_errors(f"starting a commit on {ref.with_path(None)}"):
+                commit = client.pfs.start_commit(branch=ref.pfs_branch())
+            return OutputCommit(ref.at(commit.id), native=False)
+        except UsageError as err:  # another run opened the head since we looked: wait again
+            if not attempts or "has not been finished" not in str(err):
+                raise
 
 
-def _process_gone(record: ProvenanceRecord) -> bool:
-    """Whether the local run that opened a commit is known to be over: its process, on this
-    host, no longer exists."""
-    pid, host = record.extra.get("local_run_pid", ""), record.extra.get("local_run_host", "")
+def _process_gone(host: str, pid: str) -> bool:
+    """Whether process ``pid`` of ``host`` is known to be over: ``host`` is this one and the
+    process no longer exists."""
     if not pid.isdigit() or host != socket.gethostname():
         return False
     try:
@@ -263,27 +280,95 @@ def _process_gone(record: ProvenanceRecord) -> bool:
     return False
 
 
+def _writer_gone(info: pfs.CommitInfo, opener: ProvenanceRecord) -> bool:
+    """Whether the process that opened a commit, or the local run it belongs to, is over."""
+    host, _, pid = dict(info.metadata or {}).get(WRITER_KEY, "").partition(":")
+    extra = opener.extra
+    return _process_gone(host, pid) or _process_gone(
+        extra.get("local_run_host", ""), extra.get("local_run_pid", "")
+    )
+
+
+def _abandoned(
+    info: pfs.CommitInfo, opener: ProvenanceRecord, record: ProvenanceRecord | None
+) -> str:
+    """Why an open head's run is known to be over ("" when it is not): the process that
+    opened it, on this host, is gone, or it is an earlier attempt of this very task."""
+    if _writer_gone(info, opener):
+        return "a local run that is gone"
+    same_task = record is not None and record.kfp_run_id
+    if same_task and (opener.kfp_run_id, opener.kfp_task_id) == (
+        record.kfp_run_id,
+        record.kfp_task_id,
+    ):
+        return "an earlier attempt of this task"
+    return ""
+
+
+def wait_for_writer(
+    client: Client,
+    ref: CommitRef,
+    record: ProvenanceRecord | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """While another run that is not known to be over holds the head of ``ref``'s branch
+    open, wait for it to finish, as Pachyderm queues a pipeline's jobs: two runs of one step
+    write one after the other. Waits at most ``KFP_PACHYDERM_WAIT_FOR_WRITER`` seconds
+    (default one hour) and says what it waits for; returns when the head is finished, gone,
+    or abandoned (for :func:`output_commit` to finish), or when the time is up."""
+    limit = _wait_limit()
+    deadline = clock() + limit
+    said = None
+    while (head := open_head(client, ref)) is not None and not _abandoned(*head, record):
+        info, opener = head
+        now = clock()
+        if now >= deadline:
+            return
+        if said is None or now - said >= 60:
+            log.warning(
+                "waiting for %s@%s (opened by step %s of run %s) to finish before writing; "
+                "up to %.0f s more (%s)",
+                ref.repo,
+                info.commit.id,
+                opener.step or "?",
+                opener.kfp_run_id or "?",
+                deadline - now,
+                WAIT_ENV,
+            )
+            said = now
+        sleep(min(1.0, max(deadline - now, 0.0)))
+
+
+def _wait_limit() -> float:
+    text = os.environ.get(WAIT_ENV, "")
+    try:
+        limit = float(text) if text else DEFAULT_WAIT_S
+    except ValueError:
+        limit = -1.0
+    if not limit >= 0:
+        raise UsageError(f"{WAIT_ENV}={text!r}: a number of seconds, e.g. 600")
+    return limit
+
+
 def _clear_abandoned_head(client: Client, ref: CommitRef, record: ProvenanceRecord | None) -> None:
-    """Before a new commit on ``ref``'s branch: an open head that an interrupted run left
-    (a killed process, a terminated KFP run) would block it forever. Finish it when its run is
-    known to be over, or when it is an earlier attempt of this very task; otherwise say what
-    is there and the command that finishes it."""
+    """Before a new commit on ``ref``'s branch: wait for a live writer (:func:`wait_for_writer`);
+    an open head that an interrupted run left (a killed process, a terminated KFP run) would
+    block it forever, so finish it when its run is known to be over; otherwise, once the wait
+    is up, say what is there and the command that finishes it."""
+    wait_for_writer(client, ref, record)
     head = open_head(client, ref)
     if head is None:
         return
     info, opener = head
     branch = ref.branch_ref().with_path(None)
-    same_task = (
-        record is not None
-        and record.kfp_run_id
-        and ((opener.kfp_run_id, opener.kfp_task_id) == (record.kfp_run_id, record.kfp_task_id))
-    )
     found = (
         f"{branch} has an open commit {info.commit.id}, opened by step {opener.step or '?'} of "
         f"run {opener.kfp_run_id or '?'} at {info.started}"
     )
-    if _process_gone(opener) or same_task:
-        why = "an earlier attempt of this task" if same_task else "a local run that is gone"
+    why = _abandoned(info, opener, record)
+    if why:
         message = f"abandoned by {why} (run {opener.kfp_run_id or '?'})"
         with rpc_errors(f"finishing abandoned commit {branch.repo}@{info.commit.id}"):
             client.pfs.finish_commit(commit=info.commit, error=message)
@@ -291,8 +376,8 @@ def _clear_abandoned_head(client: Client, ref: CommitRef, record: ProvenanceReco
         return
     which = f"--run {opener.kfp_run_id}" if opener.kfp_run_id else f"--commit {info.commit.id}"
     raise UsageError(
-        f"{found}; if that run is over, finish it with: kfp-pachyderm finish-open "
-        f"{branch.repo}@{branch.branch} {which}"
+        f"{found}, still open after waiting {_wait_limit():.0f} s ({WAIT_ENV}); if that run is "
+        f"over, finish it with: kfp-pachyderm finish-open {branch.repo}@{branch.branch} {which}"
     )
 
 
@@ -322,6 +407,7 @@ def output_commit(
         if start_empty:
             with rpc_errors(f"clearing {out.ref.with_path(None)}"):
                 client.pfs.delete_file(commit=out.pfs_commit(), path="/")
+        edit_metadata(client, out.ref, {WRITER_KEY: f"{socket.gethostname()}:{os.getpid()}"})
         if provenance is not None:
             record_provenance(client, out.ref, provenance)
         yield out

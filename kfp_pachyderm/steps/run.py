@@ -38,6 +38,7 @@ from kfp_pachyderm.pfs.commits import (
     output_commit,
     resolve_input,
     reusable_result,
+    wait_for_writer,
 )
 from kfp_pachyderm.pfs.native import RECORD_KEY as NATIVE_KEY
 from kfp_pachyderm.pfs.native import prepare_native_output
@@ -155,6 +156,7 @@ def run_step(
     record.inputs = [str(pinned[name]) for name in step.inputs]
     record.code = step.code_digest
     record.parameters = {k: json.dumps(v, sort_keys=True) for k, v in sorted(parameters.items())}
+    wait_for_writer(client, target, record)  # another run of this step writes first
     reused = reusable_result(client, target, record)
     if reused is not None:
         log_line(f"{reused} was made by {step.name} from these inputs; reusing it")
