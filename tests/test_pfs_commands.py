@@ -190,3 +190,63 @@ def test_bad_input_is_one_error_line_naming_it(data, capsys, tmp_path, argv, nam
     assert len(errors) == 1 and errors[0].startswith("kfp-pachyderm: error: ")
     assert named.replace("{tmp}", str(tmp_path)) in errors[0]
     assert not (tmp_path / "missing").exists()
+
+
+def datums(capsys, *argv: str) -> tuple[int, str, list[str]]:
+    """As :func:`run`, for the top-level ``datums`` command."""
+    code = main(["datums", *argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, [line for line in err.splitlines() if line.startswith("kfp-pachyderm:")]
+
+
+def _upper(raw, out):
+    from pathlib import Path
+
+    for source in Path(raw).rglob("*.txt"):
+        (Path(out) / source.name).write_text(source.read_text().upper())
+
+
+def test_datums_lists_what_ran_and_what_was_carried_over(
+    data, client: Client, capsys, tmp_path: Path
+):
+    from kfp_pachyderm.kfp.contract import step_record
+    from kfp_pachyderm.steps.definition import define_step
+    from kfp_pachyderm.steps.run import run_step
+
+    step, _ = define_step(_upper, "upper", glob="/*")
+    folder = tmp_path / "words"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.txt").write_text(name)
+    words = commit_data(client, str(folder), CommitRef.parse("words@master")).ref
+    run_step(client, step, {"raw": words}, {}, step_record())
+    (folder / "b.txt").write_text("changed")
+    words = commit_data(client, str(folder), CommitRef.parse("words@master")).ref
+    second = run_step(client, step, {"raw": words}, {}, step_record()).ref
+    capsys.readouterr()  # the steps' own lines
+
+    code, out, errors = datums(capsys, "upper@master")
+    assert code == 0 and errors == []
+    rows = [line.split() for line in out.splitlines()[1:-1]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("raw:/a.txt", "carried", "1"),
+        ("raw:/b.txt", "ran", "1"),
+        ("raw:/c.txt", "carried", "1"),
+    ]
+    assert out.splitlines()[-1] == "3 datums: 1 ran, 2 carried over"
+    code, out, _ = datums(capsys, f"upper@{second.commit}", "--json")
+    listed = json.loads(out)
+    assert listed["commit"] == f"upper@{second.commit}"
+    (changed,) = [d for d in listed["datums"] if d["state"] == "ran"]
+    assert changed["datum"] == "raw:/b.txt" and changed["seconds"] >= 0
+
+
+def test_datums_of_a_failed_or_a_plain_commit_say_why_there_are_none(data, capsys):
+    code, out, _ = datums(capsys, f"model@{data['failed']}")
+    assert code == 1 and "finished with an error: RuntimeError: out of memory" in out
+    code, _, errors = datums(capsys, f"images@{data['images']}")
+    assert code == 2 and errors == [
+        f"kfp-pachyderm: error: images@{data['images']} has no datums: only the output commit "
+        "of a pfs_step records them"
+    ]

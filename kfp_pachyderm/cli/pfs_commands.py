@@ -27,6 +27,7 @@ from kfp_pachyderm.pfs.connection import connect
 from kfp_pachyderm.pfs.provenance import read_provenance
 from kfp_pachyderm.pfs.refs import CommitRef
 from kfp_pachyderm.pfs.rpc import rpc_errors
+from kfp_pachyderm.steps.datums import INDEX_KEY, decode_index
 
 
 def list_repo(args: argparse.Namespace) -> int:
@@ -144,6 +145,48 @@ def inspect_commit_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def list_datum(args: argparse.Namespace) -> int:
+    """Print a step commit's datums, as ``pachctl list datum`` does for a Pachyderm job: each
+    datum's ID, whether it ran for this commit or was carried over from an earlier one, the
+    files it wrote and how long its function took; exit 1 for a commit finished with an
+    error (which holds no datums)."""
+    ref = _commit_ref(args.ref, "datums")
+    client = connect(args.address)
+    info = inspect_commit(client, ref)
+    index = decode_index(dict(info.metadata or {}).get(INDEX_KEY))
+    if index is None:
+        if info.error:
+            print(f"{ref.repo}@{info.commit.id} finished with an error: {info.error}")
+            return 1
+        raise UsageError(
+            f"{ref.repo}@{info.commit.id} has no datums: only the output commit of a pfs_step "
+            "records them"
+        )
+    rows = [
+        {
+            "datum": datum,
+            "state": {True: "ran", False: "carried"}.get(outputs.ran, "-"),
+            "files": len(outputs.files),
+            "seconds": outputs.seconds,
+        }
+        for datum, outputs in sorted(index.items())
+    ]
+    if args.json:
+        print(json.dumps({"commit": f"{ref.repo}@{info.commit.id}", "datums": rows}, indent=2))
+        return 0
+    _table(
+        ("DATUM", "STATE", "FILES", "TIME"),
+        [(r["datum"], r["state"], str(r["files"]), _seconds(r["seconds"])) for r in rows],
+    )
+    ran = sum(r["state"] == "ran" for r in rows)
+    print(f"{len(rows)} datums: {ran} ran, {len(rows) - ran} carried over")
+    return 0
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
+
+
 def _commit_ref(text: str, command: str) -> CommitRef:
     ref = CommitRef.parse(text)
     if ref.path is not None:
@@ -255,9 +298,20 @@ def _fields(items: Iterable[tuple[str, object]], indent: str = "") -> None:
 
 
 def add_pfs_commands(commands: argparse._SubParsersAction) -> None:
-    """Register the ``pfs`` command group on the ``kfp-pachyderm`` parser."""
+    """Register the ``pfs`` command group, and ``datums``, on the ``kfp-pachyderm`` parser."""
     common = argparse.ArgumentParser(add_help=False)
     add_address_option(common)
+    datums = commands.add_parser(
+        "datums",
+        parents=[common],
+        help="a step commit's datums: ran or carried over, files, time",
+        description="The datums of the output commit REF of a pfs_step, as pachctl list datum "
+        "shows a job's: each datum's ID, whether it ran for this commit or was carried over "
+        "unchanged from an earlier one, the files it wrote, and how long its function took.",
+    )
+    datums.add_argument("ref", metavar="REF", help="e.g. split@master or split@<commit id>")
+    datums.add_argument("--json", action="store_true", help="print JSON instead of text")
+    datums.set_defaults(run=list_datum)
     group = commands.add_parser(
         "pfs",
         help="look at repos, commits and files on any pachd",

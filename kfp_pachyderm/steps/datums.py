@@ -98,16 +98,23 @@ def datums_of(per_input: list[list[Entry]]) -> list[Datum]:
 
 @dataclass(frozen=True)
 class DatumOutputs:
-    """What one datum wrote: its hash then, and the output files' paths."""
+    """What one datum wrote: its hash then, and the output files' paths; whether it ran for
+    the commit this index is on (False: carried over from an earlier one; None: an index
+    written before this was recorded) and how long its function took, in seconds."""
 
     hash: str
     files: tuple[str, ...]
+    ran: bool | None = True
+    seconds: float | None = None
 
 
 def encode_index(index: dict[str, DatumOutputs]) -> str:
     """The index as commit metadata (JSON)."""
     return json.dumps(
-        {key: {"hash": v.hash, "files": list(v.files)} for key, v in sorted(index.items())},
+        {
+            key: {"hash": v.hash, "files": list(v.files), "ran": v.ran, "seconds": v.seconds}
+            for key, v in sorted(index.items())
+        },
         separators=(",", ":"),
     )
 
@@ -118,6 +125,9 @@ def decode_index(text: str | None) -> dict[str, DatumOutputs] | None:
         return None
     try:
         raw = json.loads(text)
-        return {key: DatumOutputs(v["hash"], tuple(v["files"])) for key, v in raw.items()}
+        return {
+            key: DatumOutputs(v["hash"], tuple(v["files"]), v.get("ran"), v.get("seconds"))
+            for key, v in raw.items()
+        }
     except (ValueError, KeyError, TypeError):
         return None

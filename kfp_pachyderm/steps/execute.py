@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -51,16 +52,19 @@ def define(source: str, name: str) -> Callable:
     return namespace[name]
 
 
-def _call(function: Callable, work: DatumWork) -> None:
-    """Call the function on one datum with its inputs read-only; a write into an input, or
-    an exception, fails the datum with one line naming it."""
+def _call(function: Callable, work: DatumWork) -> float:
+    """Call the function on one datum with its inputs read-only and return how long it took,
+    in seconds; a write into an input, or an exception, fails the datum with one line naming
+    it."""
     roots = {name: Path(path) for name, path in work.inputs.items()}
     failure: Exception | None = None
     with ReadOnlyInputs(roots) as guard:
+        started = time.perf_counter()
         try:
             function(**work.inputs, **{work.output_name: work.output}, **work.parameters)
         except Exception as err:
             failure = err
+        seconds = time.perf_counter() - started
     wrote = guard.first_write(failure)
     if wrote:
         raise OperationError(
@@ -71,6 +75,7 @@ def _call(function: Callable, work: DatumWork) -> None:
         raise OperationError(
             f"datum {work.datum_id} failed: {type(failure).__name__}: {failure}"
         ) from failure
+    return seconds
 
 
 _WORKER_FUNCTION: Callable | None = None
@@ -81,26 +86,25 @@ def _init_worker(source: str, name: str) -> None:
     _WORKER_FUNCTION = define(source, name)
 
 
-def _run_in_worker(work: DatumWork) -> str:
-    _call(_WORKER_FUNCTION, work)
-    return work.datum_id
+def _run_in_worker(work: DatumWork) -> float:
+    return _call(_WORKER_FUNCTION, work)
 
 
-def run_datums(source: str, name: str, works: list[DatumWork], parallelism: int = 1) -> None:
+def run_datums(
+    source: str, name: str, works: list[DatumWork], parallelism: int = 1
+) -> dict[str, float]:
     """Call the function on every datum; with ``parallelism`` > 1 in that many worker
-    processes. Raises on the first datum that fails, naming it."""
+    processes. Return each datum's time in seconds, by ID; raise on the first datum that
+    fails, naming it."""
     if parallelism <= 1 or len(works) <= 1:
         function = define(source, name)
-        for work in works:
-            _call(function, work)
-        return
+        return {work.datum_id: _call(function, work) for work in works}
     context = multiprocessing.get_context("spawn")
     workers = min(parallelism, len(works), os.cpu_count() or 1) or 1
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(source, name)
     ) as pool:
-        for _ in pool.map(_run_in_worker, works):
-            pass
+        return dict(zip((w.datum_id for w in works), pool.map(_run_in_worker, works), strict=True))
 
 
 def written_files(output: Path) -> list[str]:

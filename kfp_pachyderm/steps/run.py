@@ -24,7 +24,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pachyderm_sdk import Client
@@ -186,7 +186,9 @@ def run_step(
     previous = _previous_index(client, before, record) if step.incremental and before else None
     earlier = previous[1] if previous else {}
     carried = {
-        d.id: earlier[d.id] for d in datums if d.id in earlier and earlier[d.id].hash == d.hash
+        d.id: replace(earlier[d.id], ran=False)
+        for d in datums
+        if d.id in earlier and earlier[d.id].hash == d.hash
     }
     to_run = [d for d in datums if d.id not in carried]
 
@@ -209,7 +211,7 @@ def run_step(
             for path in dirs.values():
                 Path(path).mkdir(parents=True, exist_ok=True)
             works.append(DatumWork(datum.id, dirs, str(root / "out"), step.output, parameters))
-        run_datums(step.source, step.name, works, step.parallelism)
+        seconds = run_datums(step.source, step.name, works, step.parallelism)
         new_outputs = {w.datum_id: tuple(written_files(Path(w.output))) for w in works}
         _check_disjoint({**{k: v.files for k, v in carried.items()}, **new_outputs})
         _check_metrics_written(step, [*carried.values()], new_outputs)
@@ -221,7 +223,11 @@ def run_step(
         uploads = [f for w in works for f in local_files(Path(w.output))]
         put_files(client, out.pfs_commit(), uploads, "/")
         hashes = {d.id: d.hash for d in to_run}
-        index = {**carried, **{k: DatumOutputs(hashes[k], v) for k, v in new_outputs.items()}}
+        ran = {
+            k: DatumOutputs(hashes[k], v, True, round(seconds[k], 6))
+            for k, v in new_outputs.items()
+        }
+        index = {**carried, **ran}
         edit_metadata(client, out.ref, {INDEX_KEY: encode_index(index)})
         record.extra = {
             **record.extra,
