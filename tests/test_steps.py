@@ -22,7 +22,7 @@ from kfp_pachyderm import (
     pfs_step,
     read_tree,
 )
-from kfp_pachyderm.errors import KfpPachydermError
+from kfp_pachyderm.errors import KfpPachydermError, OperationError
 from kfp_pachyderm.pfs.provenance import ProvenanceRecord, read_provenance
 from kfp_pachyderm.steps.run import run_step
 from kfp_pachyderm.steps.signature import StepDefinitionError
@@ -301,3 +301,38 @@ def test_the_readme_example_runs_and_reruns_only_the_changed_datum(kfp_local: Cl
     second = contents(kfp_local, CommitRef("pre_process", branch="master"), tmp_path)
     assert second["a.csv"] == first["a.csv"]
     assert second["b.csv"] == b"id,title,body\n2,changed,text\n"
+
+
+def _flaky(raw, out, marker: str = ""):
+    """Fails on its first two calls (counted in ``marker``), leaving a partial output."""
+    from pathlib import Path
+
+    calls = Path(marker)
+    calls.write_text(calls.read_text() + "x" if calls.exists() else "x")
+    (Path(out) / "partial.txt").write_text(str(len(calls.read_text())))
+    if len(calls.read_text()) < 3:
+        raise RuntimeError(f"flaky call {len(calls.read_text())}")
+    (Path(out) / "done.txt").write_text("done")
+
+
+def test_a_failing_datum_is_tried_again_in_an_empty_output(client: Client, tmp_path: Path):
+    from kfp_pachyderm.kfp.contract import step_record
+    from kfp_pachyderm.steps.definition import define_step
+
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    raw = commit_data(client, str(folder), CommitRef.parse("raw@master")).ref
+    marker = tmp_path / "calls"
+    three, _ = define_step(_flaky, "flaky", datum_tries=3)
+    result = run_step(client, three, {"raw": raw}, {"marker": str(marker)}, step_record())
+    with client.pfs.pfs_file(result.ref.with_path("/partial.txt").pfs_file()) as f:
+        assert f.read() == b"3"  # the third try's output only
+    assert marker.read_text() == "xxx"
+
+    marker.unlink()
+    two, _ = define_step(_flaky, "flaky2", datum_tries=2)
+    with pytest.raises(OperationError, match=r"flaky call 2 \(after 2 tries\)"):
+        run_step(client, two, {"raw": raw}, {"marker": str(marker)}, step_record())
+    with pytest.raises(StepDefinitionError, match="invalid datum_tries 0"):
+        define_step(_flaky, "flaky3", datum_tries=0)

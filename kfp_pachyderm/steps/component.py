@@ -165,6 +165,7 @@ def pfs_step(
     image: str | None = None,
     checks: Mapping[str, Check] | None = None,
     metrics: str = "",
+    datum_tries: int = 3,
 ) -> Callable[[Callable], PfsStep]:
     """Turn a function over directories into a Pachyderm-native KFP component.
 
@@ -173,8 +174,10 @@ def pfs_step(
     and a type (str, int, float, bool, list, dict) are KFP parameters. ``glob`` (one pattern
     for every input, or one per input name) splits inputs into datums as Pachyderm does; the
     function runs once per datum, in ``parallelism`` worker processes, and with
-    ``incremental`` only datums whose content changed since the last output run again. The
-    component runs on ``image`` (default: the runtime image of this library version).
+    ``incremental`` only datums whose content changed since the last output run again. A
+    datum whose function raises is tried ``datum_tries`` times (as Pachyderm's), each try in
+    an emptied output directory. The component runs on ``image`` (default: the runtime image
+    of this library version).
 
     ``output_repo`` and ``output_branch`` are the component's defaults; a task may write
     elsewhere (``step(..., output_repo="other")``). ``checks`` (name to a check of
@@ -194,8 +197,9 @@ def pfs_step(
             output,
             parallelism,
             incremental,
-            checks,
-            metrics,
+            checks=checks,
+            metrics=metrics,
+            datum_tries=datum_tries,
         )
         doc = inspect.getdoc(function) or f"The {function.__name__} step."
         source = _component_source(definition, signature.parameters, doc)

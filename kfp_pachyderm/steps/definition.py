@@ -39,6 +39,7 @@ class StepDefinition:
     globs: dict[str, str] = field(default_factory=dict)
     parallelism: int = 1
     incremental: bool = True
+    datum_tries: int = 3
     checks: dict[str, list] = field(default_factory=dict)
     metrics: str = ""
 
@@ -96,16 +97,19 @@ def define_step(
     output: str = "out",
     parallelism: int = 1,
     incremental: bool = True,
+    *,
     checks: Mapping[str, Check] | None = None,
     metrics: str = "",
+    datum_tries: int = 3,
 ) -> tuple[StepDefinition, StepSignature]:
     """The definition of a step running ``function``, and its signature; every argument is
     checked here, and so is the function's body (:func:`check_body`) and each parameter's
     default against its check, so a bad one fails before anything runs."""
     check_pfs_name("output repo", output_repo)
     check_pfs_name("output branch", output_branch)
-    if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
-        raise StepDefinitionError(f"invalid parallelism {parallelism!r}: a whole number >= 1")
+    for name, value in (("parallelism", parallelism), ("datum_tries", datum_tries)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise StepDefinitionError(f"invalid {name} {value!r}: a whole number >= 1")
     signature = read_signature(function, output)
     source, first_line = source_of(function)
     check_body(function.__name__, source, first_line, signature.output)
@@ -148,6 +152,7 @@ def define_step(
         globs=globs,
         parallelism=parallelism,
         incremental=incremental,
+        datum_tries=datum_tries,
         checks={name: check.to_json() for name, check in checks.items()},
         metrics=metrics,
     )

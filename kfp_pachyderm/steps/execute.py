@@ -12,8 +12,10 @@ so it fails the datum, naming the path.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +27,8 @@ from typing import Any
 from kfp_pachyderm.errors import OperationError
 from kfp_pachyderm.steps.readonly import ReadOnlyInputs
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class DatumWork:
@@ -35,6 +39,7 @@ class DatumWork:
     output: str
     output_name: str
     parameters: dict[str, Any]
+    tries: int = 1
 
 
 def compile_step(source: str, name: str) -> CodeType:
@@ -72,10 +77,34 @@ def _call(function: Callable, work: DatumWork) -> float:
             f"(inputs are read-only; write under {work.output_name})"
         ) from failure
     if failure is not None:
-        raise OperationError(
+        raise DatumFunctionFailed(
             f"datum {work.datum_id} failed: {type(failure).__name__}: {failure}"
         ) from failure
     return seconds
+
+
+class DatumFunctionFailed(OperationError):
+    """The step function raised on a datum (which a retry may get past, unlike a write into
+    an input)."""
+
+
+def _call_with_tries(function: Callable, work: DatumWork) -> float:
+    """:func:`_call`, tried ``work.tries`` times while the function raises (as Pachyderm's
+    ``datum_tries``), each try in an emptied output directory; the last failure names how
+    many tries it took."""
+    attempt = 1
+    while True:
+        try:
+            return _call(function, work)
+        except DatumFunctionFailed as failed:
+            if attempt >= work.tries:
+                if work.tries == 1:
+                    raise
+                raise DatumFunctionFailed(f"{failed} (after {work.tries} tries)") from failed
+            attempt += 1
+            log.warning("%s; trying again (%d of %d)", failed, attempt, work.tries)
+            shutil.rmtree(work.output)
+            Path(work.output).mkdir(parents=True)
 
 
 _WORKER_FUNCTION: Callable | None = None
@@ -87,7 +116,7 @@ def _init_worker(source: str, name: str) -> None:
 
 
 def _run_in_worker(work: DatumWork) -> float:
-    return _call(_WORKER_FUNCTION, work)
+    return _call_with_tries(_WORKER_FUNCTION, work)
 
 
 def run_datums(
@@ -98,7 +127,7 @@ def run_datums(
     fails, naming it."""
     if parallelism <= 1 or len(works) <= 1:
         function = define(source, name)
-        return {work.datum_id: _call(function, work) for work in works}
+        return {work.datum_id: _call_with_tries(function, work) for work in works}
     context = multiprocessing.get_context("spawn")
     workers = min(parallelism, len(works), os.cpu_count() or 1) or 1
     with ProcessPoolExecutor(

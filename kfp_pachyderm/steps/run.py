@@ -210,7 +210,11 @@ def run_step(
             dirs = {name: str(root / "in" / name) for name in step.inputs}
             for path in dirs.values():
                 Path(path).mkdir(parents=True, exist_ok=True)
-            works.append(DatumWork(datum.id, dirs, str(root / "out"), step.output, parameters))
+            works.append(
+                DatumWork(
+                    datum.id, dirs, str(root / "out"), step.output, parameters, step.datum_tries
+                )
+            )
         seconds = run_datums(step.source, step.name, works, step.parallelism)
         new_outputs = {w.datum_id: tuple(written_files(Path(w.output))) for w in works}
         _check_disjoint({**{k: v.files for k, v in carried.items()}, **new_outputs})
