@@ -46,12 +46,17 @@ def data(tmp_path: Path, server: LocalPachyderm, client: Client, monkeypatch) ->
     return {"images": images.commit, "failed": failed.commit, "good": good.commit}
 
 
-def run(capsys, *argv: str) -> tuple[int, str, list[str]]:
+def command(capsys, *argv: str) -> tuple[int, str, list[str]]:
     """Exit code, stdout and the ``kfp-pachyderm: error:`` lines of one in-process run."""
-    code = main(["pfs", *argv])
+    code = main(list(argv))
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     return code, out, [line for line in err.splitlines() if line.startswith("kfp-pachyderm:")]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, list[str]]:
+    """As :func:`command`, for a ``pfs`` read command."""
+    return command(capsys, "pfs", *argv)
 
 
 def test_list_repo_shows_each_repo_with_its_size(data, capsys):
@@ -194,10 +199,7 @@ def test_bad_input_is_one_error_line_naming_it(data, capsys, tmp_path, argv, nam
 
 def datums(capsys, *argv: str) -> tuple[int, str, list[str]]:
     """As :func:`run`, for the top-level ``datums`` command."""
-    code = main(["datums", *argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, [line for line in err.splitlines() if line.startswith("kfp-pachyderm:")]
+    return command(capsys, "datums", *argv)
 
 
 def _upper(raw, out):

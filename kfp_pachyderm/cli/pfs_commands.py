@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -301,17 +301,19 @@ def add_pfs_commands(commands: argparse._SubParsersAction) -> None:
     """Register the ``pfs`` command group, and ``datums``, on the ``kfp-pachyderm`` parser."""
     common = argparse.ArgumentParser(add_help=False)
     add_address_option(common)
-    datums = commands.add_parser(
-        "datums",
-        parents=[common],
-        help="a step commit's datums: ran or carried over, files, time",
-        description="The datums of the output commit REF of a pfs_step, as pachctl list datum "
-        "shows a job's: each datum's ID, whether it ran for this commit or was carried over "
-        "unchanged from an earlier one, the files it wrote, and how long its function took.",
+    _commit_command(
+        commands.add_parser(
+            "datums",
+            parents=[common],
+            help="a step commit's datums: ran or carried over, files, time",
+            description="The datums of the output commit REF of a pfs_step, as pachctl list "
+            "datum shows a job's: each datum's ID, whether it ran for this commit or was carried "
+            "over unchanged from an earlier one, the files it wrote, and how long its function "
+            "took.",
+        ),
+        "e.g. split@master or split@<commit id>",
+        list_datum,
     )
-    datums.add_argument("ref", metavar="REF", help="e.g. split@master or split@<commit id>")
-    datums.add_argument("--json", action="store_true", help="print JSON instead of text")
-    datums.set_defaults(run=list_datum)
     group = commands.add_parser(
         "pfs",
         help="look at repos, commits and files on any pachd",
@@ -347,14 +349,24 @@ def add_pfs_commands(commands: argparse._SubParsersAction) -> None:
     get.add_argument("-o", "--output", help="write to this file (its directory must exist)")
     get.set_defaults(run=get_file)
 
-    inspect = pfs_commands.add_parser(
-        "inspect-commit",
-        parents=[common],
-        help="a commit and its provenance record",
-        description="The commit REF names (a commit ID, or a branch's head) and the provenance "
-        "record kfp-pachyderm keeps on it: inputs, step, KFP run and task, image, code, "
-        "parameters.",
+    _commit_command(
+        pfs_commands.add_parser(
+            "inspect-commit",
+            parents=[common],
+            help="a commit and its provenance record",
+            description="The commit REF names (a commit ID, or a branch's head) and the "
+            "provenance record kfp-pachyderm keeps on it: inputs, step, KFP run and task, image, "
+            "code, parameters.",
+        ),
+        "e.g. model@master or model@<commit id>",
+        inspect_commit_command,
     )
-    inspect.add_argument("ref", metavar="REF", help="e.g. model@master or model@<commit id>")
-    inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
-    inspect.set_defaults(run=inspect_commit_command)
+
+
+def _commit_command(
+    parser: argparse.ArgumentParser, example: str, run: Callable[[argparse.Namespace], int]
+) -> None:
+    """A command about one commit: its REF argument, ``--json``, and what it runs."""
+    parser.add_argument("ref", metavar="REF", help=example)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.set_defaults(run=run)
