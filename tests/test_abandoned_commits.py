@@ -124,12 +124,36 @@ def test_an_open_commit_whose_writer_process_is_gone_is_recovered_at_once(client
     stuck = client.pfs.start_commit(branch=CommitRef("scores", branch="master").pfs_branch())
     ref = CommitRef("scores", commit=stuck.id)
     record_provenance(client, ref, ProvenanceRecord(step="score", kfp_run_id="run-9"))
-    edit_metadata(client, ref, {WRITER_KEY: f"{os.uname().nodename}:{gone.pid}"})
+    namespace = os.readlink("/proc/self/ns/pid")
+    edit_metadata(client, ref, {WRITER_KEY: f"{os.uname().nodename}|{namespace}|{gone.pid}"})
     started = time.monotonic()
     with output_commit(client, CommitRef("scores", branch="master")):
         pass
     assert time.monotonic() - started < 5
     assert "abandoned by a local run that is gone" in inspect_commit(client, ref).error
+
+
+def test_a_writer_in_another_pid_namespace_is_never_judged_gone(client: Client, monkeypatch):
+    """A process of the same host name but another PID namespace (a container on a
+    host-network node) may be alive: its commit is waited for, not finished."""
+    from kfp_pachyderm.errors import UsageError
+    from kfp_pachyderm.pfs.commits import WRITER_KEY, output_commit
+    from kfp_pachyderm.pfs.provenance import ProvenanceRecord, edit_metadata, record_provenance
+
+    monkeypatch.setenv(WAIT_ENV, "0.2")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    ensure_repo(client, CommitRef("scores"))
+    stuck = client.pfs.start_commit(branch=CommitRef("scores", branch="master").pfs_branch())
+    ref = CommitRef("scores", commit=stuck.id)
+    record_provenance(client, ref, ProvenanceRecord(step="score", kfp_run_id="run-9"))
+    edit_metadata(client, ref, {WRITER_KEY: f"{os.uname().nodename}|pid:[1]|{gone.pid}"})
+    with (
+        pytest.raises(UsageError, match="still open after waiting"),
+        output_commit(client, CommitRef("scores", branch="master")),
+    ):
+        pass
+    assert not inspect_commit(client, ref).error
 
 
 def test_the_wait_is_refused_when_it_is_no_number(client: Client, monkeypatch):

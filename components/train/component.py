@@ -15,4 +15,5 @@ train = pfs_step(
     image=image(step_functions.TRAINER_GPU_IMAGE),
     checks={"epochs": at_least(1), "batch_size": at_least(1)},
     metrics="metrics.json",
+    datum_tries=1,  # a training run that fails is not retried whole
 )(step_functions.train)

@@ -147,9 +147,9 @@ def inspect_commit_command(args: argparse.Namespace) -> int:
 
 def list_datum(args: argparse.Namespace) -> int:
     """Print a step commit's datums, as ``pachctl list datum`` does for a Pachyderm job: each
-    datum's ID, whether it ran for this commit or was carried over from an earlier one, the
-    files it wrote and how long its function took; exit 1 for a commit finished with an
-    error (which holds no datums)."""
+    datum's ID, whether it ran for this commit or was carried over from an earlier one, how
+    many files it wrote and how long its function took (for a carried datum, when it ran);
+    exit 1 for a commit finished with an error (which holds no datums)."""
     ref = _commit_ref(args.ref, "datums")
     client = connect(args.address)
     info = inspect_commit(client, ref)
@@ -158,6 +158,11 @@ def list_datum(args: argparse.Namespace) -> int:
         if info.error:
             print(f"{ref.repo}@{info.commit.id} finished with an error: {info.error}")
             return 1
+        if not is_finished(info):
+            raise UsageError(
+                f"{ref.repo}@{info.commit.id} is still open: its datums are recorded when its "
+                "step finishes it"
+            )
         raise UsageError(
             f"{ref.repo}@{info.commit.id} has no datums: only the output commit of a pfs_step "
             "records them"
@@ -179,7 +184,12 @@ def list_datum(args: argparse.Namespace) -> int:
         [(r["datum"], r["state"], str(r["files"]), _seconds(r["seconds"])) for r in rows],
     )
     ran = sum(r["state"] == "ran" for r in rows)
-    print(f"{len(rows)} datums: {ran} ran, {len(rows) - ran} carried over")
+    carried = sum(r["state"] == "carried" for r in rows)
+    unknown = len(rows) - ran - carried
+    print(
+        f"{len(rows)} datums: {ran} ran, {carried} carried over"
+        + (f", {unknown} recorded before states were" if unknown else "")
+    )
     return 0
 
 

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 WAIT_ENV = "KFP_PACHYDERM_WAIT_FOR_WRITER"  # seconds a write waits for another run's open head
 DEFAULT_WAIT_S = 3600.0
-# The process writing an open commit (host:pid), so that a later writer can tell it is gone.
+# The process writing an open commit (host|PID namespace|pid), so that a later writer can
+# tell it is gone.
 WRITER_KEY = "kfp_pachyderm.writer"
 
 
@@ -253,17 +254,19 @@ def _open_commit(
                     "output commit once (rerun on a new input commit)"
                 )
             return OutputCommit(ref.at(same_id_as), native=True)
-    attempts = 3
+    attempt = 0
     while True:
-        attempts -= 1
-        _clear_abandoned_head(client, ref, record)
+        attempt += 1
+        clear_output_branch(client, ref, record)
         try:
             with rpc_errors(f"starting a commit on {ref.with_path(None)}"):
                 commit = client.pfs.start_commit(branch=ref.pfs_branch())
             return OutputCommit(ref.at(commit.id), native=False)
-        except UsageError as err:  # another run opened the head since we looked: wait again
-            if not attempts or "has not been finished" not in str(err):
+        except UsageError as err:
+            if attempt == 5 or "has not been finished" not in str(err):
                 raise
+            # another run started a commit since we looked, and may not have labelled it yet
+            time.sleep(0.5 * attempt)
 
 
 def _process_gone(host: str, pid: str) -> bool:
@@ -280,13 +283,28 @@ def _process_gone(host: str, pid: str) -> bool:
     return False
 
 
+def _writer_identity() -> str:
+    """This process as an open commit's writer: host, PID namespace and PID. A process of
+    another PID namespace (another container on a host-network node) is never judged by it."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}|{namespace}|{os.getpid()}"
+
+
 def _writer_gone(info: pfs.CommitInfo, opener: ProvenanceRecord) -> bool:
-    """Whether the process that opened a commit, or the local run it belongs to, is over."""
-    host, _, pid = dict(info.metadata or {}).get(WRITER_KEY, "").partition(":")
+    """Whether the process that opened a commit is known to be over: it ran on this host, in
+    this PID namespace, and is gone. A commit from before writers were recorded is judged by
+    the local run it belongs to."""
+    writer = dict(info.metadata or {}).get(WRITER_KEY, "")
+    if writer:
+        here_host, here_namespace, _ = _writer_identity().split("|")
+        host, namespace, pid = (writer.split("|") + ["", "", ""])[:3]
+        same_place = (host, namespace) == (here_host, here_namespace) and namespace
+        return bool(same_place) and _process_gone(host, pid)
     extra = opener.extra
-    return _process_gone(host, pid) or _process_gone(
-        extra.get("local_run_host", ""), extra.get("local_run_pid", "")
-    )
+    return _process_gone(extra.get("local_run_host", ""), extra.get("local_run_pid", ""))
 
 
 def _abandoned(
@@ -352,7 +370,7 @@ def _wait_limit() -> float:
     return limit
 
 
-def _clear_abandoned_head(client: Client, ref: CommitRef, record: ProvenanceRecord | None) -> None:
+def clear_output_branch(client: Client, ref: CommitRef, record: ProvenanceRecord | None) -> None:
     """Before a new commit on ``ref``'s branch: wait for a live writer (:func:`wait_for_writer`);
     an open head that an interrupted run left (a killed process, a terminated KFP run) would
     block it forever, so finish it when its run is known to be over; otherwise, once the wait
@@ -407,7 +425,7 @@ def output_commit(
         if start_empty:
             with rpc_errors(f"clearing {out.ref.with_path(None)}"):
                 client.pfs.delete_file(commit=out.pfs_commit(), path="/")
-        edit_metadata(client, out.ref, {WRITER_KEY: f"{socket.gethostname()}:{os.getpid()}"})
+        edit_metadata(client, out.ref, {WRITER_KEY: _writer_identity()})
         if provenance is not None:
             record_provenance(client, out.ref, provenance)
         yield out

@@ -32,13 +32,13 @@ from pachyderm_sdk.api import pfs
 
 from kfp_pachyderm.errors import OperationError
 from kfp_pachyderm.pfs.commits import (
+    clear_output_branch,
     finished_head,
     inspect_commit,
     output_branch_without_provenance,
     output_commit,
     resolve_input,
     reusable_result,
-    wait_for_writer,
 )
 from kfp_pachyderm.pfs.native import RECORD_KEY as NATIVE_KEY
 from kfp_pachyderm.pfs.native import prepare_native_output
@@ -156,7 +156,7 @@ def run_step(
     record.inputs = [str(pinned[name]) for name in step.inputs]
     record.code = step.code_digest
     record.parameters = {k: json.dumps(v, sort_keys=True) for k, v in sorted(parameters.items())}
-    wait_for_writer(client, target, record)  # another run of this step writes first
+    clear_output_branch(client, target, record)  # another run of this step writes first
     reused = reusable_result(client, target, record)
     if reused is not None:
         log_line(f"{reused} was made by {step.name} from these inputs; reusing it")
@@ -179,29 +179,27 @@ def run_step(
             f"the glob of {', '.join(empty)} matched nothing in "
             f"{', '.join(str(pinned[n]) for n in empty)}: the output commit is empty"
         )
-    before = target
-    if opened is not None and opened.commit:  # the open head: compare with its parent
-        parent = inspect_commit(client, target.at(opened.commit)).parent_commit
-        before = target.at(parent.id) if parent is not None and parent.id else None
-    previous = _previous_index(client, before, record) if step.incremental and before else None
-    earlier = previous[1] if previous else {}
-    carried = {
-        d.id: replace(earlier[d.id], ran=False)
-        for d in datums
-        if d.id in earlier and earlier[d.id].hash == d.hash
-    }
-    to_run = [d for d in datums if d.id not in carried]
-
     with (
         output_commit(
-            client,
-            target,
-            same_id_as=opened.commit if opened else None,
-            provenance=record,
-            start_empty=previous is None,
+            client, target, same_id_as=opened.commit if opened else None, provenance=record
         ) as out,
         tempfile.TemporaryDirectory(prefix=f"kfp-pachyderm-{step.name}-") as work_dir,
     ):
+        # What to carry over is read from the parent the commit really has: another run may
+        # have written the branch between the reuse check and the commit's start.
+        parent = inspect_commit(client, out.ref).parent_commit
+        before = target.at(parent.id) if parent is not None and parent.id else None
+        previous = _previous_index(client, before, record) if step.incremental and before else None
+        if previous is None:
+            with rpc_errors(f"clearing {out.ref}"):
+                client.pfs.delete_file(commit=out.pfs_commit(), path="/")
+        earlier = previous[1] if previous else {}
+        carried = {
+            d.id: replace(earlier[d.id], ran=False)
+            for d in datums
+            if d.id in earlier and earlier[d.id].hash == d.hash
+        }
+        to_run = [d for d in datums if d.id not in carried]
         works = []
         for number, datum in enumerate(to_run):
             root = Path(work_dir) / f"datum-{number}"
