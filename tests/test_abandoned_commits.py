@@ -112,10 +112,10 @@ def test_a_second_writer_waits_for_a_live_runs_commit_and_writes_after_it(
     assert not second.error and second.finished
 
 
-def test_an_open_commit_whose_writer_process_is_gone_is_recovered_at_once(client: Client):
-    """A kfp.local script killed with kill -9 left its commit open; its process is gone on
-    this host, so the next writer finishes it without waiting."""
-    from kfp_pachyderm.pfs.commits import WRITER_KEY, output_commit
+def _open_commit_of_a_gone_writer(client: Client, namespace: str) -> CommitRef:
+    """scores@master's head, left open by a process of this host, in PID ``namespace``,
+    that is over."""
+    from kfp_pachyderm.pfs.commits import WRITER_KEY
     from kfp_pachyderm.pfs.provenance import ProvenanceRecord, edit_metadata, record_provenance
 
     gone = subprocess.Popen(["true"])
@@ -124,8 +124,16 @@ def test_an_open_commit_whose_writer_process_is_gone_is_recovered_at_once(client
     stuck = client.pfs.start_commit(branch=CommitRef("scores", branch="master").pfs_branch())
     ref = CommitRef("scores", commit=stuck.id)
     record_provenance(client, ref, ProvenanceRecord(step="score", kfp_run_id="run-9"))
-    namespace = os.readlink("/proc/self/ns/pid")
     edit_metadata(client, ref, {WRITER_KEY: f"{os.uname().nodename}|{namespace}|{gone.pid}"})
+    return ref
+
+
+def test_an_open_commit_whose_writer_process_is_gone_is_recovered_at_once(client: Client):
+    """A kfp.local script killed with kill -9 left its commit open; its process is gone on
+    this host, so the next writer finishes it without waiting."""
+    from kfp_pachyderm.pfs.commits import output_commit
+
+    ref = _open_commit_of_a_gone_writer(client, os.readlink("/proc/self/ns/pid"))
     started = time.monotonic()
     with output_commit(client, CommitRef("scores", branch="master")):
         pass
@@ -137,17 +145,10 @@ def test_a_writer_in_another_pid_namespace_is_never_judged_gone(client: Client, 
     """A process of the same host name but another PID namespace (a container on a
     host-network node) may be alive: its commit is waited for, not finished."""
     from kfp_pachyderm.errors import UsageError
-    from kfp_pachyderm.pfs.commits import WRITER_KEY, output_commit
-    from kfp_pachyderm.pfs.provenance import ProvenanceRecord, edit_metadata, record_provenance
+    from kfp_pachyderm.pfs.commits import output_commit
 
     monkeypatch.setenv(WAIT_ENV, "0.2")
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    ensure_repo(client, CommitRef("scores"))
-    stuck = client.pfs.start_commit(branch=CommitRef("scores", branch="master").pfs_branch())
-    ref = CommitRef("scores", commit=stuck.id)
-    record_provenance(client, ref, ProvenanceRecord(step="score", kfp_run_id="run-9"))
-    edit_metadata(client, ref, {WRITER_KEY: f"{os.uname().nodename}|pid:[1]|{gone.pid}"})
+    ref = _open_commit_of_a_gone_writer(client, "pid:[1]")
     with (
         pytest.raises(UsageError, match="still open after waiting"),
         output_commit(client, CommitRef("scores", branch="master")),
