@@ -1,6 +1,7 @@
 """A component's declared contract: the inputs its body sees, the signature KFP compiles, and
 the checks the command line derives from where a pipeline passes its parameters."""
 
+import inspect
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -186,3 +187,19 @@ def test_an_unset_value_passes_only_where_the_input_may_be_unset():
     source.check("source", "")  # commit_source is optional
     with pytest.raises(UsageError, match="parameter source='/no/such'"):
         source.check("source", "/no/such")
+
+
+def test_a_steps_required_parameter_has_no_default_in_its_signature_or_table():
+    @pfs_step(output_repo="counted")
+    def count(raw, out, times: int, label: str = "x"):
+        """Count.
+
+        Args:
+            times: how often
+        """
+
+    source = inspect.getsource(count.python_func)
+    assert "    times: int,\n" in source and "    label: str = 'x',\n" in source
+    table = count.inputs_table()
+    assert "| `times` | int |  | how often |" in table
+    assert "| `label` | str | `'x'` |  |" in table

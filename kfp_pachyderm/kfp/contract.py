@@ -50,6 +50,8 @@ if TYPE_CHECKING:  # the KFP compiler, which a component's runtime cannot import
 
 REF_SUFFIX = "_ref"
 UNSET_VALUES: dict[type, Any] = {str: "", int: -1}
+# How "no default" is spelled by a dataclass field and by a function's signature.
+NO_DEFAULT = (dataclasses.MISSING, inspect.Parameter.empty)
 
 
 @dataclass(frozen=True)
@@ -252,11 +254,17 @@ def signature_lines(fields: list[ComponentField]) -> list[str]:
             lines.append(f"    {f.name}: dsl.Input[dsl.Artifact],")
         elif f.declared.role == "commit":
             lines += commit_input_lines(f.name)
-        elif f.required:
-            lines.append(f"    {f.name}: {f.kind.__name__},")
         else:
-            lines.append(f"    {f.name}: {f.kind.__name__} = {f.wire_default!r},")
+            lines.append(parameter_line(f.name, f.kind, f.wire_default))
     return lines
+
+
+def parameter_line(name: str, kind: type, default: Any) -> str:
+    """The parameter line of a KFP parameter (``default`` one of :data:`NO_DEFAULT`:
+    required)."""
+    if default in NO_DEFAULT:
+        return f"    {name}: {kind.__name__},"
+    return f"    {name}: {kind.__name__} = {default!r},"
 
 
 def define_function(source: str, name: str) -> Callable:
@@ -278,8 +286,8 @@ def commit_row(name: str, doc: str) -> str:
 
 
 def parameter_row(name: str, kind: type, default: Any, doc: str, unset: bool = False) -> str:
-    """The Inputs-table row of a parameter (``default`` MISSING: required)."""
-    shown = "" if default is dataclasses.MISSING else f"`{default!r}`"
+    """The Inputs-table row of a parameter (``default`` one of :data:`NO_DEFAULT`: required)."""
+    shown = "" if default in NO_DEFAULT else f"`{default!r}`"
     return f"| `{name}` | {kind.__name__} | {shown}{' (not set)' if unset else ''} | {doc} |"
 
 
@@ -357,8 +365,7 @@ class Contract:
             elif role == "input":
                 rows.append(f"| `{f.name}` | artifact | | {doc} |")
             elif role == "parameter":
-                default = dataclasses.MISSING if f.required else f.wire_default
-                rows.append(parameter_row(f.name, f.kind, default, doc, f.declared.optional))
+                rows.append(parameter_row(f.name, f.kind, f.wire_default, doc, f.declared.optional))
         return inputs_table(rows)
 
 

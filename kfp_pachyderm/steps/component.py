@@ -40,6 +40,7 @@ from kfp_pachyderm.kfp.contract import (
     define_function,
     docstring_lines,
     inputs_table,
+    parameter_line,
     parameter_row,
     signature_lines,
 )
@@ -97,10 +98,10 @@ def _component_source(definition: StepDefinition, parameters, doc: str) -> str:
     lines = ["    commit: dsl.Output[dsl.Artifact],"]
     if definition.metrics:
         lines.append("    metrics: dsl.Output[dsl.Metrics],")
-    lines += [f"    {p.name}: {p.type.__name__}," for p in required]
+    lines += [parameter_line(p.name, p.type, p.default) for p in required]
     for name in definition.inputs:
         lines += commit_input_lines(name)
-    lines += [f"    {p.name}: {p.type.__name__} = {p.default!r}," for p in optional]
+    lines += [parameter_line(p.name, p.type, p.default) for p in optional]
     lines += signature_lines(_where_it_writes(definition))
     lines.append(f"    {NATIVE_PARAMETER}: bool = False,")
     payload = json.dumps(asdict(definition), sort_keys=True)

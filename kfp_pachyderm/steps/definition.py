@@ -14,13 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kfp_pachyderm.codec.names import DEFAULT_BRANCH
-from kfp_pachyderm.kfp.checks import Check, check_commit_reference, check_repo
-from kfp_pachyderm.kfp.contract import REF_SUFFIX
+from kfp_pachyderm.kfp.checks import Check, check_commit_reference
+from kfp_pachyderm.kfp.contract import REF_SUFFIX, OutputCommit
 from kfp_pachyderm.pfs.refs import check_pfs_name
 from kfp_pachyderm.steps.checks import check_body
 from kfp_pachyderm.steps.datums import check_glob
 from kfp_pachyderm.steps.signature import StepDefinitionError, StepSignature, read_signature
 
+_WHERE_IT_WRITES = {
+    f.name: f.declared.check
+    for f in OutputCommit.declared_fields()
+    if f.name in ("output_repo", "output_branch") and f.declared.check
+}
 _METRICS_RE = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[\w./-]+$")
 
 
@@ -53,8 +58,8 @@ class StepDefinition:
         """The check of the component input ``name`` of this step, or None."""
         if name in self.checks:
             return Check.from_json(self.checks[name])
-        if name == "output_repo":
-            return check_repo
+        if name in _WHERE_IT_WRITES:  # as every one-commit step declares it
+            return _WHERE_IT_WRITES[name]
         if name.endswith(REF_SUFFIX) and name.removesuffix(REF_SUFFIX) in self.inputs:
             return check_commit_reference.or_unset()
         return None
